@@ -1,0 +1,253 @@
+"""One typed configuration: a TOML file for settings, the environment for secrets.
+
+Every problem is reported as one readable line naming the key, so `bot.py --check` can print them
+and exit 1 without a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ProviderName = Literal["pixeldojo", "skillsvideo", "dashscope", "mock"]
+PROVIDER_NAMES: tuple[ProviderName, ...] = ("pixeldojo", "skillsvideo", "dashscope", "mock")
+KEYED_PROVIDERS: tuple[ProviderName, ...] = ("pixeldojo", "skillsvideo", "dashscope")
+
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DiscordConfig(Section):
+    api_base_url: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
+    command_sync: Literal["global", "off"] | list[int] = "global"
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("gateway_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        if not value.startswith(("ws://", "wss://")):
+            raise ValueError("must start with ws:// or wss://")
+        return value
+
+
+class StorageConfig(Section):
+    url: str = "sqlite:///data/wanbot.db"
+
+    @field_validator("url")
+    @classmethod
+    def _sqlite_only(cls, value: str) -> str:
+        if not value.startswith("sqlite:///"):
+            raise ValueError("only sqlite:///PATH is supported so far")
+        return value
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.url.removeprefix("sqlite:///"))
+
+
+class GenerationConfig(Section):
+    provider: ProviderName | Literal["auto"] = "auto"
+    fallback: list[ProviderName] = []
+    max_concurrent_jobs: PositiveInt = 8
+    max_jobs_per_provider: PositiveInt = 4
+    max_running_per_user: PositiveInt = 2
+    max_queued_per_user: PositiveInt = 5
+    job_timeout_s: Annotated[float, Field(gt=0)] = 600.0
+    cooldown_s: Annotated[float, Field(ge=0)] = 0.0
+    data_dir: str = "data"
+
+
+class CreditsConfig(Section):
+    allowance: NonNegativeInt = 50
+    period: Literal["daily", "weekly", "monthly", "never"] = "daily"
+    image_cost: NonNegativeInt = 2
+    daily_cap_per_guild: NonNegativeInt = 0
+    daily_cap_total: NonNegativeInt = 0
+
+
+class ProviderSection(Section):
+    base_url: str
+    model: str
+    image_cost: NonNegativeInt | None = None
+    timeout_s: Annotated[float, Field(gt=0)] = 30.0
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class PixelDojoConfig(ProviderSection):
+    base_url: str = "https://pixeldojo.ai/api/v1"
+    model: str = "wan-2.7-image-pro"
+    image_field: Literal["images", "image_urls", "image_url"] | None = None
+
+
+class SkillsVideoConfig(ProviderSection):
+    base_url: str = "https://open.skills.video/api/v1"
+    model: str = "wan/wan-v2.7-pro"
+    use_stream: bool = True
+
+
+class DashScopeConfig(ProviderSection):
+    base_url: str = "https://dashscope-intl.aliyuncs.com/api/v1"
+    model: str = "wan2.7-image-pro"
+
+
+class MockConfig(Section):
+    delay_s: Annotated[float, Field(ge=0)] = 3.0
+    image_cost: NonNegativeInt | None = None
+
+
+class ProvidersConfig(Section):
+    pixeldojo: PixelDojoConfig = PixelDojoConfig()
+    skillsvideo: SkillsVideoConfig = SkillsVideoConfig()
+    dashscope: DashScopeConfig = DashScopeConfig()
+    mock: MockConfig = MockConfig()
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Settings(Section):
+    discord: DiscordConfig = DiscordConfig()
+    storage: StorageConfig = StorageConfig()
+    generation: GenerationConfig = GenerationConfig()
+    credits: CreditsConfig = CreditsConfig()
+    providers: ProvidersConfig = ProvidersConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+
+@dataclass(frozen=True, repr=False)
+class Secrets:
+    discord_token: str | None
+    provider_keys: Mapping[ProviderName, str]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Secrets:
+        env = os.environ if env is None else env
+        keys: dict[ProviderName, str] = {}
+        for name in KEYED_PROVIDERS:
+            value = env.get(f"{name.upper()}_API_KEY", "").strip()
+            if value:
+                keys[name] = value
+        token = env.get("DISCORD_TOKEN", "").strip() or None
+        return cls(discord_token=token, provider_keys=keys)
+
+    def values(self) -> list[str]:
+        """Every secret value, for log redaction."""
+        found = [*self.provider_keys.values()]
+        if self.discord_token:
+            found.append(self.discord_token)
+        return found
+
+    def __repr__(self) -> str:
+        return "Secrets(<redacted>)"
+
+
+@dataclass(frozen=True)
+class Config:
+    settings: Settings
+    secrets: Secrets
+    source: Path | None
+
+    @property
+    def default_provider(self) -> ProviderName:
+        chosen = self.settings.generation.provider
+        if chosen != "auto":
+            return chosen
+        for name in KEYED_PROVIDERS:
+            if name in self.secrets.provider_keys:
+                return name
+        return "mock"
+
+    def enabled_providers(self) -> list[ProviderName]:
+        """Providers that can be used: keyed ones with their key set, and always the mock."""
+        return [n for n in PROVIDER_NAMES if n == "mock" or n in self.secrets.provider_keys]
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `problems` holds one readable line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _describe(error: ValidationError) -> list[str]:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"])
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key")
+            continue
+        given = item.get("input")
+        message = item["msg"].removeprefix("Value error, ")
+        shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+        lines.append(f"{key}: {message}{shown}")
+    return lines
+
+
+def resolve_path(cli_path: str | None, env: Mapping[str, str] | None = None) -> Path | None:
+    """The file to read: `--config`, else `WANBOT_CONFIG`, else `./config.toml` if it exists."""
+    env = os.environ if env is None else env
+    if cli_path:
+        return Path(cli_path)
+    if env.get("WANBOT_CONFIG"):
+        return Path(env["WANBOT_CONFIG"])
+    default = Path("config.toml")
+    return default if default.exists() else None
+
+
+def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate everything; raise ConfigError listing every problem found."""
+    raw: dict[str, object] = {}
+    problems: list[str] = []
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError([f"config file {path} does not exist"]) from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError([f"{path} is not valid TOML: {e}"]) from None
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_describe(e)) from None
+    secrets = Secrets.from_env(env)
+    config = Config(settings=settings, secrets=secrets, source=path)
+    chosen = settings.generation.provider
+    if chosen not in ("auto", "mock") and chosen not in secrets.provider_keys:
+        problems.append(
+            f"generation.provider: {chosen!r} needs {chosen.upper()}_API_KEY in the environment"
+        )
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def check_runnable(config: Config) -> list[str]:
+    """Problems that stop the bot from running (beyond a valid file)."""
+    if not config.secrets.discord_token:
+        return ["DISCORD_TOKEN is not set: put the bot token in the environment"]
+    return []

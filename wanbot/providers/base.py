@@ -1,0 +1,48 @@
+"""The interface every image host implements."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+from wanbot.providers.capabilities import Capabilities
+from wanbot.providers.models import GenerationRequest, JobStatus
+
+
+class Provider(abc.ABC):
+    """An image host. Instances are built once in `main()` and share one aiohttp session."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    @property
+    def label(self) -> str:
+        return self.capabilities.label
+
+    def check(self, request: GenerationRequest) -> None:
+        """Raise UnsupportedRequest before any call when this host can't honour the request."""
+        self.capabilities.check(request)
+
+    @abc.abstractmethod
+    async def submit(self, request: GenerationRequest) -> JobStatus:
+        """Start a job; the returned status carries the provider's job id."""
+
+    @abc.abstractmethod
+    async def get_status(self, job_id: str) -> JobStatus:
+        """One look at a job started earlier (possibly before a restart)."""
+
+    def submit_and_watch(self, request: GenerationRequest) -> AsyncIterator[JobStatus]:
+        """Start a job and stream its statuses until a terminal one (push providers only).
+
+        The first status yielded carries the job id. If the stream breaks, the caller falls back
+        to `get_status` polling with that id.
+        """
+        raise TypeError(f"{self.name} does not push updates")
+
+    async def cancel(self, job_id: str) -> bool:
+        """Ask the host to stop a job; False when it has no way to."""
+        return False
+
+    async def aclose(self) -> None:
+        """Release anything the provider holds beyond the shared session."""

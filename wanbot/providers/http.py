@@ -1,0 +1,169 @@
+"""HTTP behaviour shared by every provider client: one session, timeouts, safe retries, redaction.
+
+Retries happen only where repeating the request cannot create a second paid job: any request on a
+connection that never opened, and on 408, 429 and 5xx for reads. A submission (POST) is retried on
+408, 429 and 503, which mean the host did not take the job; never on other 5xx or on a connection
+that broke after the body was sent, where the job may exist already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from wanbot.providers.errors import TimedOut, Unavailable
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_READ = frozenset({408, 429, 500, 502, 503, 504})
+RETRYABLE_SUBMIT = frozenset({408, 429, 503})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4
+    base_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+    max_retry_after_s: float = 30.0
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after_s)
+        ceiling = min(self.max_delay_s, self.base_delay_s * (2**attempt))
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not crypto
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    text: str
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.text) if self.text else None
+        except json.JSONDecodeError:
+            return None
+
+    @property
+    def retry_after(self) -> float | None:
+        return parse_retry_after(self.headers.get("Retry-After"))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+class HttpClient:
+    """A provider's view of the shared session: its base URL, its key, its retry policy."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        api_key: str,
+        provider: str,
+        timeout_s: float = 30.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._session = session
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self.provider = provider
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(timeout_s, 10))
+        self.retry = retry or RetryPolicy()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        return self._session
+
+    def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"}
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._api_key, "[redacted]") if self._api_key else text
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        submit: bool = False,
+    ) -> Response:
+        """Send with retries; return the final response whatever its status.
+
+        Raise Unavailable when the host cannot be reached at all and TimedOut when it never answers.
+        """
+        url = self.url(path)
+        retryable = RETRYABLE_SUBMIT if submit else RETRYABLE_READ
+        all_headers = {**self.auth_headers(), **(headers or {})}
+        last_error: Exception | None = None
+        for attempt in range(self.retry.attempts):
+            try:
+                async with self._session.request(
+                    method, url, json=json_body, data=data, headers=all_headers,
+                    timeout=self._timeout,
+                ) as resp:
+                    body = await resp.text(errors="replace")
+                    result = Response(resp.status, dict(resp.headers), body)
+            except aiohttp.ClientConnectorError as e:
+                last_error = e
+                result = None
+            except (aiohttp.ClientError, TimeoutError) as e:
+                if submit:
+                    # The body may have reached the host: retrying could start a second paid job.
+                    raise self._transport_error(e) from e
+                last_error = e
+                result = None
+            if result is not None and result.status not in retryable:
+                return result
+            if attempt + 1 == self.retry.attempts:
+                if result is not None:
+                    return result
+                assert last_error is not None
+                raise self._transport_error(last_error) from last_error
+            delay = self.retry.backoff(attempt, result.retry_after if result else None)
+            log.info(
+                "%s %s %s: %s, retrying in %.1fs (attempt %d of %d)",
+                self.provider, method, self.redact(path),
+                result.status if result else type(last_error).__name__,
+                delay, attempt + 1, self.retry.attempts,
+            )
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _transport_error(self, error: Exception) -> Unavailable | TimedOut:
+        if isinstance(error, TimeoutError):
+            return TimedOut("the image host did not answer in time", provider=self.provider)
+        return Unavailable(
+            f"could not reach the image host ({type(error).__name__})", provider=self.provider
+        )
