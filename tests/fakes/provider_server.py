@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from PIL import Image
 
 FaultKind = Literal["429", "5xx", "malformed", "wrong_key", "slow", "drop"]
@@ -64,7 +64,9 @@ class FakeProviderServer:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> str:
-        app = web.Application(middlewares=[self._record, self._inject_faults], client_max_size=64 << 20)
+        app = web.Application(
+            middlewares=[self._record, self._inject_faults], client_max_size=64 << 20
+        )
         app.router.add_get("/files/{name}", self._serve_file)
         self.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
@@ -116,17 +118,22 @@ class FakeProviderServer:
             body = {}
             reader = await request.multipart()
             async for part in reader:
-                name = part.name or ""  # type: ignore[union-attr]
-                content = await part.read()  # type: ignore[union-attr]
-                body.setdefault(name, []).append(
-                    {"filename": part.filename, "bytes": bytes(content),  # type: ignore[union-attr]
-                     "content_type": part.headers.get("Content-Type")}  # type: ignore[union-attr]
+                if not isinstance(part, BodyPartReader):
+                    continue
+                content = await part.read()
+                body.setdefault(part.name or "", []).append(
+                    {
+                        "filename": part.filename,
+                        "bytes": bytes(content),
+                        "content_type": part.headers.get("Content-Type"),
+                    }
                 )
         elif request.can_read_body:
             body = await request.text()
         self.requests.append(
-            RecordedRequest(request.method, request.path, dict(request.headers), body,
-                            dict(request.query))
+            RecordedRequest(
+                request.method, request.path, dict(request.headers), body, dict(request.query)
+            )
         )
         request["parsed_body"] = body
         return await handler(request)  # type: ignore[no-any-return]
@@ -154,8 +161,9 @@ class FakeProviderServer:
                 raise ConnectionResetError
         return await handler(request)  # type: ignore[no-any-return]
 
-    def error_response(self, status: int, code: str, message: str,
-                       headers: dict[str, str] | None = None) -> web.Response:
+    def error_response(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> web.Response:
         """The provider's error body shape; subclasses override to match their docs."""
         return web.json_response({"error": message, "code": code}, status=status, headers=headers)
 
@@ -168,7 +176,9 @@ class FakeProviderServer:
     def new_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids)}"
 
-    def add_result_file(self, name: str, width: int | None = None, height: int | None = None) -> str:
+    def add_result_file(
+        self, name: str, width: int | None = None, height: int | None = None
+    ) -> str:
         w, h = (width or self.result_size[0], height or self.result_size[1])
         self.files[name] = make_png(w, h)
         return f"{self.origin}/files/{name}"

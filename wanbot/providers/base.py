@@ -44,5 +44,5 @@ class Provider(abc.ABC):
         """Ask the host to stop a job; False when it has no way to."""
         return False
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most providers hold nothing
         """Release anything the provider holds beyond the shared session."""

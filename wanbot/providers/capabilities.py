@@ -34,7 +34,7 @@ class Capabilities:
     push_updates: bool = False  # streams status instead of being polled
 
     def check(self, request: GenerationRequest) -> None:
-        """Raise UnsupportedRequest with a member-facing reason if this request can't be honoured."""
+        """Raise UnsupportedRequest with a member-facing reason when it can't be honoured."""
         problem = self.problem(request)
         if problem:
             raise UnsupportedRequest(problem)

@@ -59,8 +59,9 @@ class RateLimited(ProviderError):
     provider_unavailable = True
     default_message = "the image host is busy (rate limited)"
 
-    def __init__(self, message: str | None = None, *, retry_after: float | None = None,
-                 **kwargs: object) -> None:
+    def __init__(
+        self, message: str | None = None, *, retry_after: float | None = None, **kwargs: object
+    ) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.retry_after = retry_after
 

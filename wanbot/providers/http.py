@@ -39,7 +39,7 @@ class RetryPolicy:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after_s)
         ceiling = min(self.max_delay_s, self.base_delay_s * (2**attempt))
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not crypto
+        return random.uniform(ceiling / 2, ceiling)
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,11 @@ class HttpClient:
         for attempt in range(self.retry.attempts):
             try:
                 async with self._session.request(
-                    method, url, json=json_body, data=data, headers=all_headers,
+                    method,
+                    url,
+                    json=json_body,
+                    data=data,
+                    headers=all_headers,
                     timeout=self._timeout,
                 ) as resp:
                     body = await resp.text(errors="replace")
@@ -154,9 +158,13 @@ class HttpClient:
             delay = self.retry.backoff(attempt, result.retry_after if result else None)
             log.info(
                 "%s %s %s: %s, retrying in %.1fs (attempt %d of %d)",
-                self.provider, method, self.redact(path),
+                self.provider,
+                method,
+                self.redact(path),
                 result.status if result else type(last_error).__name__,
-                delay, attempt + 1, self.retry.attempts,
+                delay,
+                attempt + 1,
+                self.retry.attempts,
             )
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")

@@ -92,7 +92,10 @@ class GenerationRequest(BaseModel):
 
     @property
     def size_tier(self) -> SizeTier | None:
-        return self.size if self.size in SIZE_TIERS else None  # type: ignore[return-value]
+        for tier in SIZE_TIERS:
+            if self.size == tier:
+                return tier
+        return None
 
 
 class JobState(enum.StrEnum):
