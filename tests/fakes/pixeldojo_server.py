@@ -1,0 +1,346 @@
+"""A fake PixelDojo jobs API that validates requests as strictly as the docs describe.
+
+Routes (under /api/v1): ``POST /models/{model}/run``, ``GET /jobs/{id}``, ``GET /models/{model}``.
+The run body is checked against the same request schema the fake serves (additionalProperties:
+false), so a client that guesses a field name or a format the docs don't allow gets the 400 the
+real host would give.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import web
+from PIL import Image, UnidentifiedImageError
+
+from tests.fakes.provider_server import FakeProviderServer
+
+ErrorShape = Literal["nested", "flat", "error_only", "message"]
+ImageFieldName = Literal["images", "image_urls", "image_url"]
+
+MODELS = ("wan-2.7-image-pro", "wan-2.7-image")
+FOUR_K_MODELS = ("wan-2.7-image-pro",)
+ASPECT_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "5:4", "4:5")
+MAX_SEED = 2_147_483_647
+MAX_2K_PIXELS = 2048 * 2048
+MAX_INPUT_IMAGES = 4
+
+FAILURE_MESSAGES = {
+    "content_moderation": "The request was blocked by content moderation (NSFW)",
+    "generation_failed": "The model failed to generate an image",
+}
+
+_HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
+_RATIO = re.compile(r"^(\d{1,3})\.(\d{2})%$")
+_WXH = re.compile(r"^(\d{2,5})\*(\d{2,5})$")
+_DATA_URI = re.compile(r"^data:(image/(?:png|jpeg|webp|bmp));base64,([A-Za-z0-9+/]+={0,2})$")
+_PIL_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "BMP": "image/bmp"}
+
+
+class InvalidRequest(Exception):
+    """One reason the fake refuses a run body."""
+
+
+@dataclass
+class FakeJob:
+    id: str
+    model: str
+    body: dict[str, Any]
+    n: int
+    cost: int
+    created: float = field(default_factory=time.monotonic)
+    urls: list[str] = field(default_factory=list)
+
+
+class FakePixelDojo(FakeProviderServer):
+    prefix = "/api/v1"
+
+    def __init__(
+        self,
+        *,
+        image_field: ImageFieldName | tuple[ImageFieldName, ...] | None = "images",
+        error_shape: ErrorShape = "nested",
+        credits: int = 1000,
+        credit_cost: int = 2,
+        job_duration_s: float = 0.2,
+        result_size: tuple[int, int] = (64, 64),
+    ) -> None:
+        super().__init__(job_duration_s=job_duration_s, result_size=result_size)
+        self.image_fields: tuple[ImageFieldName, ...] = (
+            ()
+            if image_field is None
+            else (image_field,)
+            if isinstance(image_field, str)
+            else image_field
+        )
+        self.error_shape: ErrorShape = error_shape
+        self.credits = credits
+        self.credit_cost = credit_cost
+        self.job_error_as_object = (
+            False  # failed jobs carry {"code", "message"} instead of a string
+        )
+        self.echo_auth_in_errors = False  # a careless host that repeats the key it was given
+        self.jobs: dict[str, FakeJob] = {}
+        self.canned: dict[str, deque[tuple[int, Any]]] = {}
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post(self.prefix + "/models/{model}/run", self._run)
+        app.router.add_get(self.prefix + "/jobs/{job_id}", self._job)
+        app.router.add_get(self.prefix + "/models/{model}", self._model)
+
+    # -- knobs for tests ---------------------------------------------------------------------
+    def reply_next(self, route: str, status: int, body: Any) -> None:
+        """Answer the next request whose path contains `route` with this JSON body, as is."""
+        self.canned.setdefault(route, deque()).append((status, body))
+
+    def error_response(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> web.Response:
+        body: dict[str, Any]
+        if self.error_shape == "nested":
+            body = {"error": {"code": code, "message": message, "status": status}}
+        elif self.error_shape == "flat":
+            body = {"error": message, "code": code}
+        elif self.error_shape == "error_only":
+            body = {"error": message}
+        else:
+            body = {"message": message}
+        return web.json_response(body, status=status, headers=headers)
+
+    def request_schema(self) -> dict[str, Any]:
+        properties: dict[str, Any] = {
+            "prompt": {"type": "string", "minLength": 1, "description": "Text description"},
+            "size": {"type": "string", "default": "2K", "description": "1K, 2K, 4K or W*H"},
+            "thinking_mode": {"type": "boolean", "default": False},
+            "n": {"type": "integer", "minimum": 1, "maximum": 12, "default": 1},
+            "enable_sequential": {"type": "boolean", "default": False},
+            "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
+            "color_palette": {
+                "type": "array",
+                "minItems": 3,
+                "maxItems": 10,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["hex", "ratio"],
+                    "properties": {
+                        "hex": {"type": "string", "pattern": _HEX.pattern},
+                        "ratio": {"type": "string", "pattern": _RATIO.pattern},
+                    },
+                },
+            },
+            "aspect_ratio": {"type": "string", "enum": list(ASPECT_RATIOS), "default": "1:1"},
+        }
+        for name in self.image_fields:
+            if name == "image_url":
+                properties[name] = {"type": "string", "format": "uri"}
+            else:
+                properties[name] = {
+                    "type": "array",
+                    "items": {"type": "string", "format": "uri"},
+                    "minItems": 1,
+                    "maxItems": MAX_INPUT_IMAGES,
+                }
+        return {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["prompt"],
+            "properties": properties,
+        }
+
+    # -- handlers ----------------------------------------------------------------------------
+    def _canned(self, request: web.Request) -> web.Response | None:
+        for route, queue in self.canned.items():
+            if queue and route in request.path:
+                status, body = queue.popleft()
+                return web.json_response(body, status=status)
+        return None
+
+    def _auth(self, request: web.Request) -> web.Response | None:
+        refused = self.check_key(request)
+        if refused is not None and self.echo_auth_in_errors:
+            given = request.headers.get("Authorization", "")
+            return self.error_response(401, "unauthorized", f"Invalid API key: {given}")
+        return refused
+
+    async def _model(self, request: web.Request) -> web.Response:
+        answer = self._canned(request) or self._auth(request)
+        if answer is not None:
+            return answer
+        model = request.match_info["model"]
+        if model not in MODELS:
+            return self.error_response(404, "model_not_found", f"Model {model} not found")
+        return web.json_response(
+            {
+                "apiId": model,
+                "name": "WAN 2.7 Pro" if model in FOUR_K_MODELS else "WAN 2.7",
+                "modality": "image",
+                "requestSchema": self.request_schema(),
+            }
+        )
+
+    async def _run(self, request: web.Request) -> web.Response:
+        answer = self._canned(request) or self._auth(request)
+        if answer is not None:
+            return answer
+        model = request.match_info["model"]
+        if model not in MODELS:
+            return self.error_response(404, "model_not_found", f"Model {model} not found")
+        body = request["parsed_body"]
+        try:
+            n = self.validate(model, body)
+        except InvalidRequest as e:
+            return self.error_response(400, "invalid_request", str(e))
+        cost = n * self.credit_cost
+        if cost > self.credits:
+            return self.error_response(
+                402, "insufficient_credits", f"Not enough credits: need {cost}, have {self.credits}"
+            )
+        self.credits -= cost
+        job = FakeJob(self.new_id("job_"), model, body, n, cost)
+        self.jobs[job.id] = job
+        return web.json_response(
+            {
+                "jobId": job.id,
+                "status": "pending",
+                "statusUrl": f"{self.base_url}/jobs/{job.id}",
+                "creditCost": cost,
+                "creditsRemaining": self.credits,
+            },
+            status=202,
+        )
+
+    async def _job(self, request: web.Request) -> web.Response:
+        answer = self._canned(request) or self._auth(request)
+        if answer is not None:
+            return answer
+        job = self.jobs.get(request.match_info["job_id"])
+        if job is None:
+            return self.error_response(404, "job_not_found", "Job not found")
+        base: dict[str, Any] = {"jobId": job.id, "creditCost": job.cost}
+        if self.never_finish or time.monotonic() - job.created < self.job_duration_s:
+            return web.json_response({**base, "status": "processing"})
+        if self.fail_jobs is not None:
+            message = FAILURE_MESSAGES.get(self.fail_jobs, self.fail_jobs)
+            error: Any = (
+                {"code": self.fail_jobs, "message": message}
+                if self.job_error_as_object
+                else message
+            )
+            return web.json_response({**base, "status": "failed", "error": error})
+        if not job.urls:
+            job.urls = [self.add_result_file(f"{job.id}-{i}.png") for i in range(job.n)]
+        return web.json_response({**base, "status": "completed", "output": {"images": job.urls}})
+
+    # -- validation --------------------------------------------------------------------------
+    def validate(self, model: str, body: Any) -> int:
+        """Check a run body; return how many images it asks for or raise InvalidRequest."""
+        if not isinstance(body, dict):
+            raise InvalidRequest("Request body must be a JSON object")
+        allowed = self.request_schema()["properties"]
+        unknown = sorted(set(body) - set(allowed))
+        if unknown:
+            raise InvalidRequest(f"Unrecognized key(s) in object: {', '.join(unknown)}")
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise InvalidRequest("prompt: Required, a non-empty string")
+        for flag in ("thinking_mode", "enable_sequential"):
+            if flag in body and not isinstance(body[flag], bool):
+                raise InvalidRequest(f"{flag}: Expected boolean")
+        sequential = body.get("enable_sequential") is True
+        n = body.get("n", 1)
+        top = 12 if sequential else 4
+        if not _is_int(n) or not 1 <= n <= top:
+            raise InvalidRequest(f"n: Expected an integer from 1 to {top}")
+        if "seed" in body and (not _is_int(body["seed"]) or not 0 <= body["seed"] <= MAX_SEED):
+            raise InvalidRequest(f"seed: Expected an integer from 0 to {MAX_SEED}")
+        if "aspect_ratio" in body and body["aspect_ratio"] not in ASPECT_RATIOS:
+            raise InvalidRequest(f"aspect_ratio: Expected one of {', '.join(ASPECT_RATIOS)}")
+        images = [name for name in self.image_fields if name in body]
+        if len(images) > 1:
+            raise InvalidRequest(f"Only one of {', '.join(images)} may be given")
+        edit = bool(images)
+        if images:
+            self._validate_images(images[0], body[images[0]])
+        self._validate_size(model, body.get("size", "2K"), edit=edit)
+        if "color_palette" in body:
+            if sequential:
+                raise InvalidRequest("color_palette: Not available with enable_sequential")
+            self._validate_palette(body["color_palette"])
+        return int(n)
+
+    def _validate_size(self, model: str, size: Any, *, edit: bool) -> None:
+        if not isinstance(size, str):
+            raise InvalidRequest("size: Expected string")
+        four_k = size == "4K"
+        if size not in ("1K", "2K", "4K"):
+            match = _WXH.match(size)
+            if match is None:
+                raise InvalidRequest("size: Expected 1K, 2K, 4K or width*height")
+            four_k = int(match[1]) * int(match[2]) > MAX_2K_PIXELS
+        if four_k and model not in FOUR_K_MODELS:
+            raise InvalidRequest(f"size: 4K is not supported by {model}")
+        if four_k and edit:
+            raise InvalidRequest("size: 4K is supported for text-to-image only")
+
+    def _validate_images(self, name: str, value: Any) -> None:
+        if name == "image_url":
+            if not isinstance(value, str):
+                raise InvalidRequest("image_url: Expected string")
+            _check_image_ref(name, value)
+            return
+        if not isinstance(value, list) or not 1 <= len(value) <= MAX_INPUT_IMAGES:
+            raise InvalidRequest(f"{name}: Expected an array of 1 to {MAX_INPUT_IMAGES} strings")
+        for item in value:
+            if not isinstance(item, str):
+                raise InvalidRequest(f"{name}: Expected string items")
+            _check_image_ref(name, item)
+
+    def _validate_palette(self, palette: Any) -> None:
+        if not isinstance(palette, list) or not 3 <= len(palette) <= 10:
+            raise InvalidRequest("color_palette: Expected an array of 3 to 10 colours")
+        total = 0
+        for item in palette:
+            if not isinstance(item, dict) or set(item) != {"hex", "ratio"}:
+                raise InvalidRequest("color_palette: Each item needs exactly hex and ratio")
+            if not isinstance(item["hex"], str) or not _HEX.match(item["hex"]):
+                raise InvalidRequest("color_palette.hex: Expected #RRGGBB")
+            ratio = _RATIO.match(item["ratio"]) if isinstance(item["ratio"], str) else None
+            if ratio is None:
+                raise InvalidRequest('color_palette.ratio: Expected a percentage like "25.00%"')
+            hundredths = int(ratio[1]) * 100 + int(ratio[2])
+            if hundredths <= 0:
+                raise InvalidRequest("color_palette.ratio: Must be above 0.00%")
+            total += hundredths
+        if total != 10_000:
+            raise InvalidRequest(
+                f"color_palette: Ratios must sum to 100.00% (got {total // 100}.{total % 100:02d}%)"
+            )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_image_ref(name: str, value: str) -> None:
+    if value.startswith(("https://", "http://")):
+        return
+    match = _DATA_URI.match(value)
+    if match is None:
+        raise InvalidRequest(f"{name}: Expected an image URL or a base64 image data URI")
+    try:
+        data = base64.b64decode(match[2], validate=True)
+        with Image.open(io.BytesIO(data)) as image:
+            kind = _PIL_TYPES.get(image.format or "")
+            image.verify()
+    except (binascii.Error, UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise InvalidRequest(f"{name}: The data URI is not a readable image") from e
+    if kind != match[1]:
+        raise InvalidRequest(f"{name}: The data URI says {match[1]} but holds {kind}")
