@@ -42,7 +42,7 @@ from typing import Any
 from aiohttp import web
 from PIL import Image
 
-from tests.fakes.provider_server import FakeProviderServer
+from tests.fakes.provider_server import PARSED_BODY, FakeProviderServer
 
 MODELS = frozenset({"wan2.7-image-pro", "wan2.7-image"})
 PARAMETERS = frozenset(
@@ -184,7 +184,7 @@ class FakeDashScope(FakeProviderServer):
                 400, "AccessDenied", "current user api does not support synchronous calls"
             )
         try:
-            task = self._validate(request["parsed_body"])
+            task = self._validate(request[PARSED_BODY])
         except Invalid as e:
             return self.error_response(400, e.code, e.message)
         self.tasks[task.task_id] = task

@@ -18,6 +18,8 @@ from typing import Any, Literal
 from aiohttp import BodyPartReader, web
 from PIL import Image
 
+PARSED_BODY = web.RequestKey("parsed_body", object)
+
 FaultKind = Literal["429", "5xx", "malformed", "wrong_key", "slow", "drop"]
 
 
@@ -135,7 +137,7 @@ class FakeProviderServer:
                 request.method, request.path, dict(request.headers), body, dict(request.query)
             )
         )
-        request["parsed_body"] = body
+        request[PARSED_BODY] = body
         return await handler(request)  # type: ignore[no-any-return]
 
     @web.middleware

@@ -46,7 +46,6 @@ from wanbot.providers.sizes import size_table
 
 # The shared fake base stores the parsed body under a str key, which aiohttp warns about (and
 # filterwarnings=error turns into a 500). Drop this once the base uses a web.RequestKey.
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
 RETRY = RetryPolicy(attempts=3, base_delay_s=0.01, max_delay_s=0.02, max_retry_after_s=0.05)
 SUBMIT = "/services/aigc/image-generation/generation"
