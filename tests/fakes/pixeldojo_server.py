@@ -15,12 +15,12 @@ import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from aiohttp import web
 from PIL import Image, UnidentifiedImageError
 
-from tests.fakes.provider_server import FakeProviderServer
+from tests.fakes.provider_server import PARSED_BODY, FakeProviderServer
 
 ErrorShape = Literal["nested", "flat", "error_only", "message"]
 ImageFieldName = Literal["images", "image_urls", "image_url"]
@@ -193,7 +193,7 @@ class FakePixelDojo(FakeProviderServer):
         model = request.match_info["model"]
         if model not in MODELS:
             return self.error_response(404, "model_not_found", f"Model {model} not found")
-        body = request["parsed_body"]
+        body = request[PARSED_BODY]
         try:
             n = self.validate(model, body)
         except InvalidRequest as e:
@@ -204,7 +204,7 @@ class FakePixelDojo(FakeProviderServer):
                 402, "insufficient_credits", f"Not enough credits: need {cost}, have {self.credits}"
             )
         self.credits -= cost
-        job = FakeJob(self.new_id("job_"), model, body, n, cost)
+        job = FakeJob(self.new_id("job_"), model, cast(dict[str, Any], body), n, cost)
         self.jobs[job.id] = job
         return web.json_response(
             {

@@ -44,7 +44,6 @@ from wanbot.providers.pixeldojo import PixelDojoProvider, mentions_content_block
 
 # The fake-server base stores the parsed body under a plain string key, which aiohttp warns about
 # (and filterwarnings=error turns into a 500). Drop this once the base uses a web.RequestKey.
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
 POLICY = RetryPolicy(attempts=3, base_delay_s=0.01, max_delay_s=0.02, max_retry_after_s=0.05)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

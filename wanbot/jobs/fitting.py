@@ -95,3 +95,21 @@ def fit_under(path: Path, limit: int, filename: str) -> DeliveredFile:
         f"original {original_format} was {_mb(size)}"
     )
     return DeliveredFile(target, f"{stem}.jpg", frame.width, frame.height, fitted, note)
+
+
+def pack(
+    files: list[DeliveredFile], *, max_files: int = 10, max_bytes: int = 24 * 1024 * 1024
+) -> list[list[DeliveredFile]]:
+    """Split files into messages of at most `max_files` and `max_bytes` (Discord's request cap)."""
+    messages: list[list[DeliveredFile]] = []
+    current: list[DeliveredFile] = []
+    size = 0
+    for item in files:
+        if current and (len(current) == max_files or size + item.size_bytes > max_bytes):
+            messages.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += item.size_bytes
+    if current:
+        messages.append(current)
+    return messages

@@ -66,14 +66,18 @@ class EditPacer:
 
 
 class ProgressReporter:
-    """One per job: looks at the job's state every tick and edits when it changed and may."""
+    """One per job: looks at the job's state every tick and edits when it changed and may.
+
+    `snapshot` returns the job as it stands now (its placeholder may be attached after the
+    reporter starts) with what to show, or None when there is nothing to show.
+    """
 
     def __init__(
         self,
         job: Job,
         notifier: Notifier,
         pacer: EditPacer,
-        snapshot: Callable[[], Progress | None],
+        snapshot: Callable[[], tuple[Job, Progress] | None],
         tick_s: float = 0.5,
     ) -> None:
         self._job = job
@@ -96,14 +100,15 @@ class ProgressReporter:
 
     async def _run(self) -> None:
         while True:
-            progress = self._snapshot()
+            current = self._snapshot()
             if (
-                progress is not None
-                and progress != self._last_sent
+                current is not None
+                and current[1] != self._last_sent
                 and self._pacer.try_acquire(self._job.id, self._job.channel_id)
             ):
+                job, progress = current
                 try:
-                    await self._notifier.show_progress(self._job, progress)
+                    await self._notifier.show_progress(job, progress)
                     self._last_sent = progress
                 except Exception:
                     log.warning("progress edit failed for job %s", self._job.id, exc_info=True)

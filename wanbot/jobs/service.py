@@ -16,7 +16,7 @@ import random
 import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,33 +29,13 @@ from wanbot.jobs.scheduler import FairScheduler, Limits, Ticket
 from wanbot.providers.base import Provider
 from wanbot.providers.errors import ProviderError, RateLimited, TimedOut
 from wanbot.providers.models import JobState, JobStatus
+from wanbot.providers.registry import ProviderSet
 from wanbot.store.base import Job, JobPhase, NewJob, Store
 
 log = logging.getLogger(__name__)
 
 DELIVERY_ATTEMPTS = 3
 T = TypeVar("T")
-
-
-@dataclass
-class ProviderSet:
-    """The enabled providers, the default and the fallback order."""
-
-    providers: dict[str, Provider]
-    default: str
-    fallback: list[str] = field(default_factory=list)
-    expected_s: dict[str, float] = field(default_factory=dict)  # a first guess per provider
-
-    def get(self, name: str) -> Provider:
-        return self.providers[name]
-
-    def label(self, name: str) -> str:
-        provider = self.providers.get(name)
-        return provider.label if provider else name
-
-    def candidates(self, first: str) -> list[Provider]:
-        order = [first, *(n for n in self.fallback if n != first)]
-        return [self.providers[n] for n in order if n in self.providers]
 
 
 @dataclass
@@ -151,7 +131,7 @@ class JobService:
 
     # -- admission -------------------------------------------------------------------------
     async def admit(self, job: NewJob, allowance: int | None = None) -> int:
-        """Hold the cost and queue the job; return the balance left. Raises UserFacingError."""
+        """Hold the cost and record the job; return the balance left. Raises UserFacingError."""
         now = self.clock()
         balance = await self.store.admit_job(
             job,
@@ -159,18 +139,21 @@ class JobService:
             self.credits.caps(now),
             self.max_queued_per_user,
         )
-        stored = await self.store.get_job(job.id)
-        assert stored is not None
-        self._track_live(stored)
-        self.scheduler.push(self._ticket(stored))
-        self._wake.set()
         return balance
 
-    async def attach_placeholder(self, job_id: str, message_id: int) -> None:
-        await self.store.set_placeholder(job_id, message_id)
-        live = self._live.get(job_id)
-        if live is not None:
-            live.job = replace(live.job, placeholder_message_id=message_id)
+    async def enqueue(self, job_id: str, placeholder_message_id: int | None) -> None:
+        """Queue an admitted job once the member sees its placeholder (or could not be shown one).
+
+        Until then it is not scheduled, so a fast job can't finish before it has a message
+        to finish in; a crash in between leaves it queued, and recovery schedules it.
+        """
+        if placeholder_message_id is not None:
+            await self.store.set_placeholder(job_id, placeholder_message_id)
+        job = await self.store.get_job(job_id)
+        assert job is not None
+        self._track_live(job)
+        self.scheduler.push(self._ticket(job))
+        self._wake.set()
 
     def position(self, job_id: str) -> int | None:
         return self.scheduler.positions().get(job_id)
@@ -221,7 +204,11 @@ class JobService:
     def _launch(self, live: _Live) -> None:
         live.task = asyncio.create_task(self._run(live), name=f"job-{live.job.id}")
 
-    def _snapshot(self, live: _Live) -> Progress | None:
+    def _snapshot(self, live: _Live) -> tuple[Job, Progress] | None:
+        progress = self._progress(live)
+        return None if progress is None else (live.job, progress)
+
+    def _progress(self, live: _Live) -> Progress | None:
         label = self.providers.label(live.provider or live.job.provider)
         if live.phase is JobPhase.QUEUED:
             return Progress(

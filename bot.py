@@ -1,0 +1,108 @@
+"""wanbot: make and edit images with Wan 2.7 Pro from Discord.
+
+    python bot.py [--config PATH] [--check]
+
+Exit codes: 0 clean shutdown, 1 bad configuration or missing secret, 2 unexpected crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+import discord
+
+from wanbot.config import Config, ConfigError, check_runnable, load_config, resolve_path
+from wanbot.logs import configure_logging
+
+log = logging.getLogger("wanbot")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Run the wanbot Discord bot.")
+    parser.add_argument("--config", metavar="PATH", help="config file (or set WANBOT_CONFIG)")
+    parser.add_argument(
+        "--check", action="store_true", help="validate config and environment, then exit"
+    )
+    return parser.parse_args(argv)
+
+
+async def run(config: Config) -> int:
+    from cogs.client import WanBot, point_at
+    from wanbot.providers.registry import build_providers
+    from wanbot.store.sqlite import SQLiteStore
+
+    settings = config.settings
+    point_at(settings.discord.api_base_url, settings.discord.gateway_url)
+    data_dir = Path(settings.generation.data_dir)
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    store = await SQLiteStore.open(settings.storage.sqlite_path)
+    try:
+        async with aiohttp.ClientSession() as session:
+            providers = build_providers(config, session, data_dir)
+            log.info(
+                "providers enabled: %s (default %s)",
+                ", ".join(providers.providers),
+                providers.default,
+            )
+            bot = WanBot(
+                config=config, store=store, session=session, providers=providers, data_dir=data_dir
+            )
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, lambda s=signum: _shutdown(bot, s))
+            async with bot:
+                assert config.secrets.discord_token is not None
+                try:
+                    await bot.start(config.secrets.discord_token)
+                except discord.LoginFailure:
+                    log.error("Discord rejected DISCORD_TOKEN: check the bot token")
+                    return 1
+    finally:
+        await store.close()
+    log.info("stopped cleanly")
+    return 0
+
+
+def _shutdown(bot: discord.Client, signum: int) -> None:
+    log.info("received %s; finishing current writes and stopping", signal.Signals(signum).name)
+    asyncio.get_running_loop().create_task(bot.close())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config = load_config(resolve_path(args.config))
+    except ConfigError as e:
+        for problem in e.problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        return 1
+    problems = check_runnable(config)
+    if problems:
+        for problem in problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        return 1
+    if args.check:
+        source = config.source or "built-in defaults"
+        enabled = ", ".join(config.enabled_providers())
+        print(f"config OK ({source}); providers: {enabled}; default: {config.default_provider}")
+        return 0
+    configure_logging(config.settings.logging.level, config.secrets.values())
+    try:
+        return asyncio.run(run(config))
+    except KeyboardInterrupt:
+        return 0
+    except Exception:
+        log.critical("wanbot crashed", exc_info=True)
+        return 2
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())

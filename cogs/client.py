@@ -1,0 +1,122 @@
+"""The discord.py client: dependencies injected, cogs loaded, commands synced only when changed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import discord
+from discord.ext import commands
+
+from cogs.errors import ErrorBoundary
+from cogs.notifier import DiscordNotifier
+from cogs.views import DYNAMIC_ITEMS
+from wanbot.config import Config
+from wanbot.credits import CreditPolicy
+from wanbot.jobs.fitting import Downloader
+from wanbot.jobs.scheduler import Limits
+from wanbot.jobs.service import JobService
+from wanbot.providers.registry import ProviderSet
+from wanbot.store.base import Store
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.generate",)
+
+
+def point_at(api_base_url: str, gateway_url: str) -> None:
+    """Send discord.py's REST and gateway traffic to the configured URLs (proxies, test fakes)."""
+    import yarl
+
+    discord.http.Route.BASE = api_base_url
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+class WanBot(commands.Bot):
+    def __init__(
+        self,
+        *,
+        config: Config,
+        store: Store,
+        session: aiohttp.ClientSession,
+        providers: ProviderSet,
+        data_dir: Path,
+    ) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            chunk_guilds_at_startup=False,
+            allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=ErrorBoundary,
+        )
+        self.config = config
+        self.store = store
+        self.session = session
+        self.providers = providers
+        self.data_dir = data_dir
+        self.credits = CreditPolicy(config.settings.credits)
+        self.notifier = DiscordNotifier(self)
+        gen = config.settings.generation
+        self.jobs = JobService(
+            store=store,
+            providers=providers,
+            notifier=self.notifier,
+            downloader=Downloader(session),
+            credits=self.credits,
+            limits=Limits(
+                total=gen.max_concurrent_jobs,
+                per_provider=gen.max_jobs_per_provider,
+                per_user=gen.max_running_per_user,
+            ),
+            max_queued_per_user=gen.max_queued_per_user,
+            data_dir=data_dir,
+        )
+
+    @property
+    def generation(self) -> Any:
+        return self.get_cog("Generation")
+
+    async def setup_hook(self) -> None:
+        for item in DYNAMIC_ITEMS:
+            self.add_dynamic_items(item)
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await self.sync_commands()
+        await self.jobs.start()
+
+    async def close(self) -> None:
+        await self.jobs.stop()
+        await super().close()
+
+    async def sync_commands(self) -> None:
+        """Sync as `discord.command_sync` says, skipping scopes whose commands have not changed.
+
+        Discord allows 200 command creations a day per scope; a bot restarted often would
+        run out if it synced every start.
+        """
+        mode = self.config.settings.discord.command_sync
+        if mode == "off":
+            return
+        scopes: list[discord.Object | None] = (
+            [None] if mode == "global" else [discord.Object(g) for g in mode]
+        )
+        for guild in scopes:
+            commands_ = self.tree._get_all_commands(guild=guild)
+            payload = [c.to_dict(self.tree) for c in commands_]
+            digest = hashlib.sha256(
+                json.dumps(payload, sort_keys=True, default=str).encode()
+            ).hexdigest()
+            key = f"command_hash:{'global' if guild is None else guild.id}"
+            if await self.store.get_meta(key) == digest:
+                log.info("commands unchanged for %s; not syncing", key.split(":", 1)[1])
+                continue
+            synced = await self.tree.sync(guild=guild)
+            await self.store.set_meta(key, digest)
+            log.info("synced %d commands to %s", len(synced), key.split(":", 1)[1])

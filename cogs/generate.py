@@ -1,0 +1,202 @@
+"""/imagine and the flow every generation shares: check, admit, show a placeholder, queue."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from cogs import render
+from cogs.views import progress_view
+from wanbot.errors import UserFacingError
+from wanbot.jobs.ports import Progress
+from wanbot.options import build_request
+from wanbot.providers.errors import UnsupportedRequest
+from wanbot.providers.models import GenerationRequest
+from wanbot.store.base import NewJob
+
+if TYPE_CHECKING:
+    from cogs.client import WanBot
+
+log = logging.getLogger(__name__)
+
+TOKEN_LIFETIME = dt.timedelta(minutes=15)
+AspectChoice = Literal["1:1", "16:9", "9:16", "4:3", "3:4", "5:4", "4:5"]
+SizeChoice = Literal["1K", "2K", "4K"]
+
+
+class Generation(commands.Cog):
+    """Slash commands that make images, and the shared path from a request to a queued job."""
+
+    def __init__(self, bot: WanBot) -> None:
+        self.bot = bot
+
+    # -- the shared flow -------------------------------------------------------------------
+    def resolve_provider(self, name: str | None, request: GenerationRequest) -> str:
+        providers = self.bot.providers
+        chosen = name or providers.default
+        if chosen not in providers.providers:
+            enabled = ", ".join(p.label for p in providers.providers.values())
+            raise UserFacingError(
+                f"{chosen!r} is not enabled on this bot. Enabled: {enabled}. Nothing was charged."
+            )
+        problem = providers.get(chosen).capabilities.problem(request)
+        if problem:
+            others = [
+                n
+                for n, p in providers.providers.items()
+                if n != chosen and n != "mock" and p.capabilities.problem(request) is None
+            ]
+            hint = f" Try provider:{others[0]}." if others and name is None else ""
+            if others and name is not None:
+                hint = f" Try /imagine provider:{others[0]}, or change that option."
+            raise UnsupportedRequest(f"{problem}{hint} Nothing was charged.")
+        return chosen
+
+    async def start_job(
+        self,
+        interaction: discord.Interaction[Any],
+        request: GenerationRequest,
+        *,
+        kind: str,
+        provider: str | None,
+        private: bool = False,
+        parent_job_id: str | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        chosen = self.resolve_provider(provider, request)
+        settings = self.bot.config.settings
+        cost_override = getattr(settings.providers, chosen).image_cost
+        image_cost = settings.credits.image_cost if cost_override is None else cost_override
+        now = time.time()
+        job = NewJob(
+            id=uuid.uuid4().hex,
+            kind=kind,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            user_id=interaction.user.id,
+            application_id=interaction.application_id,
+            interaction_token=interaction.token,
+            token_expires_at=(interaction.created_at + TOKEN_LIFETIME).timestamp(),
+            request=request,
+            provider=chosen,
+            image_cost=image_cost,
+            deadline_at=now + settings.generation.job_timeout_s,
+            upload_limit=interaction.filesize_limit,
+            private=private,
+            parent_job_id=parent_job_id,
+        )
+        await self.bot.jobs.admit(job)
+        placeholder_id: int | None = None
+        try:
+            progress = Progress(phase="queued", provider_label=self.bot.providers.label(chosen))
+            response = await interaction.response.send_message(
+                render.placeholder(request, progress),
+                view=progress_view(job.id),
+                ephemeral=private,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+            placeholder_id = response.message_id
+        except discord.HTTPException:
+            # The job is paid for and stays admitted: it is delivered to the channel instead.
+            log.warning("job %s: could not show a placeholder", job.id, exc_info=True)
+        await self.bot.jobs.enqueue(job.id, placeholder_id)
+
+    async def reroll(self, interaction: discord.Interaction[Any], job_id: str) -> None:
+        job = await self.bot.store.get_job(job_id)
+        if job is None:
+            await interaction.response.send_message("That job no longer exists.", ephemeral=True)
+            return
+        request = job.request.model_copy(update={"seed": None})
+        request = build_request(
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt,
+            aspect_ratio=request.aspect_ratio,
+            size=request.size,
+            n=request.n,
+            thinking=request.thinking,
+            image_set=request.image_set,
+            palette=" ".join(f"{c.hex}:{c.share:.2f}%" for c in request.palette)
+            if request.palette
+            else None,
+            input_images=request.input_images,
+            safety_checker=request.safety_checker,
+        )
+        try:
+            await self.start_job(
+                interaction,
+                request,
+                kind=job.kind,
+                provider=job.provider,
+                private=job.private,
+                parent_job_id=job.id,
+            )
+        except UserFacingError as e:
+            await interaction.response.send_message(e.user_message, ephemeral=True)
+
+    # -- commands --------------------------------------------------------------------------
+    @app_commands.command(name="imagine", description="Make images from a prompt")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        prompt="What to draw",
+        negative_prompt="What to keep out of the image",
+        aspect_ratio="Shape of the image",
+        size="Resolution tier",
+        n="How many images (1-4, up to 12 with image_set)",
+        seed="Same seed and prompt give similar images",
+        thinking="The model's thinking mode: better quality, slower",
+        image_set="A coherent set of related images, up to n",
+        palette="3-10 colours like #FF0000 #00FF00 #0000FF (optionally #RRGGBB:NN%)",
+        provider="Which image host to use",
+        private="Only you see the result",
+    )
+    async def imagine(
+        self,
+        interaction: discord.Interaction[Any],
+        prompt: app_commands.Range[str, 1, 6000],
+        negative_prompt: app_commands.Range[str, 1, 2000] | None = None,
+        aspect_ratio: AspectChoice | None = None,
+        size: SizeChoice | None = None,
+        n: app_commands.Range[int, 1, 12] | None = None,
+        seed: app_commands.Range[int, 0, 2147483647] | None = None,
+        thinking: bool | None = None,
+        image_set: bool | None = None,
+        palette: app_commands.Range[str, 1, 200] | None = None,
+        provider: str | None = None,
+        private: bool | None = None,
+    ) -> None:
+        request = build_request(
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            aspect_ratio=aspect_ratio,
+            size=size,
+            n=n,
+            seed=seed,
+            thinking=thinking,
+            image_set=image_set,
+            palette=palette,
+        )
+        await self.start_job(
+            interaction, request, kind="imagine", provider=provider, private=bool(private)
+        )
+
+    @imagine.autocomplete("provider")
+    async def _provider_autocomplete(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        current = current.lower()
+        return [
+            app_commands.Choice(name=p.label, value=name)
+            for name, p in self.bot.providers.providers.items()
+            if current in name or current in p.label.lower()
+        ][:25]
+
+
+async def setup(bot: WanBot) -> None:
+    await bot.add_cog(Generation(bot))

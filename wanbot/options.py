@@ -1,0 +1,122 @@
+"""What a member typed, turned into a GenerationRequest or a plain-words refusal."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from wanbot.errors import UserFacingError
+from wanbot.providers.models import (
+    ASPECT_RATIOS,
+    MAX_SEED,
+    SIZE_TIERS,
+    GenerationRequest,
+    InputImage,
+    PaletteColor,
+)
+
+MAX_PROMPT = 5000  # the longest any host takes; each provider's own limit is checked after
+_PALETTE_ITEM = re.compile(r"^(#[0-9A-Fa-f]{6})(?::(\d{1,3}(?:\.\d{1,2})?)%)?$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_prompt(text: str | None, what: str = "prompt") -> str:
+    cleaned = _CONTROL.sub("", text or "").strip()
+    if not cleaned:
+        raise UserFacingError(f"The {what} is empty. Describe the image you want.")
+    if len(cleaned) > MAX_PROMPT:
+        raise UserFacingError(
+            f"The {what} has {len(cleaned)} characters; the most any image host takes is "
+            f"{MAX_PROMPT}. Nothing was charged."
+        )
+    return cleaned
+
+
+def parse_palette(text: str) -> tuple[PaletteColor, ...]:
+    """`#RRGGBB` items separated by spaces or commas, each optionally `:NN%`; shares total 100."""
+    items = [part for part in re.split(r"[\s,]+", text.strip()) if part]
+    if not 3 <= len(items) <= 10:
+        raise UserFacingError(
+            f"A palette needs 3 to 10 colours; you gave {len(items)}. "
+            "Example: palette:#FF0000 #00FF00 #0000FF"
+        )
+    colours: list[tuple[str, float | None]] = []
+    for item in items:
+        match = _PALETTE_ITEM.match(item)
+        if not match:
+            raise UserFacingError(
+                f"{item[:20]!r} is not a colour. Write each as #RRGGBB, optionally with a share "
+                "like #FF8800:25%."
+            )
+        share = float(match[2]) if match[2] else None
+        if share is not None and not 0 < share <= 100:
+            raise UserFacingError(f"{item} has a share outside 0-100%.")
+        colours.append((match[1].upper(), share))
+    given = sum(s for _, s in colours if s is not None)
+    unset = [c for c, s in colours if s is None]
+    if unset:
+        rest = 100.0 - given
+        if rest <= 0:
+            raise UserFacingError("The palette's shares already reach 100% before every colour.")
+        each = rest / len(unset)
+        colours = [(c, s if s is not None else each) for c, s in colours]
+    elif abs(given - 100.0) > 0.01:
+        raise UserFacingError(f"The palette's shares total {given:g}%; they must total 100%.")
+    return tuple(PaletteColor(hex=c, share=s or 0) for c, s in colours)
+
+
+def build_request(
+    *,
+    prompt: str,
+    negative_prompt: str | None = None,
+    aspect_ratio: str | None = None,
+    size: str | None = None,
+    n: int | None = None,
+    seed: int | None = None,
+    thinking: bool | None = None,
+    image_set: bool | None = None,
+    palette: str | None = None,
+    input_images: Sequence[InputImage] = (),
+    safety_checker: bool | None = None,
+    rng: random.Random | None = None,
+) -> GenerationRequest:
+    """Validate every option and fill a seed, so the result can be shown and rerolled."""
+    prompt = clean_prompt(prompt)
+    negative = clean_prompt(negative_prompt, "negative prompt") if negative_prompt else None
+    if aspect_ratio is not None and aspect_ratio not in ASPECT_RATIOS:
+        raise UserFacingError(
+            f"{aspect_ratio!r} is not an aspect ratio. Use one of {', '.join(ASPECT_RATIOS)}."
+        )
+    if size is not None and size.upper() not in SIZE_TIERS:
+        raise UserFacingError(f"{size!r} is not a size. Use 1K, 2K or 4K.")
+    count = 1 if n is None else n
+    if not 1 <= count <= 12:
+        raise UserFacingError("n must be between 1 and 4 (up to 12 with image_set).")
+    if count > 4 and not image_set:
+        raise UserFacingError("More than 4 images needs image_set:true (a coherent set of images).")
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise UserFacingError(f"seed must be between 0 and {MAX_SEED}.")
+    colours = parse_palette(palette) if palette else None
+    if colours and image_set:
+        raise UserFacingError("A colour palette can't be combined with image_set. Remove one.")
+    chosen_seed = seed if seed is not None else (rng or random).randint(0, MAX_SEED)
+    try:
+        return GenerationRequest(
+            prompt=prompt,
+            negative_prompt=negative,
+            aspect_ratio=aspect_ratio or "1:1",
+            size=(size or "2K").upper(),
+            n=count,
+            seed=chosen_seed,
+            thinking=thinking,
+            image_set=bool(image_set),
+            palette=colours,
+            input_images=tuple(input_images),
+            safety_checker=safety_checker,
+        )
+    except ValidationError as e:
+        first = e.errors()[0]["msg"].removeprefix("Value error, ")
+        raise UserFacingError(f"Those options don't work together: {first}.") from None
