@@ -15,7 +15,7 @@ import logging
 import random
 import shutil
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
@@ -315,7 +315,7 @@ class JobService:
     async def _submit_with(self, live: _Live, provider: Provider) -> JobStatus:
         live.provider = provider.name
         live.expectation = await self._expectation(provider.name, live.job.request.size)
-        if provider.capabilities.push_updates:
+        if provider.pushes_updates:
             stream = provider.submit_and_watch(live.job.request)
             first = await self._within_deadline(live, anext(stream))
             await self._mark_running(live, provider, first)
@@ -339,7 +339,11 @@ class JobService:
         log.info("job %s submitted to %s as %s", live.job.id, provider.name, first.job_id)
 
     async def _follow_stream(
-        self, live: _Live, provider: Provider, stream: AsyncIterator[JobStatus], first: JobStatus
+        self,
+        live: _Live,
+        provider: Provider,
+        stream: AsyncGenerator[JobStatus, None],
+        first: JobStatus,
     ) -> JobStatus:
         status = first
         try:
@@ -347,21 +351,20 @@ class JobService:
                 status = await self._within_deadline(live, anext(stream))
                 live.fraction = status.progress
             return status
+        except TimedOut:
+            raise
         except (ProviderError, StopAsyncIteration) as e:
-            if isinstance(e, TimedOut):
-                raise
-            log.info(
-                "job %s: stream from %s ended early (%s); polling instead",
-                live.job.id,
-                provider.name,
-                e,
-            )
-            return await self._poll(live, provider, first.job_id)
+            broken: BaseException = e
         finally:
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(Exception):
-                    await aclose()
+            with contextlib.suppress(Exception):
+                await stream.aclose()
+        log.info(
+            "job %s: stream from %s ended early (%s); polling instead",
+            live.job.id,
+            provider.name,
+            broken,
+        )
+        return await self._poll(live, provider, first.job_id)
 
     async def _within_deadline(self, live: _Live, awaitable: Awaitable[T]) -> T:
         remaining = live.job.deadline_at - self.clock()

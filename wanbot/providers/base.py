@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import ClassVar
 
 from wanbot.providers.capabilities import Capabilities
@@ -20,6 +20,11 @@ class Provider(abc.ABC):
     def label(self) -> str:
         return self.capabilities.label
 
+    @property
+    def pushes_updates(self) -> bool:
+        """Whether to learn of progress from `submit_and_watch` rather than by polling."""
+        return self.capabilities.push_updates
+
     def check(self, request: GenerationRequest) -> None:
         """Raise UnsupportedRequest before any call when this host can't honour the request."""
         self.capabilities.check(request)
@@ -32,7 +37,7 @@ class Provider(abc.ABC):
     async def get_status(self, job_id: str) -> JobStatus:
         """One look at a job started earlier (possibly before a restart)."""
 
-    def submit_and_watch(self, request: GenerationRequest) -> AsyncIterator[JobStatus]:
+    def submit_and_watch(self, request: GenerationRequest) -> AsyncGenerator[JobStatus, None]:
         """Start a job and stream its statuses until a terminal one (push providers only).
 
         The first status yielded carries the job id. If the stream breaks, the caller falls back

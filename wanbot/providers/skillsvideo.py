@@ -236,6 +236,10 @@ class SkillsVideoProvider(Provider):
         generation = self._parse(response, job_lookup=True)
         return self._job_status(generation, generation.id or job_id)
 
+    @property
+    def pushes_updates(self) -> bool:
+        return self.config.use_stream
+
     async def submit_and_watch(self, request: GenerationRequest) -> AsyncGenerator[JobStatus, None]:
         self.check(request)
         json_body, form = await self._payload(request)
