@@ -18,7 +18,7 @@ def _keys(model: type[Settings], prefix: str = "") -> set[str]:
     for name, field in model.model_fields.items():
         annotation = field.annotation
         if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
-            keys |= _keys(annotation, f"{prefix}{name}.")  # type: ignore[arg-type]
+            keys |= _keys(annotation, f"{prefix}{name}.")
         else:
             keys.add(f"{prefix}{name}")
     return keys
