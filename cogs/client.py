@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -15,6 +16,7 @@ from discord.ext import commands
 from cogs.errors import ErrorBoundary
 from cogs.notifier import DiscordNotifier
 from cogs.views import DYNAMIC_ITEMS
+from wanbot import health
 from wanbot.config import Config
 from wanbot.credits import CreditPolicy
 from wanbot.jobs.fitting import Downloader
@@ -26,6 +28,7 @@ from wanbot.store.base import Store
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.generate",)
+HEARTBEAT_EVERY_S = 20.0
 
 
 def point_at(api_base_url: str, gateway_url: str) -> None:
@@ -57,6 +60,7 @@ class WanBot(commands.Bot):
             tree_cls=ErrorBoundary,
         )
         self.config = config
+        self._heartbeat: asyncio.Task[None] | None = None
         self.store = store
         self.session = session
         self.providers = providers
@@ -90,10 +94,19 @@ class WanBot(commands.Bot):
             await self.load_extension(extension)
         await self.sync_commands()
         await self.jobs.start()
+        self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
 
     async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
         await self.jobs.stop()
         await super().close()
+
+    async def _beat(self) -> None:
+        while True:
+            if self.is_ready() and not self.is_closed():
+                await asyncio.to_thread(health.beat, self.data_dir)
+            await asyncio.sleep(HEARTBEAT_EVERY_S)
 
     async def sync_commands(self) -> None:
         """Sync as `discord.command_sync` says, skipping scopes whose commands have not changed.
