@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 import discord
@@ -25,9 +25,13 @@ from wanbot.jobs.service import JobService
 from wanbot.providers.registry import ProviderSet
 from wanbot.store.base import Store
 
+if TYPE_CHECKING:
+    from cogs.edit import Editing
+    from cogs.generate import Generation
+
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.generate",)
+EXTENSIONS = ("cogs.generate", "cogs.edit")
 HEARTBEAT_EVERY_S = 20.0
 
 
@@ -84,8 +88,12 @@ class WanBot(commands.Bot):
         )
 
     @property
-    def generation(self) -> Any:
-        return self.get_cog("Generation")
+    def generation(self) -> Generation:
+        return self.get_cog("Generation")  # type: ignore[return-value]
+
+    @property
+    def editing(self) -> Editing:
+        return self.get_cog("Editing")  # type: ignore[return-value]
 
     async def setup_hook(self) -> None:
         for item in DYNAMIC_ITEMS:

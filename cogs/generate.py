@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import time
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import discord
@@ -18,7 +20,7 @@ from wanbot.errors import UserFacingError
 from wanbot.jobs.ports import Progress
 from wanbot.options import build_request
 from wanbot.providers.errors import UnsupportedRequest
-from wanbot.providers.models import GenerationRequest
+from wanbot.providers.models import MAX_SEED, GenerationRequest
 from wanbot.store.base import NewJob
 
 if TYPE_CHECKING:
@@ -94,15 +96,24 @@ class Generation(commands.Cog):
         )
         await self.bot.jobs.admit(job)
         placeholder_id: int | None = None
+        progress = Progress(phase="queued", provider_label=self.bot.providers.label(chosen))
+        text = render.placeholder(request, progress)
         try:
-            progress = Progress(phase="queued", provider_label=self.bot.providers.label(chosen))
-            response = await interaction.response.send_message(
-                render.placeholder(request, progress),
-                view=progress_view(job.id),
-                ephemeral=private,
-                allowed_mentions=discord.AllowedMentions.none(),
-            )
-            placeholder_id = response.message_id
+            if interaction.response.is_done():  # acknowledged already while inputs were fetched
+                message = await interaction.edit_original_response(
+                    content=text,
+                    view=progress_view(job.id),
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+                placeholder_id = message.id
+            else:
+                response = await interaction.response.send_message(
+                    text,
+                    view=progress_view(job.id),
+                    ephemeral=private,
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+                placeholder_id = response.message_id
         except discord.HTTPException:
             # The job is paid for and stays admitted: it is delivered to the channel instead.
             log.warning("job %s: could not show a placeholder", job.id, exc_info=True)
@@ -111,34 +122,20 @@ class Generation(commands.Cog):
     async def reroll(self, interaction: discord.Interaction[Any], job_id: str) -> None:
         job = await self.bot.store.get_job(job_id)
         if job is None:
-            await interaction.response.send_message("That job no longer exists.", ephemeral=True)
-            return
-        request = job.request.model_copy(update={"seed": None})
-        request = build_request(
-            prompt=request.prompt,
-            negative_prompt=request.negative_prompt,
-            aspect_ratio=request.aspect_ratio,
-            size=request.size,
-            n=request.n,
-            thinking=request.thinking,
-            image_set=request.image_set,
-            palette=" ".join(f"{c.hex}:{c.share:.2f}%" for c in request.palette)
-            if request.palette
-            else None,
-            input_images=request.input_images,
-            safety_checker=request.safety_checker,
-        )
-        try:
-            await self.start_job(
-                interaction,
-                request,
-                kind=job.kind,
-                provider=job.provider,
-                private=job.private,
-                parent_job_id=job.id,
+            raise UserFacingError("That job no longer exists.")
+        if not _inputs_kept(job.request):
+            raise UserFacingError(
+                "The images that edit started from are no longer kept. Use Vary or /edit instead."
             )
-        except UserFacingError as e:
-            await interaction.response.send_message(e.user_message, ephemeral=True)
+        request = job.request.model_copy(update={"seed": random.randint(0, MAX_SEED)})
+        await self.start_job(
+            interaction,
+            request,
+            kind=job.kind,
+            provider=job.provider,
+            private=job.private,
+            parent_job_id=job.id,
+        )
 
     # -- commands --------------------------------------------------------------------------
     @app_commands.command(name="imagine", description="Make images from a prompt")
@@ -186,16 +183,23 @@ class Generation(commands.Cog):
             interaction, request, kind="imagine", provider=provider, private=bool(private)
         )
 
-    @imagine.autocomplete("provider")
-    async def _provider_autocomplete(
-        self, interaction: discord.Interaction[Any], current: str
-    ) -> list[app_commands.Choice[str]]:
+    def provider_choices(self, current: str) -> list[app_commands.Choice[str]]:
         current = current.lower()
         return [
             app_commands.Choice(name=p.label, value=name)
             for name, p in self.bot.providers.providers.items()
             if current in name or current in p.label.lower()
         ][:25]
+
+    @imagine.autocomplete("provider")
+    async def _provider_autocomplete(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return self.provider_choices(current)
+
+
+def _inputs_kept(request: GenerationRequest) -> bool:
+    return all(Path(image.path).exists() for image in request.input_images)
 
 
 async def setup(bot: WanBot) -> None:

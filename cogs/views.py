@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from cogs.errors import guarded
+
 if TYPE_CHECKING:
     from cogs.client import WanBot
 
@@ -81,8 +83,8 @@ class RerollButton(
         return cls(match["job"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        bot = _bot(interaction)
-        await bot.generation.reroll(interaction, self.job_id)
+        async with guarded(interaction, "reroll"):
+            await _bot(interaction).generation.reroll(interaction, self.job_id)
 
 
 class DeleteButton(
@@ -119,6 +121,52 @@ class DeleteButton(
         await interaction.delete_original_response()
 
 
+class VaryButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=f"wanbot:vary:{JOB_ID}"):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Vary",
+                emoji="🎨",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"wanbot:vary:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> VaryButton:
+        return cls(match["job"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        async with guarded(interaction, "vary"):
+            await _bot(interaction).editing.vary(interaction, self.job_id)
+
+
+class EditButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=f"wanbot:edit:{JOB_ID}"):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Edit",
+                emoji="✏️",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"wanbot:edit:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> EditButton:
+        return cls(match["job"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        async with guarded(interaction, "edit button"):
+            await _bot(interaction).editing.edit_result(interaction, self.job_id)
+
+
 def progress_view(job_id: str) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(CancelButton(job_id))
@@ -128,6 +176,8 @@ def progress_view(job_id: str) -> discord.ui.View:
 def result_view(job_id: str) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(RerollButton(job_id))
+    view.add_item(VaryButton(job_id))
+    view.add_item(EditButton(job_id))
     view.add_item(DeleteButton(job_id))
     return view
 
@@ -135,5 +185,7 @@ def result_view(job_id: str) -> discord.ui.View:
 DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
     CancelButton,
     RerollButton,
+    VaryButton,
+    EditButton,
     DeleteButton,
 )

@@ -1,0 +1,135 @@
+"""Images members hand in for editing: checked by their bytes, kept on disk for the job's life.
+
+Discord attachment links are signed and expire, and a job may be resumed after a restart, so each
+input is copied to `data_dir/inputs/` once, checked there, and the job refers to the copy.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from wanbot.errors import UserFacingError
+from wanbot.providers.models import InputImage
+
+log = logging.getLogger(__name__)
+
+# Pillow format name → MIME type, for the formats any host here takes.
+FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "BMP": "image/bmp"}
+MAX_INPUT_BYTES = 20 * 1024 * 1024
+# A decompression bomb is small on disk and huge in memory: refuse by pixel count from the header,
+# before any pixel is decoded.
+MAX_INPUT_PIXELS = 40_000_000
+KEEP_INPUTS_S = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Offered:
+    """What Discord says of an attachment before it is downloaded."""
+
+    filename: str
+    size: int
+    content_type: str | None
+    width: int | None
+    height: int | None
+
+
+def precheck(offered: Offered) -> None:
+    """Refuse from the attachment's metadata alone, so most refusals come at once."""
+    name = offered.filename[:60]
+    if offered.size == 0:
+        raise UserFacingError(f"{name} is empty. Nothing was charged.")
+    if offered.size > MAX_INPUT_BYTES:
+        raise UserFacingError(
+            f"{name} is {offered.size / 1_000_000:.1f} MB; images to edit can be up to "
+            f"{MAX_INPUT_BYTES // (1024 * 1024)} MB. Nothing was charged."
+        )
+    if offered.content_type and not offered.content_type.startswith("image/"):
+        raise UserFacingError(
+            f"{name} is not an image ({offered.content_type}). Attach a PNG, JPEG or WEBP. "
+            "Nothing was charged."
+        )
+    if offered.width is None or offered.height is None:
+        # Discord measures every image it can read; an attachment without a size is not one.
+        raise UserFacingError(
+            f"{name} is not an image Discord could read. Attach a PNG, JPEG or WEBP. "
+            "Nothing was charged."
+        )
+
+
+def inspect(data: bytes, filename: str) -> tuple[str, int, int]:
+    """Content type, width and height judged from the bytes; UserFacingError when unusable."""
+    name = filename[:60]
+    if not data:
+        raise UserFacingError(f"{name} is empty. Nothing was charged.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        with image:
+            kind = image.format or ""
+            width, height = image.size
+            if kind not in FORMATS:
+                raise UserFacingError(
+                    f"{name} is a {kind or 'file'} image; attach a PNG, JPEG, WEBP or BMP. "
+                    "Nothing was charged."
+                )
+            if width * height > MAX_INPUT_PIXELS:
+                raise UserFacingError(
+                    f"{name} is {width}×{height}, too many pixels to edit. Nothing was charged."
+                )
+            image.load()  # decodes every pixel: a truncated or corrupt file fails here
+    except UserFacingError:
+        raise
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ):
+        raise UserFacingError(
+            f"{name} is not an image I can read (damaged, or not a picture). Nothing was charged."
+        ) from None
+    return FORMATS[kind], width, height
+
+
+def store_input(data_dir: Path, data: bytes, filename: str, source_url: str | None) -> InputImage:
+    """Check the bytes and keep a copy for the job; returns the job's view of the image."""
+    content_type, width, height = inspect(data, filename)
+    folder = data_dir / "inputs"
+    folder.mkdir(parents=True, exist_ok=True)
+    extension = content_type.removeprefix("image/").replace("jpeg", "jpg")
+    path = folder / f"{uuid.uuid4().hex}.{extension}"
+    path.write_bytes(data)
+    return InputImage(
+        path=str(path),
+        content_type=content_type,
+        width=width,
+        height=height,
+        size_bytes=len(data),
+        source_url=source_url,
+        filename=filename[:100] or f"image.{extension}",
+    )
+
+
+def prune_inputs(data_dir: Path, now: float | None = None) -> int:
+    """Delete kept inputs older than a week (rerolls of older edits then need a new upload)."""
+    folder = data_dir / "inputs"
+    if not folder.is_dir():
+        return 0
+    cutoff = (time.time() if now is None else now) - KEEP_INPUTS_S
+    removed = 0
+    for path in folder.iterdir():
+        if path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
