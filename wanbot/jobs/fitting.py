@@ -86,6 +86,8 @@ def fit_under(path: Path, limit: int, filename: str) -> DeliveredFile:
         fitted = target.stat().st_size
         if fitted <= limit:
             break
+        if frame.width == 1 and frame.height == 1:
+            raise ValueError(f"{filename} cannot be made smaller than {limit} bytes")
         if quality > 75:
             quality -= 10
         else:

@@ -197,14 +197,19 @@ class SQLiteStore:
     async def _committed_since(
         self, db: aiosqlite.Connection, since: float, guild_id: int | None
     ) -> int:
-        """Credits held or captured since `since`, net of releases (what was really spent)."""
-        where = "WHERE kind IN ('hold', 'release') AND created_at >= ?"
+        """Credits held since `since`, net of those holds' releases (what was really spent).
+
+        A release counts only against its own hold, so freeing an earlier day's hold does not
+        raise today's allowance.
+        """
+        where = "WHERE h.kind = 'hold' AND h.created_at >= ?"
         params: list[Any] = [since]
         if guild_id is not None:
-            where += " AND guild_id = ?"
+            where += " AND h.guild_id = ?"
             params.append(guild_id)
         async with db.execute(
-            f"SELECT COALESCE(-SUM(available), 0) FROM ledger {where}",
+            "SELECT COALESCE(SUM(h.held - COALESCE(r.available, 0)), 0) FROM ledger h"
+            f" LEFT JOIN ledger r ON r.job_id = h.job_id AND r.kind = 'release' {where}",
             params,
         ) as cur:
             row = await cur.fetchone()

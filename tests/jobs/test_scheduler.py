@@ -1,0 +1,148 @@
+"""FairScheduler: turns between members, limits, places in line, removal and resumed jobs."""
+
+from __future__ import annotations
+
+from wanbot.jobs.scheduler import FairScheduler, Limits, Ticket
+
+A = (1, 100)
+B = (1, 200)
+C = (2, 100)  # same user id, another guild: a different member
+
+
+def ticket(job_id: str, user: tuple[int, int], provider: str = "p1") -> Ticket:
+    return Ticket(job_id, user, provider)
+
+
+def drain_one_at_a_time(scheduler: FairScheduler) -> list[str]:
+    """Start, then finish, one job at a time; the order jobs started in."""
+    order: list[str] = []
+    while len(scheduler):
+        started = scheduler.take_ready()
+        assert len(started) == 1
+        order.append(started[0].job_id)
+        scheduler.finish(started[0].job_id)
+    return order
+
+
+def test_round_robin_does_not_starve_a_later_member() -> None:
+    scheduler = FairScheduler(Limits(total=1, per_provider=5, per_user=5))
+    for i in range(10):
+        scheduler.push(ticket(f"a{i}", A))
+    scheduler.push(ticket("b0", B))
+    scheduler.push(ticket("b1", B))
+    assert len(scheduler) == 12
+    order = drain_one_at_a_time(scheduler)
+    assert order[:4] == ["a0", "b0", "a1", "b1"]
+    assert order[4:] == [f"a{i}" for i in range(2, 10)]
+
+
+def test_one_turn_starts_one_job_per_member() -> None:
+    scheduler = FairScheduler(Limits(total=10, per_provider=10, per_user=10))
+    for i in range(3):
+        scheduler.push(ticket(f"a{i}", A))
+    scheduler.push(ticket("b0", B))
+    scheduler.push(ticket("c0", C))
+    started = [t.job_id for t in scheduler.take_ready()]
+    assert started[:3] == ["a0", "b0", "c0"]
+    assert started[3:] == ["a1", "a2"]
+    assert scheduler.running_count == 5 and len(scheduler) == 0
+
+
+def test_global_limit() -> None:
+    scheduler = FairScheduler(Limits(total=3, per_provider=10, per_user=10))
+    for i in range(5):
+        scheduler.push(ticket(f"j{i}", (1, i)))
+    assert [t.job_id for t in scheduler.take_ready()] == ["j0", "j1", "j2"]
+    assert scheduler.take_ready() == []
+    scheduler.finish("j1")
+    assert [t.job_id for t in scheduler.take_ready()] == ["j3"]
+    assert scheduler.running_count == 3
+    scheduler.finish("unknown")  # finishing a job it never ran is harmless
+    assert scheduler.running_count == 3
+
+
+def test_per_provider_limit() -> None:
+    scheduler = FairScheduler(Limits(total=10, per_provider=2, per_user=10))
+    for i in range(3):
+        scheduler.push(ticket(f"a{i}", A, "x"))
+        scheduler.push(ticket(f"b{i}", B, "x"))
+    scheduler.push(ticket("c0", C, "y"))
+    started = scheduler.take_ready()
+    assert sorted(t.job_id for t in started) == ["a0", "b0", "c0"]
+    assert sum(t.provider == "x" for t in started) == 2
+    assert scheduler.take_ready() == []
+    scheduler.finish("c0")  # another provider's slot does not help provider x
+    assert scheduler.take_ready() == []
+    scheduler.finish("a0")
+    assert [t.job_id for t in scheduler.take_ready()] == ["a1"]
+
+
+def test_per_user_limit() -> None:
+    scheduler = FairScheduler(Limits(total=10, per_provider=10, per_user=2))
+    for i in range(5):
+        scheduler.push(ticket(f"a{i}", A))
+    scheduler.push(ticket("b0", B))
+    started = [t.job_id for t in scheduler.take_ready()]
+    assert sorted(started) == ["a0", "a1", "b0"]
+    assert scheduler.take_ready() == []
+    scheduler.finish("b0")
+    assert scheduler.take_ready() == []  # B's slot is no use to A
+    scheduler.finish("a0")
+    assert [t.job_id for t in scheduler.take_ready()] == ["a2"]
+
+
+def test_positions_follow_the_start_order() -> None:
+    scheduler = FairScheduler(Limits(total=1, per_provider=1, per_user=1))
+    pushes = [("a0", A), ("a1", A), ("b0", B), ("a2", A), ("c0", C), ("b1", B), ("a3", A)]
+    for job_id, user in pushes:
+        scheduler.push(ticket(job_id, user))
+    positions = scheduler.positions()
+    assert sorted(positions.values()) == list(range(1, len(pushes) + 1))
+    by_place = sorted(positions, key=positions.__getitem__)
+    assert by_place == ["a0", "b0", "c0", "a1", "b1", "a2", "a3"]
+
+    # After each start the places are renumbered and still predict what comes next.
+    order: list[str] = []
+    while len(scheduler):
+        positions = scheduler.positions()
+        expected_next = min(positions, key=positions.__getitem__)
+        (started,) = scheduler.take_ready()
+        assert started.job_id == expected_next
+        assert started.job_id not in scheduler.positions()
+        assert sorted(scheduler.positions().values()) == list(range(1, len(scheduler) + 1))
+        order.append(started.job_id)
+        scheduler.finish(started.job_id)
+    assert order == by_place
+
+
+def test_remove_queued_job() -> None:
+    scheduler = FairScheduler(Limits(total=1, per_provider=5, per_user=5))
+    scheduler.push(ticket("a0", A))
+    scheduler.push(ticket("a1", A))
+    scheduler.push(ticket("b0", B))
+    assert scheduler.remove("a1")
+    assert not scheduler.remove("a1")
+    assert not scheduler.remove("never")
+    assert scheduler.positions() == {"a0": 1, "b0": 2}
+    assert scheduler.remove("b0")  # B's only job: B leaves the turn order
+    assert len(scheduler) == 1
+    (started,) = scheduler.take_ready()
+    assert started.job_id == "a0"
+    assert not scheduler.remove("a0")  # running, not queued
+    scheduler.finish("a0")
+    assert scheduler.take_ready() == [] and scheduler.running_count == 0
+
+
+def test_mark_running_counts_resumed_jobs() -> None:
+    scheduler = FairScheduler(Limits(total=2, per_provider=5, per_user=1))
+    scheduler.mark_running(ticket("resumed-a", A))
+    scheduler.push(ticket("a0", A))
+    scheduler.push(ticket("b0", B))
+    scheduler.push(ticket("c0", C))
+    assert scheduler.running_count == 1
+    assert [t.job_id for t in scheduler.take_ready()] == ["b0"]  # A is at its own limit
+    assert scheduler.take_ready() == []  # total of 2 reached
+    scheduler.finish("resumed-a")
+    assert [t.job_id for t in scheduler.take_ready()] == ["a0"]
+    scheduler.finish("b0")
+    assert [t.job_id for t in scheduler.take_ready()] == ["c0"]

@@ -1,0 +1,463 @@
+"""SQLiteStore on real files: migrations, admission, the ledger and job transitions."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from wanbot.errors import InsufficientCredits, QueueFull, SpendCapReached
+from wanbot.providers.models import GenerationRequest
+from wanbot.store import Budget, JobPhase, JobStateError, NewJob, SpendCaps, SQLiteStore
+from wanbot.store.sqlite import migrations
+
+NO_REFILL = Budget(allowance=0, period_key=None)
+NO_CAPS = SpendCaps(day_start=0.0)
+GUILD = 1
+USER = 10
+
+
+class Clock:
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_job(
+    job_id: str,
+    *,
+    guild_id: int = GUILD,
+    user_id: int = USER,
+    n: int = 1,
+    image_cost: int = 1,
+    provider: str = "mock",
+    size: str = "2K",
+) -> NewJob:
+    return NewJob(
+        id=job_id,
+        kind="imagine",
+        guild_id=guild_id,
+        channel_id=500,
+        user_id=user_id,
+        application_id=900,
+        interaction_token="token",
+        token_expires_at=5_000.0,
+        request=GenerationRequest(prompt="a cat", n=n, image_set=n > 4, size=size, seed=1),
+        provider=provider,
+        image_cost=image_cost,
+        deadline_at=4_000.0,
+    )
+
+
+def rows(path: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as conn:
+        return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+
+
+def snapshot(path: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    return rows(path, "SELECT * FROM jobs ORDER BY id"), rows(
+        path, "SELECT * FROM ledger ORDER BY id"
+    )
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "wanbot.db"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def store(db_path: Path, clock: Clock) -> AsyncIterator[SQLiteStore]:
+    s = await SQLiteStore.open(db_path, clock=clock)
+    yield s
+    await s.close()
+
+
+async def funded(
+    store: SQLiteStore, amount: int, user_id: int = USER, guild_id: int = GUILD
+) -> None:
+    await store.grant(guild_id, user_id, amount, actor_id=1, reason="test")
+
+
+async def to_delivering(store: SQLiteStore, job_id: str, urls: tuple[str, ...] = ()) -> None:
+    assert await store.mark_submitting(job_id)
+    await store.mark_running(job_id, "mock", f"p-{job_id}")
+    await store.mark_delivering(job_id, urls, 0.5)
+
+
+# -- migrations and meta -----------------------------------------------------------------
+
+
+async def test_migrations_applied_once_and_not_again_on_reopen(db_path: Path) -> None:
+    versions = [v for v, _ in migrations()]
+    assert versions == sorted(versions) and versions[0] == 1
+
+    first = await SQLiteStore.open(db_path, clock=Clock(111.0))
+    await first.set_meta("k", "v")
+    await first.close()
+    applied = rows(db_path, "SELECT version, applied_at FROM schema_migrations ORDER BY version")
+    assert applied == [(v, 111.0) for v in versions]
+
+    again = await SQLiteStore.open(db_path, clock=Clock(222.0))
+    try:
+        await again.migrate()  # a second explicit run is a no-op too
+        assert await again.get_meta("k") == "v"
+    finally:
+        await again.close()
+    assert rows(db_path, "SELECT version, applied_at FROM schema_migrations") == applied
+    tables = {r[0] for r in rows(db_path, "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"meta", "jobs", "ledger", "schema_migrations"} <= tables
+
+
+async def test_meta_get_set_overwrites(store: SQLiteStore) -> None:
+    assert await store.get_meta("missing") is None
+    await store.set_meta("commands_hash", "abc")
+    assert await store.get_meta("commands_hash") == "abc"
+    await store.set_meta("commands_hash", "def")
+    assert await store.get_meta("commands_hash") == "def"
+
+
+# -- admission and refills ---------------------------------------------------------------
+
+
+async def test_admit_holds_n_times_cost_and_returns_balance(store: SQLiteStore) -> None:
+    await funded(store, 20)
+    left = await store.admit_job(make_job("j1", n=4, image_cost=3), NO_REFILL, NO_CAPS, 5)
+    assert left == 8
+    assert await store.balance(GUILD, USER) == 8
+    hold = [e for e in await store.ledger(GUILD, USER) if e.kind == "hold"]
+    assert [(h.available, h.held, h.job_id) for h in hold] == [(-12, 12, "j1")]
+    job = await store.get_job("j1")
+    assert job is not None
+    assert job.state is JobPhase.QUEUED
+    assert job.request.n == 4 and job.image_cost == 3 and job.hold_amount == 12
+    assert job.created_at == 1_000.0
+
+
+async def test_refill_tops_up_once_per_period(store: SQLiteStore) -> None:
+    p1 = Budget(allowance=50, period_key="2026-11-01")
+    assert await store.balance(GUILD, USER, p1) == 50
+    assert await store.admit_job(make_job("j1", n=4, image_cost=5), p1, NO_CAPS, 5) == 30
+    assert await store.balance(GUILD, USER, p1) == 30  # same period: no second refill
+    p2 = Budget(allowance=50, period_key="2026-11-02")
+    assert await store.balance(GUILD, USER, p2) == 50  # tops up by 20, not 50
+    refills = [e.available for e in await store.ledger(GUILD, USER) if e.kind == "refill"]
+    assert sorted(refills) == [20, 50]
+
+
+async def test_refill_never_cuts_granted_credits(store: SQLiteStore) -> None:
+    assert await store.balance(GUILD, USER, Budget(50, "p1")) == 50
+    assert await store.grant(GUILD, USER, 100, actor_id=7, reason="prize") == 150
+    assert await store.balance(GUILD, USER, Budget(50, "p2")) == 150
+    assert (
+        await store.admit_job(make_job("j1", n=2, image_cost=5), Budget(50, "p3"), NO_CAPS, 5)
+        == 140
+    )
+
+
+async def test_insufficient_credits_writes_nothing_not_even_the_refill(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    before = snapshot(db_path)
+    with pytest.raises(InsufficientCredits) as err:
+        await store.admit_job(make_job("j1", n=4, image_cost=2), Budget(5, "p1"), NO_CAPS, 5)
+    assert err.value.balance == 5 and err.value.needed == 8
+    assert "5 credits left and this needs 8 (2 per image)" in err.value.user_message
+    assert snapshot(db_path) == before == ([], [])
+    # The refill is still due afterwards, exactly once.
+    assert await store.balance(GUILD, USER, Budget(5, "p1")) == 5
+
+
+async def test_queue_full_writes_nothing(store: SQLiteStore, db_path: Path) -> None:
+    await funded(store, 100)
+    for i in range(3):
+        await store.admit_job(make_job(f"j{i}"), NO_REFILL, NO_CAPS, 3)
+    before = snapshot(db_path)
+    with pytest.raises(QueueFull) as err:
+        await store.admit_job(make_job("j9"), Budget(500, "fresh"), NO_CAPS, 3)
+    assert err.value.limit == 3
+    assert snapshot(db_path) == before
+    assert await store.get_job("j9") is None
+    # An ended job frees its place in line.
+    await store.settle_failed("j0", "boom")
+    await store.admit_job(make_job("j9"), NO_REFILL, NO_CAPS, 3)
+
+
+async def test_spend_caps_per_guild_and_total_write_nothing(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    caps = SpendCaps(day_start=0.0, per_guild=10, total=15)
+    for guild, user in ((1, 10), (1, 11), (2, 20)):
+        await funded(store, 100, user_id=user, guild_id=guild)
+    await store.admit_job(
+        make_job("g1a", guild_id=1, user_id=10, n=4, image_cost=2), NO_REFILL, caps, 5
+    )
+
+    before = snapshot(db_path)
+    with pytest.raises(SpendCapReached) as err:
+        job = make_job("g1b", guild_id=1, user_id=11, n=3, image_cost=1)
+        await store.admit_job(job, Budget(500, "fresh"), caps, 5)
+    assert err.value.scope == "guild"
+    assert "this server's daily spending limit" in err.value.user_message
+    assert snapshot(db_path) == before
+
+    await store.admit_job(
+        make_job("g2a", guild_id=2, user_id=20, n=1, image_cost=6), NO_REFILL, caps, 5
+    )
+    before = snapshot(db_path)
+    with pytest.raises(SpendCapReached) as err:
+        await store.admit_job(
+            make_job("g2b", guild_id=2, user_id=20, n=2, image_cost=1), NO_REFILL, caps, 5
+        )
+    assert err.value.scope == "total"
+    assert "the bot's daily spending limit" in err.value.user_message
+    assert snapshot(db_path) == before
+
+    # A release frees committed budget; exactly reaching a cap is allowed (total 6 + 9 = 15).
+    await store.settle_failed("g1a", "provider down")
+    await store.admit_job(
+        make_job("g1c", guild_id=1, user_id=11, n=3, image_cost=3), NO_REFILL, caps, 5
+    )
+
+
+async def test_spend_caps_count_only_since_day_start(store: SQLiteStore, clock: Clock) -> None:
+    await funded(store, 100)
+    await store.admit_job(make_job("old", n=4, image_cost=2), NO_REFILL, NO_CAPS, 5)
+    clock.now = 90_000.0
+    caps = SpendCaps(day_start=86_400.0, per_guild=8, total=8)
+    await store.admit_job(make_job("new", n=4, image_cost=2), NO_REFILL, caps, 5)
+
+
+# -- job lifecycle and settlement ------------------------------------------------------------
+
+
+async def test_lifecycle_partial_delivery_captures_delivered_and_releases_rest(
+    store: SQLiteStore, clock: Clock
+) -> None:
+    await funded(store, 20)
+    assert await store.admit_job(make_job("j1", n=4, image_cost=3), NO_REFILL, NO_CAPS, 5) == 8
+    assert await store.mark_submitting("j1")
+    assert (await store.get_job("j1")).state is JobPhase.SUBMITTING  # type: ignore[union-attr]
+    clock.now = 1_010.0
+    await store.mark_running("j1", "mock", "prov-1")
+    job = await store.get_job("j1")
+    assert job is not None
+    assert (job.state, job.provider_job_id, job.submitted_at) == (
+        JobPhase.RUNNING,
+        "prov-1",
+        1_010.0,
+    )
+    clock.now = 1_040.0
+    await store.mark_delivering("j1", ["https://x/1.png", "https://x/2.png"], 0.12)
+    job = await store.get_job("j1")
+    assert job is not None
+    assert job.state is JobPhase.DELIVERING
+    assert job.result_urls == ("https://x/1.png", "https://x/2.png")
+    assert (job.provider_cost, job.finished_at) == (0.12, 1_040.0)
+
+    settlement = await store.settle_delivered("j1", [111, 222], delivered=3)
+    assert (settlement.captured, settlement.released, settlement.balance) == (9, 3, 11)
+    assert await store.balance(GUILD, USER) == 11
+    job = await store.get_job("j1")
+    assert job is not None
+    assert job.state is JobPhase.DONE
+    assert (job.images_delivered, job.message_ids) == (3, (111, 222))
+
+    entries = {e.kind: (e.available, e.held) for e in await store.ledger(GUILD, USER, limit=50)}
+    assert entries == {"grant": (20, 0), "hold": (-12, 12), "capture": (0, -9), "release": (3, -3)}
+
+
+async def test_settle_failed_releases_everything(store: SQLiteStore) -> None:
+    await funded(store, 10)
+    await store.admit_job(make_job("j1", n=3, image_cost=2), NO_REFILL, NO_CAPS, 5)
+    assert await store.mark_submitting("j1")
+    await store.mark_running("j1", "mock", "p")
+    settlement = await store.settle_failed("j1", "x" * 900)
+    assert (settlement.captured, settlement.released, settlement.balance) == (0, 6, 10)
+    job = await store.get_job("j1")
+    assert job is not None
+    assert job.state is JobPhase.FAILED
+    assert job.error == "x" * 500  # truncated
+
+
+@pytest.mark.parametrize("first", ["delivered", "failed", "cancelled"])
+@pytest.mark.parametrize("second", ["delivered", "failed", "cancelled"])
+async def test_second_settle_raises_and_writes_nothing(
+    store: SQLiteStore, db_path: Path, first: str, second: str
+) -> None:
+    await funded(store, 10)
+    await store.admit_job(make_job("j1", n=2, image_cost=2), NO_REFILL, NO_CAPS, 5)
+    await to_delivering(store, "j1")
+
+    async def settle(how: str) -> None:
+        if how == "delivered":
+            await store.settle_delivered("j1", [1], delivered=2)
+        else:
+            await store.settle_failed("j1", "err", cancelled=how == "cancelled")
+
+    await settle(first)
+    balance = await store.balance(GUILD, USER)
+    before = snapshot(db_path)
+    with pytest.raises(JobStateError):
+        await settle(second)
+    assert snapshot(db_path) == before
+    assert await store.balance(GUILD, USER) == balance
+
+
+async def test_settle_delivered_needs_a_delivering_job(store: SQLiteStore, db_path: Path) -> None:
+    await funded(store, 10)
+    await store.admit_job(make_job("j1"), NO_REFILL, NO_CAPS, 5)
+    before = snapshot(db_path)
+    with pytest.raises(JobStateError):
+        await store.settle_delivered("j1", [1], delivered=1)
+    with pytest.raises(JobStateError):
+        await store.settle_delivered("nope", [1], delivered=1)
+    with pytest.raises(JobStateError):
+        await store.mark_running("j1", "mock", "p")  # queued, not submitting
+    with pytest.raises(JobStateError):
+        await store.mark_delivering("j1", [], None)  # queued, not running
+    assert snapshot(db_path) == before
+
+
+async def test_ledger_unique_job_kind_blocks_raw_second_capture_or_release(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    await funded(store, 10)
+    await store.admit_job(make_job("j1", n=2, image_cost=2), NO_REFILL, NO_CAPS, 5)
+    await to_delivering(store, "j1")
+    await store.settle_delivered("j1", [1], delivered=1)
+    for kind in ("hold", "capture", "release"):
+        with sqlite3.connect(db_path) as conn, pytest.raises(sqlite3.IntegrityError):
+            conn.execute(
+                "INSERT INTO ledger (guild_id, user_id, kind, available, held, job_id, created_at)"
+                " VALUES (?, ?, ?, 2, -2, 'j1', 0)",
+                (GUILD, USER, kind),
+            )
+    assert rows(db_path, "SELECT COUNT(*) FROM ledger WHERE job_id = 'j1'") == [(3,)]
+
+
+async def test_mark_submitting_false_for_cancelled_job(store: SQLiteStore) -> None:
+    await funded(store, 10)
+    await store.admit_job(make_job("j1", n=2, image_cost=2), NO_REFILL, NO_CAPS, 5)
+    settlement = await store.settle_failed("j1", "cancelled by member", cancelled=True)
+    assert settlement.released == 4 and settlement.balance == 10
+    assert not await store.mark_submitting("j1")
+    job = await store.get_job("j1")
+    assert job is not None and job.state is JobPhase.CANCELLED
+    assert not await store.mark_submitting("missing")
+
+
+async def test_jobs_in_returns_by_seq(store: SQLiteStore) -> None:
+    await funded(store, 100)
+    for name in ("c", "a", "d", "b"):
+        await store.admit_job(make_job(name), NO_REFILL, NO_CAPS, 10)
+    assert await store.mark_submitting("a")
+    await store.mark_running("a", "mock", "p")
+    await store.settle_failed("d", "gone")
+
+    found = await store.jobs_in([JobPhase.RUNNING, JobPhase.QUEUED])
+    assert [j.id for j in found] == ["c", "a", "b"]
+    assert [j.seq for j in found] == sorted(j.seq for j in found)
+    assert [j.id for j in await store.jobs_in([JobPhase.FAILED])] == ["d"]
+    assert await store.jobs_in([JobPhase.DONE]) == []
+
+
+async def test_recent_durations(store: SQLiteStore, clock: Clock) -> None:
+    await funded(store, 100)
+
+    async def run(
+        job_id: str, start: float, seconds: float, provider: str = "mock", size: str = "2K"
+    ) -> None:
+        await store.admit_job(make_job(job_id, size=size), NO_REFILL, NO_CAPS, 50)
+        assert await store.mark_submitting(job_id)
+        clock.now = start
+        await store.mark_running(job_id, provider, "p")
+        clock.now = start + seconds
+        await store.mark_delivering(job_id, [], None)
+
+    await run("a", 100, 12)
+    await run("b", 200, 20)
+    await store.settle_delivered("b", [1], 1)  # done counts as well as delivering
+    await run("c", 300, 7, provider="other")
+    await run("d", 400, 9, size="4K")
+    await store.admit_job(make_job("e"), NO_REFILL, NO_CAPS, 50)
+    assert await store.mark_submitting("e")
+    clock.now = 500
+    await store.mark_running("e", "mock", "p")
+    clock.now = 999
+    await store.settle_failed("e", "boom")  # failed jobs say nothing about duration
+
+    assert await store.recent_durations("mock", "2K") == [20.0, 12.0]  # newest first
+    assert await store.recent_durations("mock", "2K", limit=1) == [20.0]
+    assert await store.recent_durations("other", "2K") == [7.0]
+    assert await store.recent_durations("mock", "4K") == [9.0]
+    assert await store.recent_durations("mock", "1K") == []
+
+
+async def test_grant_and_revoke_never_below_zero(store: SQLiteStore) -> None:
+    assert await store.grant(GUILD, USER, 10, actor_id=7, reason="welcome") == 10
+    assert await store.grant(GUILD, USER, -4, actor_id=7, reason="oops") == 6
+    assert await store.grant(GUILD, USER, -100, actor_id=8, reason="abuse") == 0
+    assert await store.balance(GUILD, USER) == 0
+    assert await store.grant(GUILD, USER, -5, actor_id=8, reason=None) == 0
+    entries = await store.ledger(GUILD, USER)
+    assert [(e.kind, e.available, e.actor_id, e.reason) for e in entries] == [
+        ("revoke", 0, 8, None),
+        ("revoke", -6, 8, "abuse"),
+        ("revoke", -4, 7, "oops"),
+        ("grant", 10, 7, "welcome"),
+    ]
+    assert [e.kind for e in await store.ledger(GUILD, USER, limit=2)] == ["revoke", "revoke"]
+    # Another member and another guild are separate accounts.
+    assert await store.balance(GUILD, USER + 1) == 0
+    assert await store.grant(GUILD + 1, USER, 3, actor_id=None, reason=None) == 3
+    assert await store.balance(GUILD, USER) == 0
+
+
+async def test_revoke_leaves_held_credits_alone(store: SQLiteStore) -> None:
+    await funded(store, 10)
+    await store.admit_job(make_job("j1", n=3, image_cost=2), NO_REFILL, NO_CAPS, 5)
+    assert await store.grant(GUILD, USER, -100, actor_id=1, reason=None) == 0
+    assert (await store.settle_failed("j1", "x")).balance == 6
+
+
+async def test_concurrent_admissions_admit_exactly_what_the_balance_covers(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    await funded(store, 20)
+    results = await asyncio.gather(
+        *(
+            store.admit_job(make_job(f"j{i:02d}", n=1, image_cost=2), NO_REFILL, NO_CAPS, 100)
+            for i in range(50)
+        ),
+        return_exceptions=True,
+    )
+    admitted = [r for r in results if isinstance(r, int)]
+    refused = [r for r in results if isinstance(r, InsufficientCredits)]
+    assert len(admitted) == 10 and len(refused) == 40
+    assert sorted(admitted) == list(range(0, 20, 2))
+    assert await store.balance(GUILD, USER) == 0
+    assert rows(db_path, "SELECT COUNT(*) FROM jobs") == [(10,)]
+    assert rows(db_path, "SELECT COUNT(*), SUM(held) FROM ledger WHERE kind = 'hold'") == [(10, 20)]
+
+
+async def test_release_of_an_earlier_days_hold_does_not_raise_todays_cap(
+    store: SQLiteStore, clock: Clock
+) -> None:
+    await funded(store, 100)
+    await store.admit_job(make_job("yesterday", n=4, image_cost=2), NO_REFILL, NO_CAPS, 5)
+    clock.now = 90_000.0  # the next UTC day
+    await store.settle_failed("yesterday", "provider down")  # released today
+    caps = SpendCaps(day_start=86_400.0, per_guild=8, total=8)
+    await store.admit_job(make_job("today1", n=4, image_cost=2), NO_REFILL, caps, 5)
+    with pytest.raises(SpendCapReached):
+        await store.admit_job(make_job("today2", n=1, image_cost=2), NO_REFILL, caps, 5)
