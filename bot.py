@@ -13,9 +13,7 @@ import contextlib
 import logging
 import signal
 import sys
-from pathlib import Path
 
-import aiohttp
 import discord
 
 from wanbot.config import Config, ConfigError, check_runnable, load_config, resolve_path
@@ -34,38 +32,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def run(config: Config) -> int:
-    from cogs.client import WanBot, point_at
-    from wanbot.providers.registry import build_providers
-    from wanbot.store.sqlite import SQLiteStore
+    from cogs.client import open_bot
 
-    settings = config.settings
-    point_at(settings.discord.api_base_url, settings.discord.gateway_url)
-    data_dir = Path(settings.generation.data_dir)
-    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-    store = await SQLiteStore.open(settings.storage.sqlite_path)
-    try:
-        async with aiohttp.ClientSession() as session:
-            providers = build_providers(config, session, data_dir)
-            log.info(
-                "providers enabled: %s (default %s)",
-                ", ".join(providers.providers),
-                providers.default,
-            )
-            bot = WanBot(
-                config=config, store=store, session=session, providers=providers, data_dir=data_dir
-            )
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, lambda s=signum: _shutdown(bot, s))
-            async with bot:
-                assert config.secrets.discord_token is not None
-                try:
-                    await bot.start(config.secrets.discord_token)
-                except discord.LoginFailure:
-                    log.error("Discord rejected DISCORD_TOKEN: check the bot token")
-                    return 1
-    finally:
-        await store.close()
+    async with open_bot(config) as bot:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, lambda s=signum: _shutdown(bot, s))
+        assert config.secrets.discord_token is not None
+        try:
+            await bot.start(config.secrets.discord_token)
+        except discord.LoginFailure:
+            log.error("Discord rejected DISCORD_TOKEN: check the bot token")
+            return 1
     log.info("stopped cleanly")
     return 0
 

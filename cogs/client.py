@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -141,3 +143,31 @@ class WanBot(commands.Bot):
             synced = await self.tree.sync(guild=guild)
             await self.store.set_meta(key, digest)
             log.info("synced %d commands to %s", len(synced), key.split(":", 1)[1])
+
+
+@contextlib.asynccontextmanager
+async def open_bot(config: Config) -> AsyncIterator[WanBot]:
+    """Build every dependency once, in order, and close them in reverse: store, session, bot."""
+    from wanbot.providers.registry import build_providers
+    from wanbot.store.sqlite import SQLiteStore
+
+    settings = config.settings
+    point_at(settings.discord.api_base_url, settings.discord.gateway_url)
+    data_dir = Path(settings.generation.data_dir)
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    store = await SQLiteStore.open(settings.storage.sqlite_path)
+    try:
+        async with aiohttp.ClientSession() as session:
+            providers = build_providers(config, session, data_dir)
+            log.info(
+                "providers enabled: %s (default %s)",
+                ", ".join(providers.providers),
+                providers.default,
+            )
+            bot = WanBot(
+                config=config, store=store, session=session, providers=providers, data_dir=data_dir
+            )
+            async with bot:
+                yield bot
+    finally:
+        await store.close()
