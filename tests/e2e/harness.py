@@ -26,6 +26,7 @@ def write_config(
     *,
     mock_delay: float = 0.3,
     sync: str = '"global"',
+    generation: str = "",
 ) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(
@@ -40,6 +41,7 @@ url = "sqlite:///{tmp_path / "wanbot.db"}"
 
 [generation]
 data_dir = "{tmp_path / "data"}"
+{generation}
 
 [providers.mock]
 delay_s = {mock_delay}
@@ -123,9 +125,11 @@ async def running_bot(
     extra_toml: str = "",
     env: Mapping[str, str] | None = None,
     mock_delay: float = 0.3,
+    generation: str = "",
     configure: Callable[[WanBot], None] | None = None,
 ) -> AsyncIterator[Harness]:
-    path = write_config(tmp_path, fake, extra_toml, mock_delay=mock_delay)
+    """Run the bot; `extra_toml` adds sections, `generation` adds keys to [generation]."""
+    path = write_config(tmp_path, fake, extra_toml, mock_delay=mock_delay, generation=generation)
     config = make_config(path, fake, env)
     async with open_bot(config) as bot:
         bot._connection.guild_ready_timeout = 0.05  # no need to wait 2 s for guilds in tests

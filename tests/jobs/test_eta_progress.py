@@ -24,9 +24,15 @@ def test_expect_without_history_is_the_default_guess() -> None:
 
 
 def test_poll_far_from_the_finish_waits_long() -> None:
-    assert poll_interval(0, 60) == 10.0  # a third of 60 s, clamped to the ceiling
-    assert poll_interval(30, 60) == 10.0
-    assert poll_interval(0, 15) == pytest.approx(5.0)
+    assert poll_interval(30, 60) == 10.0  # a third of the 30 s left, clamped to the ceiling
+    assert poll_interval(8, 15) == pytest.approx(7 / 3)
+
+
+def test_poll_early_on_looks_soon_in_case_the_job_is_quick() -> None:
+    assert poll_interval(0, 60) == pytest.approx(1.0)  # a tenth of the expectation, at most 1 s
+    assert poll_interval(12, 60) == pytest.approx(6.0)  # half the elapsed time
+    ramp = [poll_interval(t, 60) for t in range(0, 24, 3)]
+    assert ramp == sorted(ramp)
 
 
 def test_poll_near_the_finish_looks_often() -> None:
@@ -39,7 +45,7 @@ def test_poll_near_the_finish_looks_often() -> None:
 
 
 def test_poll_interval_shrinks_as_the_finish_nears() -> None:
-    waits = [poll_interval(t, 60) for t in range(0, 60, 3)]
+    waits = [poll_interval(t, 60) for t in range(24, 60, 3)]
     assert waits == sorted(waits, reverse=True)
 
 
@@ -54,9 +60,9 @@ def test_poll_backs_off_when_late() -> None:
 def test_poll_interval_clamps() -> None:
     assert poll_interval(0.5, 1) == 0.25  # floor
     assert poll_interval(0.99, 1) == 0.25
-    assert poll_interval(0, 3600) == 10.0  # ceiling
+    assert poll_interval(100, 3600) == 10.0  # ceiling
     assert poll_interval(10_000, 60) == 10.0
-    assert poll_interval(0, 3600, ceiling=30) == 30.0
+    assert poll_interval(100, 3600, ceiling=30) == 30.0
     assert poll_interval(0.99, 1, floor=0.5) == 0.5
     assert poll_interval(0, 0) == 0.25  # no expectation at all still waits a little
 
