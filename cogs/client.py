@@ -24,6 +24,7 @@ from wanbot.credits import CreditPolicy
 from wanbot.jobs.fitting import Downloader
 from wanbot.jobs.scheduler import Limits
 from wanbot.jobs.service import JobService
+from wanbot.moderation import Moderator
 from wanbot.providers.registry import ProviderSet
 from wanbot.store.base import Store
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.generate", "cogs.edit")
+EXTENSIONS = ("cogs.generate", "cogs.edit", "cogs.account", "cogs.admin")
 HEARTBEAT_EVERY_S = 20.0
 
 
@@ -72,6 +73,7 @@ class WanBot(commands.Bot):
         self.providers = providers
         self.data_dir = data_dir
         self.credits = CreditPolicy(config.settings.credits)
+        self.moderator = Moderator()
         self.notifier = DiscordNotifier(self)
         gen = config.settings.generation
         self.jobs = JobService(

@@ -19,6 +19,7 @@ from cogs.errors import guarded, reply
 from wanbot.errors import UserFacingError
 from wanbot.inputs import MAX_INPUT_BYTES, Offered, precheck, store_input
 from wanbot.options import build_request
+from wanbot.preferences import pick
 from wanbot.providers.models import ASPECT_RATIOS, AspectRatio, InputImage
 
 if TYPE_CHECKING:
@@ -72,10 +73,17 @@ def closest_ratio(width: int, height: int) -> AspectRatio:
 
 class EditModal(discord.ui.Modal, title="Edit image"):
     prompt: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
-        label="What should change?", style=discord.TextStyle.paragraph, max_length=4000
+        label="What should change?",
+        style=discord.TextStyle.paragraph,
+        max_length=4000,
+        custom_id="wanbot:edit-modal:prompt",
     )
     count: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
-        label="How many images (1-4)", required=False, max_length=1, default="1"
+        label="How many images (1-4)",
+        required=False,
+        max_length=1,
+        default="1",
+        custom_id="wanbot:edit-modal:n",
     )
 
     def __init__(self, cog: Editing, sources: list[ImageSource], parent_job_id: str | None):
@@ -154,7 +162,7 @@ class Editing(commands.Cog):
         n: int | None = None,
         seed: int | None = None,
         provider: str | None = None,
-        private: bool = False,
+        private: bool | None = None,
         parent_job_id: str | None = None,
     ) -> None:
         if not sources:
@@ -166,6 +174,8 @@ class Editing(commands.Cog):
             )
         for source in sources:
             precheck(source.offered)
+        saved = await self.generation.defaults(interaction, provider, edit=True)
+        private = bool(pick(private, saved.private))
         fetching = asyncio.ensure_future(self._fetch_all(sources))
         done, _ = await asyncio.wait({fetching}, timeout=ACK_BUDGET_S)
         if not done:
@@ -174,8 +184,11 @@ class Editing(commands.Cog):
         first = inputs[0]
         request = build_request(
             prompt=prompt,
-            n=n,
+            negative_prompt=saved.negative_prompt,
+            size=saved.size,
+            n=pick(n, saved.n),
             seed=seed,
+            thinking=saved.thinking,
             input_images=inputs,
             aspect_ratio=closest_ratio(first.width, first.height),
         )
@@ -245,7 +258,7 @@ class Editing(commands.Cog):
             for a in attachments
         ]
         await self.run_edit(
-            interaction, prompt, sources, n=n, seed=seed, provider=provider, private=bool(private)
+            interaction, prompt, sources, n=n, seed=seed, provider=provider, private=private
         )
 
     @edit.autocomplete("provider")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+import math
 import random
 import time
 import uuid
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -15,10 +18,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs import render
+from cogs.account import member_allowance
+from cogs.admin import job_audit_text, post_audit, screen
 from cogs.views import progress_view
-from wanbot.errors import UserFacingError
+from wanbot.errors import InsufficientCredits, UserFacingError
 from wanbot.jobs.ports import Progress
+from wanbot.moderation import cooldown_until
 from wanbot.options import build_request
+from wanbot.preferences import Preferences, pick
 from wanbot.providers.errors import UnsupportedRequest
 from wanbot.providers.models import MAX_SEED, GenerationRequest
 from wanbot.store.base import NewJob
@@ -38,6 +45,23 @@ class Generation(commands.Cog):
 
     def __init__(self, bot: WanBot) -> None:
         self.bot = bot
+        # Per member, so a cooldown check and the admission after it can't interleave.
+        self._admitting: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    async def defaults(
+        self, interaction: discord.Interaction[Any], provider: str | None, *, edit: bool
+    ) -> Preferences:
+        """The member's saved defaults, minus those the provider that will run the job can't use."""
+        assert interaction.guild_id is not None
+        stored = await self.bot.store.get_preferences(interaction.guild_id, interaction.user.id)
+        prefs = Preferences.from_stored(stored)
+        providers = self.bot.providers
+        name = provider or providers.default
+        if name in providers.providers:
+            prefs = prefs.fitted(providers.get(name).capabilities, edit=edit)
+        return prefs
 
     # -- the shared flow -------------------------------------------------------------------
     def resolve_provider(self, name: str | None, request: GenerationRequest) -> str:
@@ -72,7 +96,10 @@ class Generation(commands.Cog):
         parent_job_id: str | None = None,
     ) -> None:
         assert interaction.guild_id is not None and interaction.channel_id is not None
+        review, guild_settings = await screen(self.bot, interaction, request)
         chosen = self.resolve_provider(provider, request)
+        if review.filtered and self.bot.providers.get(chosen).capabilities.safety_checker:
+            request = request.model_copy(update={"safety_checker": True})
         settings = self.bot.config.settings
         cost_override = getattr(settings.providers, chosen).image_cost
         image_cost = settings.credits.image_cost if cost_override is None else cost_override
@@ -94,7 +121,7 @@ class Generation(commands.Cog):
             private=private,
             parent_job_id=parent_job_id,
         )
-        await self.bot.jobs.admit(job)
+        await self._admit(job, member_allowance(self.bot, interaction.user)[0])
         placeholder_id: int | None = None
         progress = Progress(phase="queued", provider_label=self.bot.providers.label(chosen))
         text = render.placeholder(request, progress)
@@ -118,6 +145,30 @@ class Generation(commands.Cog):
             # The job is paid for and stays admitted: it is delivered to the channel instead.
             log.warning("job %s: could not show a placeholder", job.id, exc_info=True)
         await self.bot.jobs.enqueue(job.id, placeholder_id)
+        audit = job_audit_text(job, placeholder_id, self.bot.providers.label(chosen))
+        await post_audit(self.bot, guild_settings.audit_channel_id, audit)
+
+    async def _admit(self, job: NewJob, allowance: int) -> None:
+        """Admit under the member's cooldown; every refusal says nothing was charged."""
+        key = (job.guild_id, job.user_id)
+        lock = self._admitting.get(key)
+        if lock is None:
+            lock = self._admitting[key] = asyncio.Lock()
+        async with lock:
+            now = time.time()
+            cooldown = self.bot.config.settings.generation.cooldown_s
+            if cooldown > 0:
+                last = await self.bot.store.last_job_at(job.guild_id, job.user_id)
+                ready = cooldown_until(last, cooldown, now)
+                if ready is not None:
+                    raise UserFacingError(
+                        f"You can start another job <t:{math.ceil(ready)}:R>. Nothing was charged."
+                    )
+            try:
+                await self.bot.jobs.admit(job, allowance=allowance)
+            except InsufficientCredits as e:
+                hint = self.bot.credits.refill_hint(now)
+                raise UserFacingError(f"{e.user_message} {hint} Nothing was charged.") from None
 
     async def reroll(self, interaction: discord.Interaction[Any], job_id: str) -> None:
         job = await self.bot.store.get_job(job_id)
@@ -168,19 +219,24 @@ class Generation(commands.Cog):
         provider: str | None = None,
         private: bool | None = None,
     ) -> None:
+        saved = await self.defaults(interaction, provider, edit=False)
         request = build_request(
             prompt=prompt,
-            negative_prompt=negative_prompt,
-            aspect_ratio=aspect_ratio,
-            size=size,
-            n=n,
+            negative_prompt=pick(negative_prompt, saved.negative_prompt),
+            aspect_ratio=pick(aspect_ratio, saved.aspect_ratio),
+            size=pick(size, saved.size),
+            n=pick(n, saved.n),
             seed=seed,
-            thinking=thinking,
+            thinking=pick(thinking, saved.thinking),
             image_set=image_set,
             palette=palette,
         )
         await self.start_job(
-            interaction, request, kind="imagine", provider=provider, private=bool(private)
+            interaction,
+            request,
+            kind="imagine",
+            provider=provider,
+            private=bool(pick(private, saved.private)),
         )
 
     def provider_choices(self, current: str) -> list[app_commands.Choice[str]]:

@@ -80,6 +80,16 @@ class CreditsConfig(Section):
     image_cost: NonNegativeInt = 2
     daily_cap_per_guild: NonNegativeInt = 0
     daily_cap_total: NonNegativeInt = 0
+    # Role id (as a string: TOML keys are strings) → allowance for members with that role.
+    role_allowances: dict[str, NonNegativeInt] = {}
+
+    @field_validator("role_allowances")
+    @classmethod
+    def _role_ids(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = [key for key in value if not key.strip().isdigit()]
+        if bad:
+            raise ValueError(f"keys must be role ids (digits); got {', '.join(map(repr, bad))}")
+        return {key.strip(): amount for key, amount in value.items()}
 
 
 class ProviderSection(Section):

@@ -6,9 +6,9 @@ Every method is one transaction. SQL lives only in the implementations.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from wanbot.providers.models import GenerationRequest
 
@@ -106,6 +106,70 @@ class Settlement:
     balance: int
 
 
+@dataclass(frozen=True)
+class BlockEntry:
+    """One server blocklist entry: a word or phrase (matched on word boundaries) or a regex."""
+
+    id: int
+    pattern: str
+    is_regex: bool
+
+
+@dataclass(frozen=True)
+class GuildSettings:
+    """A server's generation policy, read in one go for each request."""
+
+    guild_id: int
+    audit_channel_id: int | None = None
+    nsfw_policy: str = "filter"  # in age-restricted channels: "allow" or "filter"
+    allowed_channels: frozenset[int] = frozenset()  # empty: every channel not denied
+    denied_channels: frozenset[int] = frozenset()
+    blocklist: tuple[BlockEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class MemberBan:
+    user_id: int
+    reason: str | None
+    actor_id: int | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Activity:
+    """A ledger entry that changed the spendable balance, with what its job was."""
+
+    kind: str  # refill, grant, revoke, hold, release
+    amount: int
+    job_kind: str | None
+    prompt: str | None
+    job_state: str | None
+    actor_id: int | None
+    reason: str | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class MemberSpend:
+    user_id: int
+    jobs: int
+    credits: int
+
+
+@dataclass(frozen=True)
+class PeriodStats:
+    jobs: int
+    failed: int
+    credits: int  # captured: paid for delivered images
+
+
+@dataclass(frozen=True)
+class GuildStats:
+    today: PeriodStats
+    month: PeriodStats
+    top: tuple[MemberSpend, ...]  # this month, most credits first
+
+
 class Store(Protocol):
     async def get_meta(self, key: str) -> str | None: ...
 
@@ -161,5 +225,66 @@ class Store(Protocol):
     async def recent_durations(self, provider: str, size: str, limit: int = 20) -> list[float]:
         """Seconds from submission to result of the last jobs of this provider and size."""
         ...
+
+    # -- member defaults -------------------------------------------------------------------
+    async def get_preferences(self, guild_id: int, user_id: int) -> dict[str, Any]:
+        """The member's saved defaults as stored (empty when none)."""
+        ...
+
+    async def save_preferences(self, guild_id: int, user_id: int, prefs: Mapping[str, Any]) -> None:
+        """Replace the member's defaults; empty `prefs` removes them."""
+        ...
+
+    # -- server policy and moderation --------------------------------------------------------
+    async def guild_settings(self, guild_id: int) -> GuildSettings: ...
+
+    async def set_audit_channel(self, guild_id: int, channel_id: int | None) -> None: ...
+
+    async def set_nsfw_policy(self, guild_id: int, policy: str) -> None: ...
+
+    async def set_channel_rule(
+        self, guild_id: int, channel_id: int, rule: str | None, actor_id: int | None
+    ) -> bool:
+        """Allow or deny one channel, or remove its rule (None); False if nothing changed."""
+        ...
+
+    async def clear_channel_rules(self, guild_id: int) -> int: ...
+
+    async def add_blocked(
+        self, guild_id: int, pattern: str, is_regex: bool, actor_id: int | None
+    ) -> bool:
+        """False if the entry was there already."""
+        ...
+
+    async def remove_blocked(self, guild_id: int, pattern: str) -> bool: ...
+
+    async def ban_member(
+        self, guild_id: int, user_id: int, actor_id: int | None, reason: str | None
+    ) -> bool:
+        """False if the member was banned already (the first ban's reason stays)."""
+        ...
+
+    async def unban_member(self, guild_id: int, user_id: int) -> bool: ...
+
+    async def member_ban(self, guild_id: int, user_id: int) -> MemberBan | None: ...
+
+    async def bans(self, guild_id: int) -> list[MemberBan]: ...
+
+    # -- reporting ---------------------------------------------------------------------------
+    async def last_job_at(self, guild_id: int, user_id: int) -> float | None:
+        """When the member's latest job was admitted."""
+        ...
+
+    async def held_credits(self, guild_id: int, user_id: int) -> int:
+        """Credits set aside for the member's unfinished jobs."""
+        ...
+
+    async def activity(self, guild_id: int, user_id: int, limit: int = 5) -> list[Activity]:
+        """The member's latest balance changes, newest first, with each job's kind and prompt."""
+        ...
+
+    async def guild_stats(
+        self, guild_id: int, day_start: float, month_start: float, top: int = 5
+    ) -> GuildStats: ...
 
     async def close(self) -> None: ...

@@ -8,7 +8,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,11 +18,18 @@ import aiosqlite
 from wanbot.errors import InsufficientCredits, QueueFull, SpendCapReached
 from wanbot.providers.models import GenerationRequest
 from wanbot.store.base import (
+    Activity,
+    BlockEntry,
     Budget,
+    GuildSettings,
+    GuildStats,
     Job,
     JobPhase,
     LedgerEntry,
+    MemberBan,
+    MemberSpend,
     NewJob,
+    PeriodStats,
     Settlement,
     SpendCaps,
 )
@@ -429,6 +436,253 @@ class SQLiteStore:
         ) as cur:
             rows = await cur.fetchall()
         return [float(r[0]) for r in rows]
+
+    # -- member defaults -------------------------------------------------------------------
+    async def get_preferences(self, guild_id: int, user_id: int) -> dict[str, Any]:
+        async with self._conn.execute(
+            "SELECT prefs_json FROM member_preferences WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return {}
+        data = json.loads(row[0])
+        return data if isinstance(data, dict) else {}
+
+    async def save_preferences(self, guild_id: int, user_id: int, prefs: Mapping[str, Any]) -> None:
+        async with self._tx() as db:
+            if not prefs:
+                await db.execute(
+                    "DELETE FROM member_preferences WHERE guild_id = ? AND user_id = ?",
+                    (guild_id, user_id),
+                )
+                return
+            await db.execute(
+                "INSERT INTO member_preferences (guild_id, user_id, prefs_json, updated_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET"
+                " prefs_json = excluded.prefs_json, updated_at = excluded.updated_at",
+                (guild_id, user_id, json.dumps(dict(prefs), sort_keys=True), self._clock()),
+            )
+
+    # -- server policy and moderation --------------------------------------------------------
+    async def guild_settings(self, guild_id: int) -> GuildSettings:
+        db = self._conn
+        async with db.execute(
+            "SELECT audit_channel_id, nsfw_policy FROM guild_settings WHERE guild_id = ?",
+            (guild_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        async with db.execute(
+            "SELECT channel_id, rule FROM channel_rules WHERE guild_id = ?", (guild_id,)
+        ) as cur:
+            rules = await cur.fetchall()
+        async with db.execute(
+            "SELECT id, pattern, is_regex FROM blocklist WHERE guild_id = ? ORDER BY id",
+            (guild_id,),
+        ) as cur:
+            blocked = await cur.fetchall()
+        return GuildSettings(
+            guild_id=guild_id,
+            audit_channel_id=None if row is None else row["audit_channel_id"],
+            nsfw_policy="filter" if row is None else row["nsfw_policy"],
+            allowed_channels=frozenset(int(r[0]) for r in rules if r[1] == "allow"),
+            denied_channels=frozenset(int(r[0]) for r in rules if r[1] == "deny"),
+            blocklist=tuple(
+                BlockEntry(id=r["id"], pattern=r["pattern"], is_regex=bool(r["is_regex"]))
+                for r in blocked
+            ),
+        )
+
+    async def _upsert_guild(self, guild_id: int, column: str, value: Any) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                f"INSERT INTO guild_settings (guild_id, {column}, updated_at) VALUES (?, ?, ?)"
+                f" ON CONFLICT (guild_id) DO UPDATE SET {column} = excluded.{column},"
+                " updated_at = excluded.updated_at",
+                (guild_id, value, self._clock()),
+            )
+
+    async def set_audit_channel(self, guild_id: int, channel_id: int | None) -> None:
+        await self._upsert_guild(guild_id, "audit_channel_id", channel_id)
+
+    async def set_nsfw_policy(self, guild_id: int, policy: str) -> None:
+        if policy not in ("allow", "filter"):
+            raise ValueError(f"unknown nsfw policy {policy!r}")
+        await self._upsert_guild(guild_id, "nsfw_policy", policy)
+
+    async def set_channel_rule(
+        self, guild_id: int, channel_id: int, rule: str | None, actor_id: int | None
+    ) -> bool:
+        if rule not in (None, "allow", "deny"):
+            raise ValueError(f"unknown channel rule {rule!r}")
+        async with self._tx() as db:
+            if rule is None:
+                cur = await db.execute(
+                    "DELETE FROM channel_rules WHERE guild_id = ? AND channel_id = ?",
+                    (guild_id, channel_id),
+                )
+                return cur.rowcount > 0
+            cur = await db.execute(
+                "INSERT INTO channel_rules (guild_id, channel_id, rule, actor_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, channel_id) DO UPDATE SET"
+                " rule = excluded.rule, actor_id = excluded.actor_id,"
+                " created_at = excluded.created_at WHERE channel_rules.rule <> excluded.rule",
+                (guild_id, channel_id, rule, actor_id, self._clock()),
+            )
+            return cur.rowcount > 0
+
+    async def clear_channel_rules(self, guild_id: int) -> int:
+        async with self._tx() as db:
+            cur = await db.execute("DELETE FROM channel_rules WHERE guild_id = ?", (guild_id,))
+            return cur.rowcount
+
+    async def add_blocked(
+        self, guild_id: int, pattern: str, is_regex: bool, actor_id: int | None
+    ) -> bool:
+        async with self._tx() as db:
+            cur = await db.execute(
+                "INSERT INTO blocklist (guild_id, pattern, is_regex, actor_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, pattern, is_regex) DO NOTHING",
+                (guild_id, pattern, is_regex, actor_id, self._clock()),
+            )
+            return cur.rowcount > 0
+
+    async def remove_blocked(self, guild_id: int, pattern: str) -> bool:
+        async with self._tx() as db:
+            cur = await db.execute(
+                "DELETE FROM blocklist WHERE guild_id = ? AND pattern = ?", (guild_id, pattern)
+            )
+            return cur.rowcount > 0
+
+    async def ban_member(
+        self, guild_id: int, user_id: int, actor_id: int | None, reason: str | None
+    ) -> bool:
+        async with self._tx() as db:
+            cur = await db.execute(
+                "INSERT INTO member_bans (guild_id, user_id, reason, actor_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO NOTHING",
+                (guild_id, user_id, reason, actor_id, self._clock()),
+            )
+            return cur.rowcount > 0
+
+    async def unban_member(self, guild_id: int, user_id: int) -> bool:
+        async with self._tx() as db:
+            cur = await db.execute(
+                "DELETE FROM member_bans WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+            )
+            return cur.rowcount > 0
+
+    async def member_ban(self, guild_id: int, user_id: int) -> MemberBan | None:
+        async with self._conn.execute(
+            "SELECT * FROM member_bans WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        ) as cur:
+            row = await cur.fetchone()
+        return None if row is None else _ban(row)
+
+    async def bans(self, guild_id: int) -> list[MemberBan]:
+        async with self._conn.execute(
+            "SELECT * FROM member_bans WHERE guild_id = ? ORDER BY created_at", (guild_id,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_ban(r) for r in rows]
+
+    # -- reporting ---------------------------------------------------------------------------
+    async def last_job_at(self, guild_id: int, user_id: int) -> float | None:
+        async with self._conn.execute(
+            "SELECT MAX(created_at) FROM jobs WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        ) as cur:
+            row = await cur.fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def held_credits(self, guild_id: int, user_id: int) -> int:
+        async with self._conn.execute(
+            "SELECT COALESCE(SUM(held), 0) FROM ledger WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        ) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def activity(self, guild_id: int, user_id: int, limit: int = 5) -> list[Activity]:
+        async with self._conn.execute(
+            "SELECT l.kind, l.available, l.actor_id, l.reason, l.created_at,"
+            " j.kind AS job_kind, j.state AS job_state, j.request_json"
+            " FROM ledger l LEFT JOIN jobs j ON j.id = l.job_id"
+            " WHERE l.guild_id = ? AND l.user_id = ? AND l.available <> 0"
+            " ORDER BY l.id DESC LIMIT ?",
+            (guild_id, user_id, limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        found = []
+        for r in rows:
+            prompt = None
+            if r["request_json"]:
+                prompt = str(json.loads(r["request_json"]).get("prompt", "")) or None
+            found.append(
+                Activity(
+                    kind=r["kind"],
+                    amount=r["available"],
+                    job_kind=r["job_kind"],
+                    prompt=prompt,
+                    job_state=r["job_state"],
+                    actor_id=r["actor_id"],
+                    reason=r["reason"],
+                    created_at=r["created_at"],
+                )
+            )
+        return found
+
+    async def _period_stats(self, guild_id: int, since: float) -> PeriodStats:
+        async with self._conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END), 0)"
+            " FROM jobs WHERE guild_id = ? AND created_at >= ?",
+            (guild_id, since),
+        ) as cur:
+            jobs = await cur.fetchone()
+        async with self._conn.execute(
+            "SELECT COALESCE(SUM(-held), 0) FROM ledger"
+            " WHERE guild_id = ? AND kind = 'capture' AND created_at >= ?",
+            (guild_id, since),
+        ) as cur:
+            spent = await cur.fetchone()
+        assert jobs is not None and spent is not None
+        return PeriodStats(jobs=int(jobs[0]), failed=int(jobs[1]), credits=int(spent[0]))
+
+    async def guild_stats(
+        self, guild_id: int, day_start: float, month_start: float, top: int = 5
+    ) -> GuildStats:
+        async with self._conn.execute(
+            "SELECT user_id, COUNT(*) FROM jobs WHERE guild_id = ? AND created_at >= ?"
+            " GROUP BY user_id",
+            (guild_id, month_start),
+        ) as cur:
+            jobs = {int(r[0]): int(r[1]) for r in await cur.fetchall()}
+        async with self._conn.execute(
+            "SELECT user_id, SUM(-held) FROM ledger"
+            " WHERE guild_id = ? AND kind = 'capture' AND created_at >= ? GROUP BY user_id",
+            (guild_id, month_start),
+        ) as cur:
+            spent = {int(r[0]): int(r[1]) for r in await cur.fetchall()}
+        members = [
+            MemberSpend(user_id=u, jobs=jobs.get(u, 0), credits=spent.get(u, 0))
+            for u in set(jobs) | set(spent)
+        ]
+        members.sort(key=lambda m: (-m.credits, -m.jobs, m.user_id))
+        return GuildStats(
+            today=await self._period_stats(guild_id, day_start),
+            month=await self._period_stats(guild_id, month_start),
+            top=tuple(members[:top]),
+        )
+
+
+def _ban(row: sqlite3.Row) -> MemberBan:
+    return MemberBan(
+        user_id=row["user_id"],
+        reason=row["reason"],
+        actor_id=row["actor_id"],
+        created_at=row["created_at"],
+    )
 
 
 def _job(row: sqlite3.Row) -> Job:

@@ -1,0 +1,440 @@
+"""/admin: credits, channels, blocklist, bans, audit channel, NSFW policy and stats, plus the
+server-policy screen and audit log every generation goes through.
+
+Discord hides /admin from members without Manage Server (default permissions), but a server can
+override that per role or channel, so every subcommand checks the permission itself too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from cogs import render
+from cogs.account import credits_summary, member_allowance
+from wanbot.credits import day_start
+from wanbot.errors import UserFacingError
+from wanbot.moderation import Refused, Review, clean_entry
+from wanbot.providers.models import GenerationRequest
+from wanbot.store.base import BlockEntry, GuildSettings, NewJob, PeriodStats
+
+if TYPE_CHECKING:
+    from cogs.client import WanBot
+
+log = logging.getLogger(__name__)
+
+NO_PINGS = discord.AllowedMentions.none()
+MAX_GRANT = 1_000_000
+MAX_BLOCKLIST = 200
+# Audit posts that must not hold up a reply (a refusal has to answer within Discord's 3 s).
+_posting: set[asyncio.Task[None]] = set()
+
+
+# -- the screen every job passes and the audit log -------------------------------------------
+def _where(interaction: discord.Interaction[Any]) -> tuple[int, bool]:
+    """The channel whose rules apply (a thread follows its parent) and whether it is
+    age-restricted."""
+    assert interaction.channel_id is not None
+    channel = interaction.channel
+    rules_id = interaction.channel_id
+    if isinstance(channel, discord.Thread) and channel.parent_id:
+        rules_id = channel.parent_id
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return rules_id, bool(is_nsfw()) if callable(is_nsfw) else False
+
+
+async def screen(
+    bot: WanBot, interaction: discord.Interaction[Any], request: GenerationRequest
+) -> tuple[Review, GuildSettings]:
+    """Apply the server's policy to a request before anything is charged; raise Refused."""
+    assert interaction.guild_id is not None
+    settings = await bot.store.guild_settings(interaction.guild_id)
+    ban = await bot.store.member_ban(interaction.guild_id, interaction.user.id)
+    channel_id, nsfw = _where(interaction)
+    try:
+        review = bot.moderator.review(
+            settings,
+            channel_id=channel_id,
+            channel_nsfw=nsfw,
+            ban=ban,
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt,
+        )
+    except Refused as refused:
+        if refused.audit:
+            text = (
+                f"🚫 <@{interaction.user.id}> in <#{interaction.channel_id}>: {refused.audit}. "
+                f"Refused, nothing charged.\n> {render.safe(request.prompt)}"
+            )
+            if request.negative_prompt:
+                text += f"\n> negative: {render.safe(request.negative_prompt)}"
+            if settings.audit_channel_id is not None:
+                task = asyncio.create_task(post_audit(bot, settings.audit_channel_id, text))
+                _posting.add(task)
+                task.add_done_callback(_posting.discard)
+        raise
+    return review, settings
+
+
+async def post_audit(bot: WanBot, channel_id: int | None, text: str) -> None:
+    """Best effort: an audit line that can't be posted is logged, never failing the action."""
+    if channel_id is None:
+        return
+    try:
+        await bot.get_partial_messageable(channel_id).send(text[:2000], allowed_mentions=NO_PINGS)
+    except discord.HTTPException:
+        log.warning("could not post to audit channel %s", channel_id, exc_info=True)
+
+
+def job_audit_text(job: NewJob, placeholder_id: int | None, provider_label: str) -> str:
+    options = render.options_line(job.request)
+    head = (
+        f"🎨 <@{job.user_id}> in <#{job.channel_id}> · /{job.kind} · {provider_label} · "
+        f"{options} · {job.hold_amount} credits held"
+    )
+    if job.private:
+        where = "private result (only the member sees it)"
+    elif placeholder_id is None:
+        where = "no placeholder; the result goes to the channel"
+    else:
+        where = f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{placeholder_id}"
+    lines = [head, f"> {render.safe(job.request.prompt)}"]
+    if job.request.negative_prompt:
+        lines.append(f"> negative: {render.safe(job.request.negative_prompt)}")
+    lines.append(where)
+    return "\n".join(lines)
+
+
+def month_start(now: float) -> float:
+    day = dt.datetime.fromtimestamp(now, tz=dt.UTC).date().replace(day=1)
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp()
+
+
+def _period(name: str, stats: PeriodStats) -> str:
+    jobs = "job" if stats.jobs == 1 else "jobs"
+    failed = f" ({stats.failed} failed)" if stats.failed else ""
+    return f"{name}: {stats.jobs} {jobs}{failed} · {stats.credits} credits spent"
+
+
+# -- /admin -----------------------------------------------------------------------------------
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class Admin(
+    commands.GroupCog,
+    group_name="admin",
+    group_description="Manage wanbot on this server (Manage Server)",
+):
+    def __init__(self, bot: WanBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        if interaction.guild_id is None or not interaction.permissions.manage_guild:
+            raise app_commands.CheckFailure(
+                "Only members with the Manage Server permission can use /admin. "
+                "Nothing was changed."
+            )
+        return True
+
+    @staticmethod
+    async def _reply(interaction: discord.Interaction[Any], text: str) -> None:
+        await interaction.response.send_message(
+            text[:2000], ephemeral=True, allowed_mentions=NO_PINGS
+        )
+
+    async def _audit(self, guild_id: int, text: str) -> None:
+        settings = await self.bot.store.guild_settings(guild_id)
+        await post_audit(self.bot, settings.audit_channel_id, text)
+
+    # -- credits ---------------------------------------------------------------------------
+    @app_commands.command(name="grant", description="Add credits to a member's balance")
+    @app_commands.describe(user="Who gets them", amount="How many credits", reason="Why (shown)")
+    async def grant(
+        self,
+        interaction: discord.Interaction[Any],
+        user: discord.Member,
+        amount: app_commands.Range[int, 1, MAX_GRANT],
+        reason: app_commands.Range[str, 1, 200] | None = None,
+    ) -> None:
+        await self._change(interaction, user, amount, reason)
+
+    @app_commands.command(name="revoke", description="Take credits from a member's balance")
+    @app_commands.describe(user="From whom", amount="How many credits", reason="Why (shown)")
+    async def revoke(
+        self,
+        interaction: discord.Interaction[Any],
+        user: discord.Member,
+        amount: app_commands.Range[int, 1, MAX_GRANT],
+        reason: app_commands.Range[str, 1, 200] | None = None,
+    ) -> None:
+        await self._change(interaction, user, -amount, reason)
+
+    async def _change(
+        self,
+        interaction: discord.Interaction[Any],
+        user: discord.Member,
+        amount: int,
+        reason: str | None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        if user.bot:
+            raise UserFacingError("Bots don't use credits. Nothing was changed.")
+        guild_id, store = interaction.guild_id, self.bot.store
+        allowance, _ = member_allowance(self.bot, user)
+        # Apply the refill due first, so it can't swallow the grant ("top up to the allowance").
+        budget = self.bot.credits.budget(time.time(), allowance)
+        before = await store.balance(guild_id, user.id, budget)
+        after = await store.grant(guild_id, user.id, amount, interaction.user.id, reason)
+        changed = after - before
+        why = f" ({render.safe(reason, 200)})" if reason else ""
+        if amount > 0:
+            text = f"Gave <@{user.id}> {changed} credits{why}. They have {after} now."
+            audit = f"💳 <@{interaction.user.id}> gave <@{user.id}> {changed} credits{why}."
+        else:
+            text = f"Took {-changed} credits from <@{user.id}>{why}. They have {after} now."
+            if -changed < -amount:
+                text += f" (They had only {before}.)"
+            audit = f"💳 <@{interaction.user.id}> took {-changed} credits from <@{user.id}>{why}."
+        await self._reply(interaction, text)
+        await self._audit(guild_id, audit)
+
+    @app_commands.command(name="balance", description="A member's credits and recent activity")
+    @app_commands.describe(user="Whose balance")
+    async def balance(self, interaction: discord.Interaction[Any], user: discord.Member) -> None:
+        assert interaction.guild_id is not None
+        summary = await credits_summary(self.bot, interaction.guild_id, user)
+        await self._reply(interaction, f"<@{user.id}>: {summary}")
+
+    # -- where and what ------------------------------------------------------------------------
+    @app_commands.command(name="channels", description="Allow or deny image generation by channel")
+    @app_commands.describe(
+        action="allow: only allowed channels may generate; deny: never here; clear: remove "
+        "the channel's rule (or all rules, without a channel); list: show the rules",
+        channel="Which channel",
+    )
+    async def channels(
+        self,
+        interaction: discord.Interaction[Any],
+        action: Literal["allow", "deny", "clear", "list"],
+        channel: discord.TextChannel | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        guild_id, store = interaction.guild_id, self.bot.store
+        if action == "clear" and channel is None:
+            removed = await store.clear_channel_rules(guild_id)
+            await self._reply(
+                interaction, f"Removed {removed} channel rules. Every channel may generate."
+            )
+            return
+        if action != "list":
+            if channel is None:
+                raise UserFacingError(
+                    f"Say which channel to {action}: add channel:#name. Nothing was changed."
+                )
+            rule = None if action == "clear" else action
+            await store.set_channel_rule(guild_id, channel.id, rule, interaction.user.id)
+        settings = await store.guild_settings(guild_id)
+        await self._reply(interaction, _channel_rules(settings))
+
+    @app_commands.command(name="blocklist", description="Words or patterns prompts may not use")
+    @app_commands.describe(
+        action="add, remove or list",
+        term="A word or phrase (matched as whole words, any case), or a regex with regex:true",
+        regex="Treat term as a regular expression",
+    )
+    async def blocklist(
+        self,
+        interaction: discord.Interaction[Any],
+        action: Literal["add", "remove", "list"],
+        term: app_commands.Range[str, 1, 200] | None = None,
+        regex: bool | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        guild_id, store = interaction.guild_id, self.bot.store
+        if action == "list":
+            settings = await store.guild_settings(guild_id)
+            await self._reply(interaction, _blocklist(settings.blocklist))
+            return
+        if term is None:
+            raise UserFacingError(f"Say what to {action}: add term:.... Nothing was changed.")
+        if action == "remove":
+            removed = await store.remove_blocked(guild_id, term.strip())
+            if not removed:
+                removed = await store.remove_blocked(guild_id, clean_entry(term, False))
+            text = "Removed." if removed else "That isn't on the blocklist."
+            await self._reply(interaction, text)
+            return
+        entry = clean_entry(term, bool(regex))
+        settings = await store.guild_settings(guild_id)
+        if len(settings.blocklist) >= MAX_BLOCKLIST:
+            raise UserFacingError(
+                f"The blocklist holds up to {MAX_BLOCKLIST} entries. Nothing was changed."
+            )
+        added = await store.add_blocked(guild_id, entry, bool(regex), interaction.user.id)
+        kind = "Pattern" if regex else "Word"
+        shown = render.safe(entry, 200)
+        text = f"{kind} {shown!r} added." if added else f"{shown!r} was on the blocklist already."
+        await self._reply(interaction, text)
+
+    @app_commands.command(name="nsfw", description="What age-restricted channels allow")
+    @app_commands.describe(
+        policy="filter (default): the same checks as everywhere; allow: no built-in term "
+        "filter and the host's own safety setting (the blocklist still applies)"
+    )
+    async def nsfw(
+        self,
+        interaction: discord.Interaction[Any],
+        policy: Literal["allow", "filter"] | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        if policy is not None:
+            await self.bot.store.set_nsfw_policy(interaction.guild_id, policy)
+            await self._audit(
+                interaction.guild_id,
+                f"⚙️ <@{interaction.user.id}> set the age-restricted channel policy to {policy}.",
+            )
+        settings = await self.bot.store.guild_settings(interaction.guild_id)
+        meaning = {
+            "filter": "prompts there are checked like everywhere else",
+            "allow": "adult prompts are allowed there; the blocklist still applies",
+        }[settings.nsfw_policy]
+        await self._reply(
+            interaction, f"Age-restricted channels: {settings.nsfw_policy} ({meaning})."
+        )
+
+    # -- who --------------------------------------------------------------------------------
+    @app_commands.command(name="ban", description="Stop a member from generating images")
+    @app_commands.describe(user="Who", reason="Why (kept for other admins)")
+    async def ban(
+        self,
+        interaction: discord.Interaction[Any],
+        user: discord.Member,
+        reason: app_commands.Range[str, 1, 200] | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        added = await self.bot.store.ban_member(
+            interaction.guild_id, user.id, interaction.user.id, reason
+        )
+        if not added:
+            await self._reply(interaction, f"<@{user.id}> can't generate already.")
+            return
+        await self._reply(interaction, f"<@{user.id}> can no longer generate images here.")
+        why = f" ({render.safe(reason, 200)})" if reason else ""
+        await self._audit(
+            interaction.guild_id,
+            f"⛔ <@{interaction.user.id}> stopped <@{user.id}> from generating{why}.",
+        )
+
+    @app_commands.command(name="unban", description="Let a member generate images again")
+    @app_commands.describe(user="Who")
+    async def unban(self, interaction: discord.Interaction[Any], user: discord.Member) -> None:
+        assert interaction.guild_id is not None
+        removed = await self.bot.store.unban_member(interaction.guild_id, user.id)
+        if not removed:
+            await self._reply(interaction, f"<@{user.id}> wasn't stopped from generating.")
+            return
+        await self._reply(interaction, f"<@{user.id}> can generate images again.")
+        await self._audit(
+            interaction.guild_id,
+            f"✅ <@{interaction.user.id}> let <@{user.id}> generate again.",
+        )
+
+    @app_commands.command(name="bans", description="Members who can't generate images")
+    async def bans(self, interaction: discord.Interaction[Any]) -> None:
+        assert interaction.guild_id is not None
+        found = await self.bot.store.bans(interaction.guild_id)
+        if not found:
+            await self._reply(interaction, "Nobody is stopped from generating.")
+            return
+        lines = [
+            f"<@{b.user_id}> since <t:{int(b.created_at)}:d>"
+            + (f" by <@{b.actor_id}>" if b.actor_id else "")
+            + (f": {render.safe(b.reason, 100)}" if b.reason else "")
+            for b in found[:30]
+        ]
+        more = f"\n…and {len(found) - 30} more." if len(found) > 30 else ""
+        await self._reply(interaction, "\n".join(lines) + more)
+
+    # -- audit and stats ------------------------------------------------------------------------
+    @app_commands.command(name="audit-channel", description="Where every job is logged")
+    @app_commands.describe(channel="Log jobs here", clear="Stop logging")
+    async def audit_channel(
+        self,
+        interaction: discord.Interaction[Any],
+        channel: discord.TextChannel | None = None,
+        clear: bool | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        store = self.bot.store
+        if clear:
+            await store.set_audit_channel(interaction.guild_id, None)
+            await self._reply(interaction, "Jobs are no longer logged.")
+            return
+        if channel is None:
+            current = (await store.guild_settings(interaction.guild_id)).audit_channel_id
+            text = (
+                f"Jobs are logged in <#{current}>. Change it with /admin audit-channel "
+                "channel:#name, or stop with clear:true."
+                if current
+                else "Jobs are not logged. Start with /admin audit-channel channel:#name."
+            )
+            await self._reply(interaction, text)
+            return
+        await store.set_audit_channel(interaction.guild_id, channel.id)
+        await self._reply(interaction, f"Every job will be logged in <#{channel.id}>.")
+        await post_audit(
+            self.bot,
+            channel.id,
+            f"📋 <@{interaction.user.id}> set this channel as wanbot's audit log.",
+        )
+
+    @app_commands.command(name="stats", description="Jobs and spending today and this month")
+    async def stats(self, interaction: discord.Interaction[Any]) -> None:
+        assert interaction.guild_id is not None
+        now = time.time()
+        stats = await self.bot.store.guild_stats(
+            interaction.guild_id, day_start(now), month_start(now)
+        )
+        lines = [_period("Today", stats.today), _period("This month", stats.month)]
+        if stats.top:
+            top = " · ".join(
+                f"<@{m.user_id}> {m.credits} credits, {m.jobs} jobs" for m in stats.top
+            )
+            lines.append(f"Top this month: {top}")
+        await self._reply(interaction, "\n".join(lines))
+
+
+def _channel_rules(settings: GuildSettings) -> str:
+    allowed = " ".join(f"<#{c}>" for c in sorted(settings.allowed_channels))
+    denied = " ".join(f"<#{c}>" for c in sorted(settings.denied_channels))
+    if not allowed and not denied:
+        return "Every channel may generate images (no channel rules)."
+    lines = []
+    if allowed:
+        lines.append(f"Only these channels may generate: {allowed}")
+    else:
+        lines.append("Every channel may generate except the denied ones.")
+    if denied:
+        lines.append(f"Denied: {denied}")
+    return "\n".join(lines)
+
+
+def _blocklist(entries: tuple[BlockEntry, ...]) -> str:
+    if not entries:
+        return "The blocklist is empty (the built-in checks still apply)."
+    shown = [
+        f"`{e.pattern}` (regex)" if e.is_regex else render.safe(e.pattern, 100) for e in entries
+    ]
+    text = "Blocked: " + " · ".join(shown)
+    return text if len(text) <= 2000 else text[:1990] + " …"
+
+
+async def setup(bot: WanBot) -> None:
+    await bot.add_cog(Admin(bot))

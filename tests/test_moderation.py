@@ -1,0 +1,241 @@
+"""The server policy without Discord: content filter, blocklist entries, channels, bans, budgets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wanbot.config import ConfigError, load_config
+from wanbot.errors import UserFacingError
+from wanbot.moderation import (
+    ContentFilter,
+    Moderator,
+    Refused,
+    Review,
+    channel_refusal,
+    clean_entry,
+    cooldown_until,
+    match_entry,
+    normalise,
+    role_allowance,
+)
+from wanbot.store.base import BlockEntry, GuildSettings, MemberBan
+
+FILTER = ContentFilter()
+GENERAL = 100
+ART = 200
+
+
+def word(pattern: str) -> BlockEntry:
+    return BlockEntry(id=1, pattern=clean_entry(pattern, False), is_regex=False)
+
+
+def regex(pattern: str) -> BlockEntry:
+    return BlockEntry(id=2, pattern=clean_entry(pattern, True), is_regex=True)
+
+
+# -- normalising ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("  A  Red\tFOX ", "a red fox"),
+        ("s.e.x", "sex"),
+        ("p o r n", "porn"),
+        ("na\u200bked", "naked"),
+        ("ｎａｋｅｄ", "naked"),  # full-width letters
+        ("a red fox", "a red fox"),  # single letters next to words are left alone
+    ],
+)
+def test_normalise(text: str, expected: str) -> None:
+    assert normalise(text) == expected
+
+
+# -- built-in terms -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "a red fox in snow",
+        "children playing in a park",
+        "a baby elephant",
+        "Sussex countryside",
+        "grape harvest",
+        "a torpedo boat",
+        "Al Gore giving a speech",
+        "a teen reading a book",
+        "the essex coast at dawn",
+        "a gorgeous sunset",
+    ],
+)
+def test_ordinary_prompts_pass(prompt: str) -> None:
+    assert FILTER.check(prompt, filtered=True) is None
+
+
+@pytest.mark.parametrize(
+    ("prompt", "category"),
+    [
+        ("a naked man", "sexual"),
+        ("PORNOGRAPHIC poster", "sexual"),
+        ("s3x scene", "sexual"),
+        ("p.o.r.n", "sexual"),
+        ("hentai girl", "sexual"),
+        ("a gory battlefield", "gore"),
+        ("decapitated soldier", "gore"),
+        ("a naked child", "minors"),
+        ("a 12 yo girl, nude", "minors"),
+        ("loli", "minors"),
+        ("l0li art", "minors"),
+    ],
+)
+def test_blocked_prompts(prompt: str, category: str) -> None:
+    block = FILTER.check(prompt, filtered=True)
+    assert block is not None and block.category == category
+
+
+def test_unfiltered_allows_adult_terms_but_never_minors() -> None:
+    assert FILTER.check("a naked man", filtered=False) is None
+    assert FILTER.check("a gory battlefield", filtered=False) is None
+    block = FILTER.check("naked teenager", filtered=False)
+    assert block is not None and block.category == "minors"
+    assert "never allowed" in block.reason()
+
+
+def test_negative_prompts_may_name_what_to_keep_out() -> None:
+    for text in ("nsfw, nudity, gore", "children, naked"):
+        assert FILTER.check(text, filtered=True, negative=True) is None
+    assert FILTER.check("lolicon", filtered=True, negative=True) is not None
+    server = [word("clown")]
+    assert FILTER.check("clowns, clown", filtered=True, server=server, negative=True) is not None
+
+
+# -- server blocklist ---------------------------------------------------------------------------
+def test_words_match_whole_words_any_case_and_light_leetspeak() -> None:
+    entry = word("Dragon")
+    assert entry.pattern == "dragon"
+    assert match_entry(entry, "a red DRAGON") == "dragon"
+    assert match_entry(entry, "a red dr4g0n") == "dragon"
+    assert match_entry(entry, "d r a g o n") == "dragon"
+    assert match_entry(entry, "dragonfly") is None
+    assert match_entry(entry, "snapdragon") is None
+
+
+def test_phrases_and_symbols() -> None:
+    assert match_entry(word("Red  Fox"), "a red\nfox") == "red fox"
+    assert match_entry(word("red fox"), "a reddish fox") is None
+    assert match_entry(word("c++"), "learn c++ today") == "c++"
+    assert match_entry(word("c++"), "learn c++x") is None
+
+
+def test_regex_entries() -> None:
+    entry = regex(r"\bcat(s|nip)?\b")
+    assert match_entry(entry, "Two CATS") == "cats"
+    assert match_entry(entry, "a catalogue") is None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "is_regex", "complaint"),
+    [
+        ("(unclosed", True, "not a valid regular expression"),
+        (".*", True, "matches every prompt"),
+        ("x" * 201, True, "1 to 200"),
+        ("   ", False, "1 to 100"),
+    ],
+)
+def test_bad_entries_refused(pattern: str, is_regex: bool, complaint: str) -> None:
+    with pytest.raises(UserFacingError, match=complaint):
+        clean_entry(pattern, is_regex)
+
+
+def test_server_list_checked_before_builtin_and_shown_in_the_reason() -> None:
+    block = FILTER.check("a naked dragon", filtered=True, server=[word("dragon")])
+    assert block is not None and block.category == "server"
+    assert block.reason() == 'it matches this server\'s blocklist ("dragon")'
+
+
+# -- the whole review ---------------------------------------------------------------------------
+def review(
+    settings: GuildSettings,
+    prompt: str = "a red fox",
+    *,
+    channel_nsfw: bool = False,
+    ban: MemberBan | None = None,
+    negative_prompt: str | None = None,
+) -> Review:
+    return Moderator().review(
+        settings,
+        channel_id=GENERAL,
+        channel_nsfw=channel_nsfw,
+        ban=ban,
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+    )
+
+
+def test_review_passes_filtered_outside_nsfw_channels() -> None:
+    settings = GuildSettings(guild_id=1)
+    assert review(settings).filtered
+    assert review(settings, channel_nsfw=True).filtered
+    allow = GuildSettings(guild_id=1, nsfw_policy="allow")
+    assert not review(allow, "a naked man", channel_nsfw=True).filtered
+    with pytest.raises(Refused, match="explicit sexual content"):
+        review(allow, "a naked man")
+
+
+def test_blocked_prompt_message_and_audit() -> None:
+    settings = GuildSettings(guild_id=1, blocklist=(word("dragon"),))
+    with pytest.raises(Refused) as refused:
+        review(settings, "a Dragon")
+    assert refused.value.user_message == (
+        f"That prompt can't be used in <#{GENERAL}>: it matches this server's blocklist "
+        '("dragon"). Nothing was charged.'
+    )
+    assert refused.value.audit is not None and "blocklist" in refused.value.audit
+    with pytest.raises(Refused, match="That negative prompt can't be used"):
+        review(settings, negative_prompt="no dragons, dragon")
+
+
+def test_ban_refused_and_audited() -> None:
+    ban = MemberBan(user_id=5, reason=None, actor_id=None, created_at=0)
+    with pytest.raises(Refused, match="turned off image generation for you") as refused:
+        review(GuildSettings(guild_id=1), ban=ban)
+    assert refused.value.audit
+
+
+def test_channel_rules() -> None:
+    assert channel_refusal(GuildSettings(guild_id=1), GENERAL) is None
+    denied = GuildSettings(guild_id=1, denied_channels=frozenset({GENERAL}))
+    assert channel_refusal(denied, GENERAL) == (
+        f"Images can't be made in <#{GENERAL}>. Nothing was charged."
+    )
+    assert channel_refusal(denied, ART) is None
+    allowed = GuildSettings(guild_id=1, allowed_channels=frozenset({ART}))
+    assert channel_refusal(allowed, ART) is None
+    message = channel_refusal(allowed, GENERAL)
+    assert message is not None and f"Try <#{ART}>." in message
+    with pytest.raises(Refused) as refused:
+        review(allowed)
+    assert refused.value.audit is None  # a wrong channel is not worth a moderator's attention
+
+
+# -- budgets and pacing -------------------------------------------------------------------------
+def test_role_allowance_takes_the_highest_configured_role() -> None:
+    table = {"10": 200, "20": 100, "30": 5}
+    assert role_allowance([1, 2], table) is None
+    assert role_allowance([20, 10, 1], table) == (200, 10)
+    assert role_allowance([30], table) == (5, 30)  # a role may also lower the allowance
+
+
+def test_cooldown_until() -> None:
+    assert cooldown_until(None, 30, 100) is None
+    assert cooldown_until(90, 0, 100) is None
+    assert cooldown_until(90, 30, 100) == 120
+    assert cooldown_until(60, 30, 100) is None
+
+
+def test_role_allowances_config_needs_role_ids(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[credits]\nrole_allowances = { " 123 " = 200 }\n')
+    assert load_config(path, env={}).settings.credits.role_allowances == {"123": 200}
+    path.write_text('[credits]\nrole_allowances = { "Patrons" = 200 }\n')
+    with pytest.raises(ConfigError, match=r"credits\.role_allowances: keys must be role ids"):
+        load_config(path, env={})
