@@ -214,7 +214,11 @@ class Editing(commands.Cog):
                         f"I couldn't download {name} (Discord answered {resp.status}). "
                         "Nothing was charged."
                     )
-                data = await resp.content.read(MAX_INPUT_BYTES + 1)
+                data = bytearray()
+                async for chunk in resp.content.iter_chunked(256 * 1024):
+                    data += chunk
+                    if len(data) > MAX_INPUT_BYTES:
+                        break
         except (aiohttp.ClientError, TimeoutError):
             raise UserFacingError(f"I couldn't download {name}. Nothing was charged.") from None
         if len(data) > MAX_INPUT_BYTES:
@@ -222,7 +226,7 @@ class Editing(commands.Cog):
                 f"{name} is over {MAX_INPUT_BYTES // (1024 * 1024)} MB. Nothing was charged."
             )
         return await asyncio.to_thread(
-            store_input, self.bot.data_dir, data, source.offered.filename, source.url
+            store_input, self.bot.data_dir, bytes(data), source.offered.filename, source.url
         )
 
     # -- /edit -----------------------------------------------------------------------------

@@ -63,6 +63,8 @@ class DiscordNotifier:
         await self._channel_post(job, f"<@{job.user_id}> {text}", [], None, nonce=f"f{job.id[:23]}")
 
     async def deliver(self, job: Job, delivery: Delivery) -> list[int]:
+        parent = await self._bot.store.get_job(job.parent_job_id) if job.parent_job_id else None
+        source = render.origin(job, parent)
         batches = pack(list(delivery.files))
         total = len(delivery.files)
         ids: list[int] = []
@@ -82,6 +84,7 @@ class DiscordNotifier:
                     last=last,
                     total=total,
                     mention=False,
+                    source=source,
                 )
                 try:
                     ids.append(await self._webhook_post(job, part, text, files, view))
@@ -102,6 +105,7 @@ class DiscordNotifier:
                 last=last,
                 total=total,
                 mention=True,
+                source=source,
             )
             ids.append(
                 await self._channel_post(job, text, files, view, nonce=f"{part}{job.id[:23]}")

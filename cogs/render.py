@@ -70,6 +70,21 @@ def placeholder(request: GenerationRequest, progress: Progress, now: float | Non
     return "\n".join(lines)
 
 
+def origin(job: Job, parent: Job | None) -> str | None:
+    """Where a result came from: the images an edit started from, and the result it followed."""
+    parts = []
+    if job.request.input_images:
+        names = ", ".join(safe(i.filename, 60) for i in job.request.input_images)
+        parts.append(f"edit of {names}")
+    if parent is not None and parent.message_ids:
+        link = (
+            f"https://discord.com/channels/{parent.guild_id}/{parent.channel_id}/"
+            f"{parent.message_ids[0]}"
+        )
+        parts.append(f"{'from' if job.request.input_images else 'reroll of'} {link}")
+    return " · ".join(parts) or None
+
+
 def caption(
     job: Job,
     delivery: Delivery,
@@ -80,6 +95,7 @@ def caption(
     last: int,
     total: int,
     mention: bool,
+    source: str | None = None,
 ) -> str:
     request = job.request
     who = f"<@{job.user_id}>"
@@ -95,6 +111,8 @@ def caption(
         f"{delivery.charged} {credits}, {delivery.balance_after} left",
     ]
     lines = [head, " · ".join(d for d in detail if d)]
+    if source and part == 1:
+        lines.append(source)
     if parts > 1:
         lines.append(
             f"images {first}-{last} of {total}" if first != last else f"image {first} of {total}"

@@ -35,6 +35,7 @@ from wanbot.store.base import Job, JobPhase, NewJob, Store
 log = logging.getLogger(__name__)
 
 DELIVERY_ATTEMPTS = 3
+SUBMIT_GRACE_S = 15.0
 T = TypeVar("T")
 
 
@@ -97,6 +98,14 @@ class JobService:
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._dispatcher
+        # A submission cut short could leave a job the host has taken (and charged for) but the
+        # bot has no id for; let those in flight finish, for a bounded time.
+        waited = 0.0
+        while waited < SUBMIT_GRACE_S and any(
+            item.phase is JobPhase.SUBMITTING for item in self._live.values()
+        ):
+            await asyncio.sleep(0.05)
+            waited += 0.05
         live = list(self._live.values())
         for item in live:
             if item.task is not None:
