@@ -18,9 +18,10 @@ WRONG_KEY = "pd-live-9f8e7d6c5b4a39281706"
 
 @pytest.fixture
 async def echoing_pixeldojo() -> AsyncIterator[FakePixelDojo]:
-    async with FakePixelDojo() as server:
-        server.echo_auth_in_errors = True
-        yield server  # type: ignore[misc]
+    server = FakePixelDojo()
+    server.echo_auth_in_errors = True
+    async with server:
+        yield server
 
 
 async def test_token_and_keys_never_logged_or_posted(
