@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -119,6 +120,12 @@ class DeleteButton(
             return
         await interaction.response.defer()
         await interaction.delete_original_response()
+        if job is not None and interaction.channel is not None:
+            clicked = interaction.message.id if interaction.message else None
+            for message_id in job.message_ids:
+                if message_id != clicked:
+                    with contextlib.suppress(discord.HTTPException):
+                        await interaction.channel.get_partial_message(message_id).delete()  # type: ignore[union-attr]
 
 
 class VaryButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=f"wanbot:vary:{JOB_ID}"):

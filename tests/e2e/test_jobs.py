@@ -216,6 +216,9 @@ async def test_twelve_images_go_in_two_messages(fake: FakeDiscord, tmp_path: Pat
         assert len(first.attachments) == 10 and len(second.attachments) == 2
         assert "images 1-10 of 12" in first.content and "images 11-12 of 12" in second.content
         assert await credits_of(h) == 50 - 24
+        deleted = await fake.click(first.id, f"wanbot:delete:{job.id}")
+        await deleted.wait_acknowledged()
+        await h.wait_for(lambda: all(fake.message(i).deleted for i in job.message_ids))
         assert fake.violations == []
 
 
