@@ -142,13 +142,12 @@ class JobService:
     async def admit(self, job: NewJob, allowance: int | None = None) -> int:
         """Hold the cost and record the job; return the balance left. Raises UserFacingError."""
         now = self.clock()
-        balance = await self.store.admit_job(
+        return await self.store.admit_job(
             job,
             self.credits.budget(now, allowance),
             self.credits.caps(now),
             self.max_queued_per_user,
         )
-        return balance
 
     async def enqueue(self, job_id: str, placeholder_message_id: int | None) -> None:
         """Queue an admitted job once the member sees its placeholder (or could not be shown one).
