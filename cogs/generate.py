@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import math
@@ -10,6 +11,7 @@ import random
 import time
 import uuid
 import weakref
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -36,8 +38,53 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TOKEN_LIFETIME = dt.timedelta(minutes=15)
+# Discord drops an interaction not acknowledged within 3 s; past this, acknowledge first.
+ACK_AFTER_S = 1.5
+_ACK_BY = "wanbot_ack_by"
+_DEFERRED_EPHEMERAL = "wanbot_deferred_ephemeral"
 AspectChoice = Literal["1:1", "16:9", "9:16", "4:3", "3:4", "5:4", "4:5"]
 SizeChoice = Literal["1K", "2K", "4K"]
+
+
+@contextlib.asynccontextmanager
+async def acknowledged_if_slow(
+    interaction: discord.Interaction[Any], *, ephemeral: bool | None
+) -> AsyncIterator[None]:
+    """Defer the interaction ("thinking…") if the work inside is still going ACK_AFTER_S after
+    the interaction was created (say the database is locked by another writer for a while).
+
+    `ephemeral=None` means visibility isn't known yet: the deferral is then ephemeral, and
+    `start_job` posts a public placeholder as a followup instead of filling it.
+    """
+    loop = asyncio.get_running_loop()
+    age = max(0.0, time.time() - interaction.created_at.timestamp())
+    ack_by: float = interaction.extras.setdefault(
+        _ACK_BY, loop.time() + max(0.0, ACK_AFTER_S - age)
+    )
+    deferring = False
+
+    async def defer_when_due() -> None:
+        nonlocal deferring
+        await asyncio.sleep(max(0.0, ack_by - loop.time()))
+        if interaction.response.is_done():
+            return
+        deferring = True
+        private = True if ephemeral is None else ephemeral
+        try:
+            await interaction.response.defer(thinking=True, ephemeral=private)
+            interaction.extras[_DEFERRED_EPHEMERAL] = private
+            log.info("interaction %s acknowledged early: still working", interaction.id)
+        except discord.HTTPException:
+            log.warning("could not acknowledge interaction %s", interaction.id, exc_info=True)
+
+    timer = asyncio.create_task(defer_when_due())
+    try:
+        yield
+    finally:
+        if not deferring:  # once the deferral is on the wire, let it finish
+            timer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await timer
 
 
 class Generation(commands.Cog):
@@ -96,37 +143,50 @@ class Generation(commands.Cog):
         parent_job_id: str | None = None,
     ) -> None:
         assert interaction.guild_id is not None and interaction.channel_id is not None
-        review, guild_settings = await screen(self.bot, interaction, request)
-        chosen = self.resolve_provider(provider, request)
-        if review.filtered and self.bot.providers.get(chosen).capabilities.safety_checker:
-            request = request.model_copy(update={"safety_checker": True})
-        settings = self.bot.config.settings
-        cost_override = getattr(settings.providers, chosen).image_cost
-        image_cost = settings.credits.image_cost if cost_override is None else cost_override
-        now = time.time()
-        job = NewJob(
-            id=uuid.uuid4().hex,
-            kind=kind,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            user_id=interaction.user.id,
-            application_id=interaction.application_id,
-            interaction_token=interaction.token,
-            token_expires_at=(interaction.created_at + TOKEN_LIFETIME).timestamp(),
-            request=request,
-            provider=chosen,
-            image_cost=image_cost,
-            deadline_at=now + settings.generation.job_timeout_s,
-            upload_limit=interaction.filesize_limit,
-            private=private,
-            parent_job_id=parent_job_id,
-        )
-        await self._admit(job, member_allowance(self.bot, interaction.user)[0])
+        async with acknowledged_if_slow(interaction, ephemeral=private):
+            review, guild_settings = await screen(self.bot, interaction, request)
+            chosen = self.resolve_provider(provider, request)
+            if review.filtered and self.bot.providers.get(chosen).capabilities.safety_checker:
+                request = request.model_copy(update={"safety_checker": True})
+            settings = self.bot.config.settings
+            cost_override = getattr(settings.providers, chosen).image_cost
+            image_cost = settings.credits.image_cost if cost_override is None else cost_override
+            now = time.time()
+            job = NewJob(
+                id=uuid.uuid4().hex,
+                kind=kind,
+                guild_id=interaction.guild_id,
+                channel_id=interaction.channel_id,
+                user_id=interaction.user.id,
+                application_id=interaction.application_id,
+                interaction_token=interaction.token,
+                token_expires_at=(interaction.created_at + TOKEN_LIFETIME).timestamp(),
+                request=request,
+                provider=chosen,
+                image_cost=image_cost,
+                deadline_at=now + settings.generation.job_timeout_s,
+                upload_limit=interaction.filesize_limit,
+                private=private,
+                parent_job_id=parent_job_id,
+            )
+            await self._admit(job, member_allowance(self.bot, interaction.user)[0])
         placeholder_id: int | None = None
         progress = Progress(phase="queued", provider_label=self.bot.providers.label(chosen))
         text = render.placeholder(request, progress)
         try:
-            if interaction.response.is_done():  # acknowledged already while inputs were fetched
+            if interaction.extras.get(_DEFERRED_EPHEMERAL) and not private:
+                # Acknowledged privately before it was known the job is public: the public
+                # placeholder is a followup, and the private "thinking…" goes away.
+                with contextlib.suppress(discord.HTTPException):
+                    await interaction.delete_original_response()
+                followup = await interaction.followup.send(
+                    text,
+                    view=progress_view(job.id),
+                    wait=True,
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+                placeholder_id = followup.id
+            elif interaction.response.is_done():  # acknowledged already (inputs, or slow admission)
                 message = await interaction.edit_original_response(
                     content=text,
                     view=progress_view(job.id),
@@ -171,7 +231,8 @@ class Generation(commands.Cog):
                 raise UserFacingError(f"{e.user_message} {hint} Nothing was charged.") from None
 
     async def reroll(self, interaction: discord.Interaction[Any], job_id: str) -> None:
-        job = await self.bot.store.get_job(job_id)
+        async with acknowledged_if_slow(interaction, ephemeral=None):
+            job = await self.bot.store.get_job(job_id)
         if job is None:
             raise UserFacingError("That job no longer exists.")
         if not _inputs_kept(job.request):
@@ -219,7 +280,8 @@ class Generation(commands.Cog):
         provider: str | None = None,
         private: bool | None = None,
     ) -> None:
-        saved = await self.defaults(interaction, provider, edit=False)
+        async with acknowledged_if_slow(interaction, ephemeral=private):
+            saved = await self.defaults(interaction, provider, edit=False)
         request = build_request(
             prompt=prompt,
             negative_prompt=pick(negative_prompt, saved.negative_prompt),

@@ -1,0 +1,401 @@
+"""The fault table: one test per row of README "Reliability: the fault table".
+
+Each test breaks one thing (the bot process, the gateway, Discord's REST API, the image host, the
+database) while a job moves, and checks the job ends delivered exactly once or failed with every
+held credit back; the ledger holds one hold and one capture and/or one release per job; the fake
+Discord saw no broken rule; and the member was told in plain words. Real discord.py against the
+fake Discord; real provider clients against the fake hosts.
+
+Rows already covered elsewhere are not repeated: SIGKILL while `running` or `queued` and SIGTERM
+(tests/e2e/test_restart.py), a 429 storm from the provider (test_jobs.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.fault_tools import (
+    IMAGE_COST,
+    DatabaseLock,
+    assert_charged,
+    assert_refunded,
+    closed_port_url,
+    uploads_of,
+)
+from tests.e2e.harness import Harness, running_bot
+from tests.e2e.subprocess_bot import (
+    BotProcess,
+    balance,
+    db_path,
+    job,
+    job_by_token,
+    seed_history,
+    write_config,
+)
+from tests.fakes.discord_server import FakeDiscord, InteractionHandle
+from tests.fakes.pixeldojo_server import FakePixelDojo
+from tests.fakes.provider_server import Fault
+from wanbot.store.base import Job, JobPhase
+
+ALLOWANCE = 50
+
+
+@pytest.fixture
+async def pixeldojo() -> AsyncIterator[FakePixelDojo]:
+    async with FakePixelDojo(job_duration_s=0.3) as server:
+        yield server  # type: ignore[misc]
+
+
+def pixeldojo_toml(base_url: str) -> str:
+    return f'\n[providers.pixeldojo]\nbase_url = "{base_url}"\n'
+
+
+PIXELDOJO_ENV = {"PIXELDOJO_API_KEY": FakePixelDojo.api_key}
+
+
+async def credits_of(h: Harness, user: str = "alice") -> int:
+    value: int = await h.store.balance(h.fake.guild_id, h.user_id(user))
+    return value
+
+
+async def run_one(h: Harness, prompt: str, *phases: JobPhase, **options: Any) -> Job:
+    handle = await h.imagine(prompt, **options)
+    await handle.wait_acknowledged()
+    return await h.wait_job((await h.job_for(handle)).id, *phases)
+
+
+def assert_delivered_once(h: Harness, job: Job, images: int = 1, user: str = "alice") -> None:
+    assert job.state is JobPhase.DONE, job.error
+    assert job.images_delivered == images
+    placeholder = h.placeholder(job)
+    assert list(job.message_ids) == [placeholder.id]
+    assert len(placeholder.attachments) == images
+    assert len(uploads_of(h.fake, job.id)) == 1
+    assert_charged(db_path(h.tmp_path), h.fake, user, job.id, images)
+
+
+async def assert_failed_and_refunded(
+    h: Harness, job: Job, words: str, images: int = 1, user: str = "alice"
+) -> None:
+    assert job.state is JobPhase.FAILED, job.state
+    back = f"Your {images * IMAGE_COST} credits are back."
+    await h.wait_for(lambda: back in h.placeholder(job).content, within_s=5)
+    await asyncio.sleep(0.6)  # a progress edit still in flight would land by now
+    text = h.placeholder(job).content
+    assert words in text, text
+    assert back in text, text
+    assert not h.placeholder(job).attachments
+    assert uploads_of(h.fake, job.id) == []
+    assert_refunded(db_path(h.tmp_path), h.fake, user, job.id, images)
+
+
+# -- row 1: SIGKILL in each job state, then restart ------------------------------------------
+
+
+@pytest.fixture
+def make_bot(fake: FakeDiscord, tmp_path: Path) -> Iterator[Callable[[FakePixelDojo], BotProcess]]:
+    bots: list[BotProcess] = []
+
+    def make(pixeldojo: FakePixelDojo) -> BotProcess:
+        config = write_config(tmp_path, fake, pixeldojo.base_url)
+        env = {"DISCORD_TOKEN": fake.token, **PIXELDOJO_ENV}
+        bot = BotProcess(config, env, tmp_path / "bot.log")
+        bots.append(bot)
+        return bot
+
+    try:
+        yield make
+    finally:
+        for bot in bots:
+            bot.close()
+
+
+async def subprocess_imagine(fake: FakeDiscord, prompt: str) -> InteractionHandle:
+    handle = await fake.slash("imagine", {"prompt": prompt, "n": 2}, user="alice")
+    await handle.wait_acknowledged()
+    return handle
+
+
+async def state_of(bot: BotProcess, db: Path, handle: InteractionHandle, *states: str) -> str:
+    """Wait until the interaction's job is in one of `states`; return its id."""
+    found: list[str] = []
+
+    def reached() -> bool:
+        row = job_by_token(db, handle.token)
+        if row is None or row["state"] not in states:
+            return False
+        found.append(str(row["id"]))
+        return True
+
+    await bot.wait_until(reached, f"the job of {handle} to be {'/'.join(states)}", 20.0)
+    return found[0]
+
+
+async def test_sigkill_while_submitting_fails_and_refunds(
+    fake: FakeDiscord,
+    tmp_path: Path,
+    pixeldojo: FakePixelDojo,
+    make_bot: Callable[[FakePixelDojo], BotProcess],
+) -> None:
+    db = db_path(tmp_path)
+    await seed_history(db, provider="pixeldojo", size="2K", seconds=1.0)
+    pixeldojo.inject("/run", Fault("slow", delay_s=2.0))
+    bot = make_bot(pixeldojo)
+    await bot.start_connected(fake)
+    handle = await subprocess_imagine(fake, "a fox in a hurry")
+    job_id = await state_of(bot, db, handle, "submitting")
+    await bot.wait_until(lambda: len(pixeldojo.submissions("/run")) == 1, "the submission")
+
+    assert await bot.kill() == -signal.SIGKILL
+    assert job(db, job_id)["state"] == "submitting"
+
+    await bot.start_connected(fake)
+    await state_of(bot, db, handle, "failed", "done", "cancelled")
+    row = job(db, job_id)
+    assert row["state"] == "failed"
+    assert "restarted while sending it to the image host" in str(row["error"])
+    # Whether the host took it cannot be known: it is not sent a second time.
+    assert len(pixeldojo.submissions("/run")) == 1
+    placeholder = fake.message(int(row["placeholder_message_id"]))
+    await bot.wait_until(lambda: "back" in fake.message(placeholder.id).content, "the notice")
+    text = fake.message(placeholder.id).content
+    assert "The bot restarted while sending it to the image host." in text
+    assert f"Your {2 * IMAGE_COST} credits are back." in text
+    assert uploads_of(fake, job_id) == []
+    assert_refunded(db, fake, "alice", job_id, images=2)
+    assert balance(db, fake.guild_id, fake.users["alice"].id) == ALLOWANCE
+    assert fake.violations == []
+    assert await bot.terminate() == 0
+
+
+async def test_sigkill_while_delivering_delivers_once(
+    fake: FakeDiscord,
+    tmp_path: Path,
+    pixeldojo: FakePixelDojo,
+    make_bot: Callable[[FakePixelDojo], BotProcess],
+) -> None:
+    db = db_path(tmp_path)
+    await seed_history(db, provider="pixeldojo", size="2K", seconds=1.0)
+    pixeldojo.inject("/files/", Fault("slow", delay_s=2.5), Fault("slow", delay_s=2.5))
+    bot = make_bot(pixeldojo)
+    await bot.start_connected(fake)
+    handle = await subprocess_imagine(fake, "a fox at the door")
+    job_id = await state_of(bot, db, handle, "delivering")
+    await bot.wait_until(
+        lambda: sum(1 for r in pixeldojo.requests if "/files/" in r.path) == 2, "the downloads"
+    )
+
+    assert await bot.kill() == -signal.SIGKILL
+    assert job(db, job_id)["state"] == "delivering"
+    assert uploads_of(fake, job_id) == []
+
+    await bot.start_connected(fake)
+    await state_of(bot, db, handle, "done", "failed", "cancelled")
+    row = job(db, job_id)
+    assert row["state"] == "done", row["error"]
+    assert row["images_delivered"] == 2
+    assert len(pixeldojo.submissions("/run")) == 1
+    placeholder = fake.message(int(row["placeholder_message_id"]))
+    assert len(placeholder.attachments) == 2
+    assert f"{2 * IMAGE_COST} credits, {ALLOWANCE - 2 * IMAGE_COST} left" in placeholder.content
+    assert len(uploads_of(fake, job_id)) == 1
+    assert [m.id for m in fake.messages(include_deleted=True) if m.attachments] == [placeholder.id]
+    assert_charged(db, fake, "alice", job_id, images=2)
+    assert fake.violations == []
+    assert await bot.terminate() == 0
+
+
+# -- row 2: the gateway connection dropped mid-job ---------------------------------------------
+
+
+async def test_gateway_drop_mid_job_delivers_once_and_resumes(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    async with running_bot(fake, tmp_path, mock_delay=1.5) as h:
+        handle = await h.imagine("a fox under the wires")
+        await handle.wait_acknowledged()
+        job_id = (await h.job_for(handle)).id
+        await h.wait_job(job_id, JobPhase.RUNNING)
+        resumes, identifies = fake.resume_count, fake.identify_count
+        fake.drop_gateway()
+        done = await h.wait_job(job_id)
+        assert_delivered_once(h, done)
+
+        await fake.wait_for(lambda f: f.resume_count > resumes, timeout=15)
+        assert fake.identify_count == identifies  # the same session, resumed
+        after = await run_one(h, "a fox after the outage")
+        assert_delivered_once(h, after)
+        assert await credits_of(h) == ALLOWANCE - 2 * IMAGE_COST
+        assert fake.violations == []
+
+
+# -- row 3: Discord REST answering 5xx and 429 on the result edit -------------------------------
+
+
+async def test_discord_5xx_and_429_on_placeholder_edits_deliver_once(
+    fake: FakeDiscord, tmp_path: Path, pixeldojo: FakePixelDojo
+) -> None:
+    pixeldojo.inject("/files/", Fault("slow", delay_s=1.0))
+    fake.rest_faults.append(("/messages/", 503))  # the first placeholder edit (progress)
+    async with running_bot(
+        fake, tmp_path, extra_toml=pixeldojo_toml(pixeldojo.base_url), env=PIXELDOJO_ENV
+    ) as h:
+        handle = await h.imagine("a fox in the static")
+        await handle.wait_acknowledged()
+        job = await h.wait_job((await h.job_for(handle)).id, JobPhase.DELIVERING)
+        edit = f"/messages/{job.placeholder_message_id}"
+        fake.rest_faults.extend([(edit, 500), (edit, 429, 0.2)])  # the result edit
+        done = await h.wait_job(job.id)
+        assert_delivered_once(h, done)
+        assert len(fake.rest_faults) == 0
+        answers = [r.status for r in fake.requests if r.method == "PATCH" and edit in r.path]
+        assert {503, 500, 429} <= set(answers)
+        # The result edit was answered 500, then 429, then taken; nothing was sent twice.
+        assert [s for s in answers if s != 503][-3:] == [500, 429, 200]
+        assert len(uploads_of(fake, job.id, accepted=False)) == 3
+        assert fake.count_429 == 1
+        assert fake.violations == []
+
+
+# -- row 4: the image host misbehaving ---------------------------------------------------------
+
+
+async def test_provider_5xx_on_status_polls_is_retried(
+    fake: FakeDiscord, tmp_path: Path, pixeldojo: FakePixelDojo
+) -> None:
+    pixeldojo.inject("/jobs/", *[Fault("5xx", status=s) for s in (500, 502, 503, 504, 500)])
+    async with running_bot(
+        fake, tmp_path, extra_toml=pixeldojo_toml(pixeldojo.base_url), env=PIXELDOJO_ENV
+    ) as h:
+        done = await run_one(h, "a fox in the server room")
+        assert_delivered_once(h, done)
+        assert not pixeldojo.faults["/jobs/"]
+        assert len(pixeldojo.submissions("/run")) == 1
+        assert fake.violations == []
+
+
+async def test_provider_malformed_status_is_looked_at_again(
+    fake: FakeDiscord, tmp_path: Path, pixeldojo: FakePixelDojo
+) -> None:
+    pixeldojo.inject("/jobs/", Fault("malformed"), Fault("malformed"))
+    async with running_bot(
+        fake, tmp_path, extra_toml=pixeldojo_toml(pixeldojo.base_url), env=PIXELDOJO_ENV
+    ) as h:
+        done = await run_one(h, "a fox in garbled text")
+        assert_delivered_once(h, done)
+        assert not pixeldojo.faults["/jobs/"]
+        assert len(pixeldojo.submissions("/run")) == 1
+        assert fake.violations == []
+
+
+async def test_provider_never_finishing_times_out_and_refunds(
+    fake: FakeDiscord, tmp_path: Path, pixeldojo: FakePixelDojo
+) -> None:
+    pixeldojo.never_finish = True
+    async with running_bot(
+        fake,
+        tmp_path,
+        extra_toml=pixeldojo_toml(pixeldojo.base_url),
+        env=PIXELDOJO_ENV,
+        generation="job_timeout_s = 2",
+    ) as h:
+        started = time.monotonic()
+        failed = await run_one(h, "a fox that never comes")
+        assert time.monotonic() - started < 8
+        await assert_failed_and_refunded(h, failed, "took longer than this bot waits")
+        assert len(pixeldojo.submissions("/run")) == 1
+        assert await credits_of(h) == ALLOWANCE
+        assert fake.violations == []
+
+
+async def test_expired_result_urls_fail_and_refund(
+    fake: FakeDiscord, tmp_path: Path, pixeldojo: FakePixelDojo
+) -> None:
+    pixeldojo.expire_results = True
+    async with running_bot(
+        fake, tmp_path, extra_toml=pixeldojo_toml(pixeldojo.base_url), env=PIXELDOJO_ENV
+    ) as h:
+        failed = await run_one(h, "a fox that faded")
+        await assert_failed_and_refunded(
+            h, failed, "images could not be fetched from the image host"
+        )
+        assert await credits_of(h) == ALLOWANCE
+        assert fake.violations == []
+
+
+async def test_unreachable_provider_falls_back_to_mock(fake: FakeDiscord, tmp_path: Path) -> None:
+    async with running_bot(
+        fake,
+        tmp_path,
+        extra_toml=pixeldojo_toml(closed_port_url()),
+        env=PIXELDOJO_ENV,
+        generation='fallback = ["mock"]',
+        mock_delay=0.2,
+    ) as h:
+        done = await run_one(h, "a fox by another road")
+        assert_delivered_once(h, done)
+        assert done.provider == "mock"
+        assert "· Mock ·" in h.placeholder(done).content
+        assert await credits_of(h) == ALLOWANCE - IMAGE_COST
+        assert fake.violations == []
+
+
+async def test_unreachable_provider_without_fallback_fails_and_refunds(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    async with running_bot(
+        fake, tmp_path, extra_toml=pixeldojo_toml(closed_port_url()), env=PIXELDOJO_ENV
+    ) as h:
+        failed = await run_one(h, "a fox with nowhere to go")
+        await assert_failed_and_refunded(h, failed, "PixelDojo couldn't make this one")
+        assert "could not reach the image host" in h.placeholder(failed).content
+        assert await credits_of(h) == ALLOWANCE
+        assert fake.violations == []
+
+
+# -- row 5: the database locked by another process ---------------------------------------------
+
+
+async def test_database_locked_for_3s_loses_nothing(fake: FakeDiscord, tmp_path: Path) -> None:
+    async with running_bot(fake, tmp_path, mock_delay=0.3) as h:
+        first = await h.imagine("a fox before the lock", size="1K")
+        await first.wait_acknowledged()
+        first_id = (await h.job_for(first)).id
+        running = await h.wait_job(first_id, JobPhase.RUNNING)
+        lock = DatabaseLock(db_path(tmp_path))
+        holding = asyncio.create_task(lock.hold(3.0))
+        await lock.wait_taken()
+        # The first job finishes at the host and its move to `delivering` waits for the lock;
+        # behind that write, the bot's reads wait too.
+        rendered = tmp_path / "data" / "mock" / f"{running.provider_job_id}-1.png"
+        await h.wait_for(rendered.exists, within_s=5)
+        await asyncio.sleep(0.3)
+        during = await h.imagine("a fox during the lock", user="bob")
+        # Nothing can be admitted until the lock goes, so the bot says "thinking…" in time.
+        assert await during.wait_acknowledged(timeout=5) == 5  # deferred
+        assert during.ack_latency_s is not None and during.ack_latency_s < 2.5
+        await holding
+        released_at = time.time()
+        assert lock.held_s >= 3.0
+        one = await h.wait_job(first_id)
+        two = await h.wait_job((await h.job_for(during)).id)
+        # The first job got its results while the file was locked, and waited, not failed.
+        assert one.finished_at is not None and one.finished_at >= released_at - 0.1
+        assert_delivered_once(h, one)
+        assert_delivered_once(h, two, user="bob")
+        # Bob's reads waited too, so the bot acknowledged before it knew the job is public: the
+        # private "thinking…" is gone and the placeholder is a public followup.
+        original = during.original_message()
+        assert original is not None and original.deleted
+        assert [m.id for m in during.followups] == [two.placeholder_message_id]
+        assert not h.placeholder(two).ephemeral
+        assert await credits_of(h, "alice") == ALLOWANCE - IMAGE_COST
+        assert await credits_of(h, "bob") == ALLOWANCE - IMAGE_COST
+        assert fake.violations == []
