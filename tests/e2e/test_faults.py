@@ -46,12 +46,6 @@ from wanbot.store.base import Job, JobPhase
 
 ALLOWANCE = 50
 
-# aiohttp 3.14's multipart reader calls its own deprecated StreamReader.unread_data() when an upload
-# arrives in small pieces (multipart.py, _read_chunk_from_stream); the fake Discord parses uploads
-# with it, and under load that warning (an error in this suite) is counted as a fake internal error.
-pytestmark = pytest.mark.filterwarnings("ignore:unread_data\\(\\) is deprecated:DeprecationWarning")
-
-
 @pytest.fixture
 async def pixeldojo() -> AsyncIterator[FakePixelDojo]:
     async with FakePixelDojo(job_duration_s=0.3) as server:
