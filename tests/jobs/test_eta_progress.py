@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from wanbot.jobs.eta import DEFAULT_DURATION_S, Expectation, expect, poll_interval
@@ -122,3 +124,13 @@ def test_pacer_refusal_for_a_busy_channel_does_not_mark_the_job() -> None:
     assert not pacer.try_acquire("b", 1)
     clock.now += 1.0
     assert pacer.try_acquire("b", 1)  # b's refusal did not start its own spacing
+
+
+async def test_reserve_waits_for_room_in_the_channel_window() -> None:
+    pacer = EditPacer(per_channel=2, channel_window_s=0.3)
+    started = time.monotonic()
+    await pacer.reserve(1, 2)
+    assert time.monotonic() - started < 0.1
+    assert not pacer.try_acquire("job", 1)  # deliveries count against progress edits too
+    await pacer.reserve(1)  # the window is full: waits until its oldest edit ages out
+    assert time.monotonic() - started >= 0.28

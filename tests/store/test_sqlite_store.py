@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -461,3 +462,13 @@ async def test_release_of_an_earlier_days_hold_does_not_raise_todays_cap(
     await store.admit_job(make_job("today1", n=4, image_cost=2), NO_REFILL, caps, 5)
     with pytest.raises(SpendCapReached):
         await store.admit_job(make_job("today2", n=1, image_cost=2), NO_REFILL, caps, 5)
+
+
+async def test_a_failed_open_closes_its_connection(tmp_path: Path) -> None:
+    path = tmp_path / "broken.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE meta (x)")  # clashes with migration 0001
+    before = threading.active_count()
+    with pytest.raises(sqlite3.OperationalError):
+        await SQLiteStore.open(path)
+    assert threading.active_count() == before  # no worker thread left to keep the process alive

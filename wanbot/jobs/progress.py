@@ -61,6 +61,29 @@ class EditPacer:
         self._last_by_job[job_id] = now
         return True
 
+    async def reserve(self, channel_id: int, count: int = 1) -> None:
+        """Wait for room for `count` edits in the channel (deliveries wait; progress skips).
+
+        Counting deliveries in the same window is what keeps progress edits from spending the
+        budget a result needs.
+        """
+        channel = self._by_channel.setdefault(channel_id, deque())
+        for _ in range(count):
+            while True:
+                now = self._clock()
+                self._trim(channel, now, self._channel_window)
+                self._trim(self._all, now, self._overall_window)
+                if len(channel) < self._per_channel and len(self._all) < self._overall:
+                    channel.append(now)
+                    self._all.append(now)
+                    break
+                oldest = min(
+                    channel[0] if len(channel) >= self._per_channel else now,
+                    self._all[0] if len(self._all) >= self._overall else now,
+                )
+                window = max(self._channel_window, self._overall_window)
+                await asyncio.sleep(max(0.05, min(window, oldest + window - now)))
+
     def forget(self, job_id: str) -> None:
         self._last_by_job.pop(job_id, None)
 

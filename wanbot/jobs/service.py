@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from wanbot.credits import CreditPolicy
 from wanbot.jobs.eta import Expectation, expect, poll_interval
-from wanbot.jobs.fitting import Downloader, DownloadError, fit_under
+from wanbot.jobs.fitting import Downloader, DownloadError, fit_under, pack
 from wanbot.jobs.ports import DeliveredFile, Delivery, Notifier, Progress
 from wanbot.jobs.progress import EditPacer, ProgressReporter
 from wanbot.jobs.scheduler import FairScheduler, Limits, Ticket
@@ -34,7 +34,8 @@ from wanbot.store.base import Job, JobPhase, NewJob, Store
 
 log = logging.getLogger(__name__)
 
-DELIVERY_ATTEMPTS = 3
+# The images are paid for by then: keep trying for about a minute and a half before giving up.
+DELIVERY_ATTEMPTS = 6
 SUBMIT_GRACE_S = 15.0
 T = TypeVar("T")
 
@@ -457,7 +458,9 @@ class JobService:
         return [f for f in got if f is not None]
 
     async def _post(self, job: Job, delivery: Delivery) -> list[int]:
+        messages = len(pack(list(delivery.files)))
         for attempt in range(DELIVERY_ATTEMPTS):
+            await self.pacer.reserve(job.channel_id, messages)
             try:
                 return await self.notifier.deliver(job, delivery)
             except Exception:
@@ -466,7 +469,7 @@ class JobService:
                 log.warning(
                     "job %s: delivery attempt %d failed", job.id, attempt + 1, exc_info=True
                 )
-                await asyncio.sleep(1.0 * (attempt + 1) + random.random())
+                await asyncio.sleep(min(30.0, 2.0 * 2**attempt) + random.random())
         raise AssertionError("unreachable")
 
     async def _fail(self, job: Job, reason: str) -> None:

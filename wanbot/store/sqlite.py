@@ -67,13 +67,17 @@ class SQLiteStore:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(path, timeout=busy_timeout_s, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-        store = cls(conn, clock)
-        await store.migrate()
+        try:
+            conn.row_factory = sqlite3.Row
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            await conn.execute("PRAGMA foreign_keys=ON")
+            await conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+            store = cls(conn, clock)
+            await store.migrate()
+        except BaseException:
+            await conn.close()  # its worker thread would otherwise keep the process alive
+            raise
         return store
 
     async def close(self) -> None:
