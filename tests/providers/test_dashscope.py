@@ -21,7 +21,8 @@ from tests.fakes.dashscope_server import FakeDashScope
 from tests.fakes.provider_server import Fault
 from wanbot.config import DashScopeConfig
 from wanbot.providers import dashscope
-from wanbot.providers.dashscope import DashScopeProvider, palette_param
+from wanbot.providers.dashscope import DashScopeProvider
+from wanbot.providers.encoding import palette_ratios
 from wanbot.providers.errors import (
     AuthError,
     BadRequest,
@@ -276,7 +277,7 @@ async def test_palette_ratios_total_exactly_100(fake, provider, count):
 def test_palette_rounding_stays_close_and_sums_to_100(weights):
     total = sum(weights)
     palette = tuple(PaletteColor(hex="#ABCDEF", share=w * 100 / total) for w in weights)
-    units = [round(float(c["ratio"][:-1]) * 100) for c in palette_param(palette)]
+    units = [round(float(c["ratio"][:-1]) * 100) for c in palette_ratios(palette)]
     assert sum(units) == 10_000
     for unit, weight in zip(units, weights, strict=True):
         assert unit >= 1

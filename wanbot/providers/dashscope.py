@@ -23,10 +23,7 @@ set (4K is text-to-image only). A request outside them is refused before any cal
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import logging
-from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
@@ -36,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from wanbot.config import DashScopeConfig
 from wanbot.providers.base import Provider
 from wanbot.providers.capabilities import Capabilities
+from wanbot.providers.encoding import data_uri, palette_ratios
 from wanbot.providers.errors import (
     AuthError,
     BadRequest,
@@ -50,10 +48,8 @@ from wanbot.providers.errors import (
 from wanbot.providers.http import HttpClient, Response, RetryPolicy
 from wanbot.providers.models import (
     GenerationRequest,
-    InputImage,
     JobState,
     JobStatus,
-    PaletteColor,
     ResultImage,
 )
 from wanbot.providers.sizes import dimensions
@@ -290,7 +286,7 @@ class DashScopeProvider(Provider):
     async def _build_body(self, request: GenerationRequest) -> dict[str, Any]:
         content: list[dict[str, str]] = [{"text": request.prompt}]
         for image in request.input_images:
-            content.append({"image": await self._data_uri(image)})
+            content.append({"image": await data_uri(image, self.name)})
         parameters: dict[str, Any] = {
             "size": self._size_param(request),
             "n": request.n,
@@ -302,22 +298,12 @@ class DashScopeProvider(Provider):
         if request.thinking is not None:
             parameters["thinking_mode"] = request.thinking
         if request.palette:
-            parameters["color_palette"] = palette_param(request.palette)
+            parameters["color_palette"] = palette_ratios(request.palette)
         return {
             "model": self._config.model,
             "input": {"messages": [{"role": "user", "content": content}]},
             "parameters": parameters,
         }
-
-    async def _data_uri(self, image: InputImage) -> str:
-        try:
-            data = await asyncio.to_thread(Path(image.path).read_bytes)
-        except OSError as e:
-            raise BadRequest(
-                f"the image to edit ({image.filename}) could not be read", provider=self.name
-            ) from e
-        mime = _sniff(data) or image.content_type
-        return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
     # -- responses and errors -----------------------------------------------------------------
     def _parse(self, model: type[_M], resp: Response, what: str) -> _M:
@@ -407,27 +393,6 @@ def error_class(code: str | None, status: int | None) -> type[ProviderError]:
     return Unavailable
 
 
-def palette_param(palette: tuple[PaletteColor, ...]) -> list[dict[str, str]]:
-    """`color_palette` entries whose 2-decimal ratios total exactly 100.00%.
-
-    Shares are scaled to hundredths of a percent and rounded by largest remainder, so each ratio is
-    within 0.01 of its exact value and none drops to zero.
-    """
-    total = sum(c.share for c in palette)
-    exact = [c.share * 10_000 / total for c in palette]
-    units = [max(1, int(x)) for x in exact]
-    by_remainder = sorted(range(len(exact)), key=lambda i: exact[i] - int(exact[i]), reverse=True)
-    shortfall = 10_000 - sum(units)
-    for i in by_remainder[: max(shortfall, 0)]:
-        units[i] += 1
-    while sum(units) > 10_000:  # only when tiny shares were lifted to 0.01
-        units[units.index(max(units))] -= 1
-    return [
-        {"hex": c.hex, "ratio": f"{u // 100}.{u % 100:02d}%"}
-        for c, u in zip(palette, units, strict=True)
-    ]
-
-
 def _images(output: _TaskOutput) -> tuple[ResultImage, ...]:
     urls = [
         item.image
@@ -438,15 +403,3 @@ def _images(output: _TaskOutput) -> tuple[ResultImage, ...]:
     ]
     urls += [r.url for r in output.results if r.url]
     return tuple(ResultImage(url=url) for url in urls)
-
-
-def _sniff(data: bytes) -> str | None:
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"BM"):
-        return "image/bmp"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None

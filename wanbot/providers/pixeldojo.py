@@ -30,10 +30,8 @@ what the fallback path acts on).
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import re
-from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import quote
 
@@ -43,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from wanbot.config import PixelDojoConfig
 from wanbot.providers.base import Provider
 from wanbot.providers.capabilities import Capabilities
+from wanbot.providers.encoding import data_uri, palette_ratios
 from wanbot.providers.errors import (
     AuthError,
     BadRequest,
@@ -58,10 +57,8 @@ from wanbot.providers.http import HttpClient, Response, RetryPolicy
 from wanbot.providers.models import (
     ASPECT_RATIOS,
     GenerationRequest,
-    InputImage,
     JobState,
     JobStatus,
-    PaletteColor,
     ResultImage,
 )
 
@@ -142,24 +139,6 @@ class _ModelInfo(_Lenient):
 _Answer = TypeVar("_Answer", bound=BaseModel)
 
 
-def palette_payload(palette: tuple[PaletteColor, ...]) -> list[dict[str, str]]:
-    """The palette as PixelDojo wants it: ratios with two decimals that add up to exactly 100.00%.
-
-    Each share is rounded to hundredths of a percent; the last colour takes whatever rounding left
-    over, so the host's exact-sum check passes.
-    """
-    hundredths = [round(color.share * 100) for color in palette[:-1]]
-    hundredths.append(10_000 - sum(hundredths))
-    if min(hundredths) <= 0:
-        raise UnsupportedRequest(
-            "Each palette colour needs a share of at least 0.01%.", provider=PixelDojoProvider.name
-        )
-    return [
-        {"hex": color.hex, "ratio": f"{h // 100}.{h % 100:02d}%"}
-        for color, h in zip(palette, hundredths, strict=True)
-    ]
-
-
 def mentions_content_block(*texts: str | None) -> bool:
     return any(text and _CONTENT_WORDS.search(text) for text in texts)
 
@@ -228,8 +207,6 @@ class PixelDojoProvider(Provider):
                         f"{label}'s {self._model} model stops at 2K. Use a smaller size.",
                         provider=self.name,
                     )
-        if request.palette:
-            palette_payload(request.palette)
 
     async def submit(self, request: GenerationRequest) -> JobStatus:
         self.check(request)
@@ -287,7 +264,7 @@ class PixelDojoProvider(Provider):
         if request.image_set:
             body["enable_sequential"] = True
         if request.palette:
-            body["color_palette"] = palette_payload(request.palette)
+            body["color_palette"] = palette_ratios(request.palette)
         if request.is_edit:
             field = await self._image_field()
             if field == "image_url" and len(request.input_images) != 1:
@@ -295,19 +272,9 @@ class PixelDojoProvider(Provider):
                     f"{self.label}'s {self._model} model edits one image at a time.",
                     provider=self.name,
                 )
-            uris = [await self._data_uri(image) for image in request.input_images]
+            uris = [await data_uri(image, self.name) for image in request.input_images]
             body[field] = uris[0] if field == "image_url" else uris
         return body
-
-    async def _data_uri(self, image: InputImage) -> str:
-        try:
-            data = await asyncio.to_thread(Path(image.path).read_bytes)
-        except OSError as e:
-            log.warning("%s: cannot read input image %s: %s", self.name, image.path, e)
-            raise BadRequest(
-                f"the image to edit ({image.filename}) is no longer available", provider=self.name
-            ) from e
-        return f"data:{image.content_type};base64,{base64.b64encode(data).decode('ascii')}"
 
     async def _image_field(self) -> ImageField:
         if self._config.image_field is not None:
