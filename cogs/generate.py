@@ -105,19 +105,31 @@ class Generation(commands.Cog):
         stored = await self.bot.store.get_preferences(interaction.guild_id, interaction.user.id)
         prefs = Preferences.from_stored(stored)
         providers = self.bot.providers
-        name = provider or providers.default
+        name = self.provider_key(provider) or providers.default
         if name in providers.providers:
             prefs = prefs.fitted(providers.get(name).capabilities, edit=edit)
         return prefs
 
     # -- the shared flow -------------------------------------------------------------------
+    def provider_key(self, name: str | None) -> str | None:
+        """The provider a member typed, by key or label in any case ("Mock", " mock ")."""
+        wanted = (name or "").strip().casefold()
+        if not wanted:
+            return None
+        for key, provider in self.bot.providers.providers.items():
+            if wanted in (key.casefold(), provider.label.casefold()):
+                return key
+        return name
+
     def resolve_provider(self, name: str | None, request: GenerationRequest) -> str:
         providers = self.bot.providers
+        name = self.provider_key(name)
         chosen = name or providers.default
         if chosen not in providers.providers:
             enabled = ", ".join(p.label for p in providers.providers.values())
+            shown = chosen if len(chosen) <= 40 else chosen[:39] + "…"
             raise UserFacingError(
-                f"{chosen!r} is not enabled on this bot. Enabled: {enabled}. Nothing was charged."
+                f"{shown!r} is not enabled on this bot. Enabled: {enabled}. Nothing was charged."
             )
         problem = providers.get(chosen).capabilities.problem(request)
         if problem:

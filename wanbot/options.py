@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import unicodedata
 from collections.abc import Sequence
 
 from pydantic import ValidationError
@@ -23,9 +24,14 @@ _PALETTE_ITEM = re.compile(r"^(#[0-9A-Fa-f]{6})(?::(\d{1,3}(?:\.\d{1,2})?)%)?$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+def _visible(text: str) -> bool:
+    """Whether anything would show: not only spaces, zero-width and other format characters."""
+    return any(not c.isspace() and unicodedata.category(c) not in ("Cc", "Cf") for c in text)
+
+
 def clean_prompt(text: str | None, what: str = "prompt") -> str:
     cleaned = _CONTROL.sub("", text or "").strip()
-    if not cleaned:
+    if not _visible(cleaned):
         raise UserFacingError(f"The {what} is empty. Describe the image you want.")
     if len(cleaned) > MAX_PROMPT:
         raise UserFacingError(
