@@ -7,8 +7,11 @@ a nonce so a retried post can't appear twice.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import discord
@@ -16,7 +19,7 @@ import discord
 from cogs import render
 from cogs.views import progress_view, result_view
 from wanbot.jobs.fitting import pack
-from wanbot.jobs.ports import Delivery, Progress
+from wanbot.jobs.ports import DeliveredFile, Delivery, Progress
 from wanbot.store.base import Job
 
 if TYPE_CHECKING:
@@ -34,7 +37,12 @@ class DiscordNotifier:
         self._bot = bot
 
     def _webhook(self, job: Job) -> discord.Webhook:
-        return discord.Webhook.partial(job.application_id, job.interaction_token, client=self._bot)
+        # An application (type 3) webhook, as discord.py makes for an Interaction: only that kind
+        # may send ephemeral followups, which private results of more than one message need.
+        return discord.Webhook.from_state(
+            {"id": job.application_id, "type": 3, "token": job.interaction_token},
+            self._bot._connection,
+        )
 
     def _token_alive(self, job: Job) -> bool:
         return time.time() < job.token_expires_at - TOKEN_MARGIN_S
@@ -66,50 +74,41 @@ class DiscordNotifier:
         parent = await self._bot.store.get_job(job.parent_job_id) if job.parent_job_id else None
         source = render.origin(job, parent)
         batches = pack(list(delivery.files))
-        total = len(delivery.files)
         ids: list[int] = []
         first = 1
         use_webhook = self._token_alive(job) and job.placeholder_message_id is not None
         for part, batch in enumerate(batches, start=1):
             last = first + len(batch) - 1
-            files = [discord.File(f.path, filename=f.filename) for f in batch]
             view = result_view(job.id) if part == 1 else None
-            if use_webhook:
-                text = render.caption(
-                    job,
-                    delivery,
-                    part=part,
-                    parts=len(batches),
-                    first=first,
-                    last=last,
-                    total=total,
-                    mention=False,
-                    source=source,
-                )
-                try:
-                    ids.append(await self._webhook_post(job, part, text, files, view))
-                    first = last + 1
-                    continue
-                except discord.HTTPException as e:
-                    if e.status != 401 and e.code not in (10015, 50027):
-                        raise
-                    log.info("job %s: token no longer valid; posting to the channel", job.id)
-                    use_webhook = False
-                    files = [discord.File(f.path, filename=f.filename) for f in batch]
-            text = render.caption(
+            caption = functools.partial(
+                render.caption,
                 job,
                 delivery,
                 part=part,
                 parts=len(batches),
                 first=first,
                 last=last,
-                total=total,
-                mention=True,
+                total=len(delivery.files),
                 source=source,
             )
-            ids.append(
-                await self._channel_post(job, text, files, view, nonce=f"{part}{job.id[:23]}")
-            )
+            message_id: int | None = None
+            if use_webhook:
+                try:
+                    with _opened(batch) as files:
+                        message_id = await self._webhook_post(
+                            job, part, caption(mention=False), files, view
+                        )
+                except discord.HTTPException as e:
+                    if e.status != 401 and e.code not in (10015, 50027):
+                        raise
+                    log.info("job %s: token no longer valid; posting to the channel", job.id)
+                    use_webhook = False
+            if message_id is None:
+                with _opened(batch) as files:
+                    message_id = await self._channel_post(
+                        job, caption(mention=True), files, view, nonce=f"{part}{job.id[:23]}"
+                    )
+            ids.append(message_id)
             first = last + 1
         return ids
 
@@ -165,3 +164,14 @@ class DiscordNotifier:
             nonce=nonce,
         )
         return message.id
+
+
+@contextlib.contextmanager
+def _opened(batch: list[DeliveredFile]) -> Iterator[list[discord.File]]:
+    """The batch as discord.py files, closed however the send ends."""
+    files = [discord.File(f.path, filename=f.filename) for f in batch]
+    try:
+        yield files
+    finally:
+        for file in files:
+            file.close()

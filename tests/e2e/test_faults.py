@@ -46,6 +46,7 @@ from wanbot.store.base import Job, JobPhase
 
 ALLOWANCE = 50
 
+
 @pytest.fixture
 async def pixeldojo() -> AsyncIterator[FakePixelDojo]:
     async with FakePixelDojo(job_duration_s=0.3) as server:

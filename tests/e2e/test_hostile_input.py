@@ -954,17 +954,6 @@ def test_hostile_requests_are_refused_or_admitted_cleanly(make_fake: Any, tmp_pa
     assert record.refused and record.admitted and record.undelivered, record
 
 
-# The failed sends also leave their discord.File objects open (same notifier path).
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="cogs/notifier.py sends a private result's second message through "
-    "discord.Webhook.partial (an incoming webhook), and discord.py refuses ephemeral messages "
-    "from those (ValueError): every delivery attempt fails and the job ends 'something went "
-    "wrong' (refunded). The fix is an application webhook for the interaction token.",
-)
 async def test_private_result_in_several_messages(
     fake: FakeDiscord, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

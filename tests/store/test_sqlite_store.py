@@ -8,6 +8,7 @@ import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from wanbot.errors import InsufficientCredits, QueueFull, SpendCapReached
@@ -468,7 +469,12 @@ async def test_a_failed_open_closes_its_connection(tmp_path: Path) -> None:
     path = tmp_path / "broken.db"
     with sqlite3.connect(path) as raw:
         raw.execute("CREATE TABLE meta (x)")  # clashes with migration 0001
-    before = threading.active_count()
+
+    def workers() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if isinstance(t, aiosqlite.Connection)}
+
+    before = workers()
     with pytest.raises(sqlite3.OperationalError):
         await SQLiteStore.open(path)
-    assert threading.active_count() == before  # no worker thread left to keep the process alive
+    await asyncio.sleep(0.1)
+    assert workers() <= before  # no worker thread left to keep the process alive
