@@ -16,6 +16,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.errors import guarded, reply
+from cogs.generate import acknowledged_if_slow
 from wanbot.errors import UserFacingError
 from wanbot.inputs import MAX_INPUT_BYTES, Offered, precheck, store_input
 from wanbot.options import build_request
@@ -29,9 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_EDIT_INPUTS = 4
-# Discord wants an answer within 3 s; fetching large inputs may take longer, so past this the bot
-# acknowledges first ("thinking…") and finishes the checks after.
-ACK_BUDGET_S = 1.5
 
 
 @dataclass(frozen=True)
@@ -174,13 +172,13 @@ class Editing(commands.Cog):
             )
         for source in sources:
             precheck(source.offered)
-        saved = await self.generation.defaults(interaction, provider, edit=True)
+        # Reading saved defaults and fetching large inputs may outlast Discord's 3 s: acknowledge
+        # ("thinking…") once 1.5 s have passed, whatever is still being waited for.
+        async with acknowledged_if_slow(interaction, ephemeral=private):
+            saved = await self.generation.defaults(interaction, provider, edit=True)
         private = bool(pick(private, saved.private))
-        fetching = asyncio.ensure_future(self._fetch_all(sources))
-        done, _ = await asyncio.wait({fetching}, timeout=ACK_BUDGET_S)
-        if not done:
-            await interaction.response.defer(thinking=True, ephemeral=private)
-        inputs = await fetching
+        async with acknowledged_if_slow(interaction, ephemeral=private):
+            inputs = await self._fetch_all(sources)
         first = inputs[0]
         request = build_request(
             prompt=prompt,
