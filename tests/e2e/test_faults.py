@@ -29,7 +29,7 @@ from tests.e2e.fault_tools import (
     closed_port_url,
     uploads_of,
 )
-from tests.e2e.harness import Harness, running_bot
+from tests.e2e.harness import Harness, png_bytes, running_bot
 from tests.e2e.subprocess_bot import (
     BotProcess,
     balance,
@@ -398,4 +398,32 @@ async def test_database_locked_for_3s_loses_nothing(fake: FakeDiscord, tmp_path:
         assert not h.placeholder(two).ephemeral
         assert await credits_of(h, "alice") == ALLOWANCE - IMAGE_COST
         assert await credits_of(h, "bob") == ALLOWANCE - IMAGE_COST
+        assert fake.violations == []
+
+
+async def test_database_locked_during_edit_still_acknowledged(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    async with running_bot(fake, tmp_path, mock_delay=0.3) as h:
+        first = await h.imagine("a fox before the lock", size="1K", user="bob")
+        running = await h.wait_job((await h.job_for(first)).id, JobPhase.RUNNING)
+        lock = DatabaseLock(db_path(tmp_path))
+        holding = asyncio.create_task(lock.hold(4.5))
+        await lock.wait_taken()
+        # Bob's job tries to record its results and waits for the lock; the bot's one database
+        # connection, and so every read behind it, waits too.
+        rendered = tmp_path / "data" / "mock" / f"{running.provider_job_id}-1.png"
+        await h.wait_for(rendered.exists, within_s=5)
+        await asyncio.sleep(0.3)
+        edit = await fake.slash(
+            "edit",
+            {"prompt": "a hat, during the lock"},
+            attachments={"image": ("photo.png", png_bytes(512, 512), "image/png")},
+        )
+        assert await edit.wait_acknowledged(timeout=5) == 5  # "thinking…", in time
+        assert edit.ack_latency_s is not None and edit.ack_latency_s < 2.5
+        await holding
+        job = await h.wait_job((await h.job_for(edit)).id)
+        assert_delivered_once(h, job)
+        assert await credits_of(h) == ALLOWANCE - IMAGE_COST
         assert fake.violations == []
