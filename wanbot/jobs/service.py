@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-import shutil
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -21,9 +19,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from wanbot.credits import CreditPolicy
+from wanbot.jobs.delivery import Deliverer
 from wanbot.jobs.eta import Expectation, expect, poll_interval
-from wanbot.jobs.fitting import Downloader, DownloadError, fit_under, pack
-from wanbot.jobs.ports import DeliveredFile, Delivery, Notifier, Progress
+from wanbot.jobs.fitting import Downloader, DownloadError
+from wanbot.jobs.ports import Notifier, Progress
 from wanbot.jobs.progress import EditPacer, ProgressReporter
 from wanbot.jobs.scheduler import FairScheduler, Limits, Ticket
 from wanbot.providers.base import Provider
@@ -34,8 +33,6 @@ from wanbot.store.base import Job, JobPhase, NewJob, Store
 
 log = logging.getLogger(__name__)
 
-# The images are paid for by then: keep trying for about a minute and a half before giving up.
-DELIVERY_ATTEMPTS = 6
 SUBMIT_GRACE_S = 15.0
 T = TypeVar("T")
 
@@ -75,12 +72,18 @@ class JobService:
         self.store = store
         self.providers = providers
         self.notifier = notifier
-        self.downloader = downloader
         self.credits = credits
         self.scheduler = FairScheduler(limits)
         self.max_queued_per_user = max_queued_per_user
-        self.results_dir = data_dir / "results"
         self.pacer = pacer or EditPacer()
+        self.deliverer = Deliverer(
+            store=store,
+            notifier=notifier,
+            downloader=downloader,
+            pacer=self.pacer,
+            label=providers.label,
+            results_dir=data_dir / "results",
+        )
         self.clock = clock
         self._live: dict[str, _Live] = {}
         self._wake = asyncio.Event()
@@ -409,68 +412,11 @@ class JobService:
                 return status
 
     async def _deliver(self, live: _Live, urls: list[str], provider_cost: float | None) -> None:
-        job = live.job
         if live.phase is not JobPhase.DELIVERING:
-            await self.store.mark_delivering(job.id, urls, provider_cost)
+            await self.store.mark_delivering(live.job.id, urls, provider_cost)
             live.phase = JobPhase.DELIVERING
         await self._stop_reporting(live)
-        if not urls:
-            raise DownloadError("the image host returned no images")
-        folder = self.results_dir / job.id
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            files = await self._fetch_all(job, urls, folder)
-            if not files:
-                raise DownloadError("no result could be downloaded")
-            held = job.hold_amount
-            charged = min(held, len(files) * job.image_cost)
-            balance_now = await self.store.balance(job.guild_id, job.user_id)
-            delivery = Delivery(
-                files=files,
-                charged=charged,
-                balance_after=balance_now + held - charged,
-                provider_label=self.providers.label(job.provider),
-            )
-            message_ids = await self._post(job, delivery)
-            settlement = await self.store.settle_delivered(job.id, message_ids, len(files))
-            log.info(
-                "job %s delivered %d images, charged %d, balance %d",
-                job.id,
-                len(files),
-                settlement.captured,
-                settlement.balance,
-            )
-        finally:
-            await asyncio.to_thread(shutil.rmtree, folder, True)
-
-    async def _fetch_all(self, job: Job, urls: list[str], folder: Path) -> list[DeliveredFile]:
-        async def one(index: int, url: str) -> DeliveredFile | None:
-            raw = folder / f"{index + 1}.download"
-            try:
-                await self.downloader.fetch(url, raw)
-                name = f"wanbot-{job.id[:8]}-{index + 1}.png"
-                return await asyncio.to_thread(fit_under, raw, job.upload_limit, name)
-            except (DownloadError, OSError, ValueError) as e:
-                log.warning("job %s: result %d unusable: %s", job.id, index + 1, e)
-                return None
-
-        got = await asyncio.gather(*(one(i, u) for i, u in enumerate(urls)))
-        return [f for f in got if f is not None]
-
-    async def _post(self, job: Job, delivery: Delivery) -> list[int]:
-        messages = len(pack(list(delivery.files)))
-        for attempt in range(DELIVERY_ATTEMPTS):
-            await self.pacer.reserve(job.channel_id, messages)
-            try:
-                return await self.notifier.deliver(job, delivery)
-            except Exception:
-                if attempt + 1 == DELIVERY_ATTEMPTS:
-                    raise
-                log.warning(
-                    "job %s: delivery attempt %d failed", job.id, attempt + 1, exc_info=True
-                )
-                await asyncio.sleep(min(30.0, 2.0 * 2**attempt) + random.random())
-        raise AssertionError("unreachable")
+        await self.deliverer.deliver(live.job, urls)
 
     async def _fail(self, job: Job, reason: str) -> None:
         settlement = await self.store.settle_failed(job.id, reason)

@@ -1,0 +1,101 @@
+"""Results to the member: fetched with bounded concurrency and memory, fitted under the upload
+limit, posted once, then settled: the cost of the images delivered captured, the rest released."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from wanbot.jobs.fitting import Downloader, DownloadError, fit_under, pack
+from wanbot.jobs.ports import DeliveredFile, Delivery, Notifier
+from wanbot.jobs.progress import EditPacer
+from wanbot.store.base import Job, Settlement, Store
+
+log = logging.getLogger(__name__)
+
+# The images are paid for by now: keep trying for about a minute and a half before giving up.
+DELIVERY_ATTEMPTS = 6
+
+
+class Deliverer:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        notifier: Notifier,
+        downloader: Downloader,
+        pacer: EditPacer,
+        label: Callable[[str], str],
+        results_dir: Path,
+    ) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.downloader = downloader
+        self.pacer = pacer
+        self.label = label
+        self.results_dir = results_dir
+
+    async def deliver(self, job: Job, urls: Sequence[str]) -> Settlement:
+        """Post the results of a job in `delivering` and settle it; DownloadError if none came."""
+        if not urls:
+            raise DownloadError("the image host returned no images")
+        folder = self.results_dir / job.id
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        try:
+            files = await self._fetch_all(job, urls, folder)
+            if not files:
+                raise DownloadError("no result could be downloaded")
+            held = job.hold_amount
+            charged = min(held, len(files) * job.image_cost)
+            balance_now = await self.store.balance(job.guild_id, job.user_id)
+            delivery = Delivery(
+                files=files,
+                charged=charged,
+                balance_after=balance_now + held - charged,
+                provider_label=self.label(job.provider),
+            )
+            message_ids = await self._post(job, delivery)
+            settlement = await self.store.settle_delivered(job.id, message_ids, len(files))
+        finally:
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+        log.info(
+            "job %s delivered %d images, charged %d, balance %d",
+            job.id,
+            len(files),
+            settlement.captured,
+            settlement.balance,
+        )
+        return settlement
+
+    async def _fetch_all(self, job: Job, urls: Sequence[str], folder: Path) -> list[DeliveredFile]:
+        async def one(index: int, url: str) -> DeliveredFile | None:
+            raw = folder / f"{index + 1}.download"
+            try:
+                await self.downloader.fetch(url, raw)
+                name = f"wanbot-{job.id[:8]}-{index + 1}.png"
+                return await asyncio.to_thread(fit_under, raw, job.upload_limit, name)
+            except (DownloadError, OSError, ValueError) as e:
+                log.warning("job %s: result %d unusable: %s", job.id, index + 1, e)
+                return None
+
+        got = await asyncio.gather(*(one(i, u) for i, u in enumerate(urls)))
+        return [f for f in got if f is not None]
+
+    async def _post(self, job: Job, delivery: Delivery) -> list[int]:
+        messages = len(pack(list(delivery.files)))
+        for attempt in range(DELIVERY_ATTEMPTS):
+            await self.pacer.reserve(job.channel_id, messages)
+            try:
+                return await self.notifier.deliver(job, delivery)
+            except Exception:
+                if attempt + 1 == DELIVERY_ATTEMPTS:
+                    raise
+                log.warning(
+                    "job %s: delivery attempt %d failed", job.id, attempt + 1, exc_info=True
+                )
+                await asyncio.sleep(min(30.0, 2.0 * 2**attempt) + random.random())
+        raise AssertionError("unreachable")
