@@ -93,11 +93,19 @@ class WanBot(commands.Bot):
 
     @property
     def generation(self) -> Generation:
-        return self.get_cog("Generation")  # type: ignore[return-value]
+        from cogs.generate import Generation
+
+        cog = self.get_cog("Generation")
+        assert isinstance(cog, Generation)
+        return cog
 
     @property
     def editing(self) -> Editing:
-        return self.get_cog("Editing")  # type: ignore[return-value]
+        from cogs.edit import Editing
+
+        cog = self.get_cog("Editing")
+        assert isinstance(cog, Editing)
+        return cog
 
     async def setup_hook(self) -> None:
         for item in DYNAMIC_ITEMS:

@@ -104,32 +104,34 @@ class EditModal(discord.ui.Modal, title="Edit image"):
             )
 
 
-class VarySelect(discord.ui.View):
+class VarySelect(discord.ui.Select["VaryMenu"]):
     """Which result image to vary, when a result has several (lives as long as the reply)."""
 
     def __init__(self, cog: Editing, job_id: str, prompt: str, sources: list[ImageSource]):
-        super().__init__(timeout=600)
-        self.cog = cog
-        self.job_id = job_id
-        self.prompt = prompt
-        self.sources = sources
-        choose: discord.ui.Select[VarySelect] = discord.ui.Select(
+        super().__init__(
             placeholder="Vary which image?",
             options=[
                 discord.SelectOption(label=f"Vary image {i + 1}", value=str(i))
                 for i in range(len(sources))
             ],
         )
-        choose.callback = self._chosen  # type: ignore[method-assign]
-        self.choose = choose
-        self.add_item(choose)
+        self.cog = cog
+        self.job_id = job_id
+        self.prompt = prompt
+        self.sources = sources
 
-    async def _chosen(self, interaction: discord.Interaction[Any]) -> None:
-        source = self.sources[int(self.choose.values[0])]
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        source = self.sources[int(self.values[0])]
         async with guarded(interaction, "vary select"):
             await self.cog.run_edit(
                 interaction, self.prompt, [source], n=1, parent_job_id=self.job_id
             )
+
+
+class VaryMenu(discord.ui.View):
+    def __init__(self, choice: VarySelect) -> None:
+        super().__init__(timeout=600)
+        self.add_item(choice)
 
 
 class Editing(commands.Cog):
@@ -146,9 +148,7 @@ class Editing(commands.Cog):
 
     @property
     def generation(self) -> Generation:
-        cog = self.bot.get_cog("Generation")
-        assert cog is not None
-        return cog  # type: ignore[return-value]
+        return self.bot.generation
 
     # -- the shared path -------------------------------------------------------------------
     async def run_edit(
@@ -293,7 +293,7 @@ class Editing(commands.Cog):
             return
         await interaction.response.send_message(
             "Which image should I vary?",
-            view=VarySelect(self, job_id, job.request.prompt, sources),
+            view=VaryMenu(VarySelect(self, job_id, job.request.prompt, sources)),
             ephemeral=True,
         )
 

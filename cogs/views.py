@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
@@ -20,7 +20,7 @@ JOB_ID = r"(?P<job>[0-9a-f]{32})"
 
 
 def _bot(interaction: discord.Interaction[Any]) -> WanBot:
-    return interaction.client  # type: ignore[no-any-return]
+    return cast("WanBot", interaction.client)
 
 
 def _may_moderate(interaction: discord.Interaction[Any]) -> bool:
@@ -120,12 +120,13 @@ class DeleteButton(
             return
         await interaction.response.defer()
         await interaction.delete_original_response()
-        if job is not None and interaction.channel is not None:
+        if job is not None:
+            channel = interaction.client.get_partial_messageable(job.channel_id)
             clicked = interaction.message.id if interaction.message else None
             for message_id in job.message_ids:
                 if message_id != clicked:
                     with contextlib.suppress(discord.HTTPException):
-                        await interaction.channel.get_partial_message(message_id).delete()  # type: ignore[union-attr]
+                        await channel.get_partial_message(message_id).delete()
 
 
 class VaryButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=f"wanbot:vary:{JOB_ID}"):

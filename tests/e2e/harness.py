@@ -17,6 +17,7 @@ from cogs.client import WanBot, open_bot
 from tests.fakes.discord_server import FakeDiscord, FakeMessage, InteractionHandle
 from wanbot.config import Config, load_config
 from wanbot.store.base import Job, JobPhase
+from wanbot.store.sqlite import SQLiteStore
 
 
 def write_config(
@@ -70,7 +71,8 @@ class Harness:
     tmp_path: Path
 
     @property
-    def store(self) -> Any:
+    def store(self) -> SQLiteStore:
+        assert isinstance(self.bot.store, SQLiteStore)
         return self.bot.store
 
     def user_id(self, key: str) -> int:
@@ -94,7 +96,7 @@ class Harness:
             jobs = await self.store.jobs_in(list(JobPhase))
             for job in jobs:
                 if job.interaction_token == handle.token:
-                    return job  # type: ignore[no-any-return]
+                    return job
             await asyncio.sleep(0.05)
         raise AssertionError("no job for that interaction")
 
@@ -104,7 +106,7 @@ class Harness:
         while True:
             job = await self.store.get_job(job_id)
             if job is not None and job.state in wanted:
-                return job  # type: ignore[no-any-return]
+                return job
             if asyncio.get_running_loop().time() > deadline:
                 state = job.state if job else None
                 raise AssertionError(f"job {job_id} is {state}, not {wanted}")

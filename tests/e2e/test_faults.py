@@ -50,7 +50,7 @@ ALLOWANCE = 50
 @pytest.fixture
 async def pixeldojo() -> AsyncIterator[FakePixelDojo]:
     async with FakePixelDojo(job_duration_s=0.3) as server:
-        yield server  # type: ignore[misc]
+        yield server
 
 
 def pixeldojo_toml(base_url: str) -> str:

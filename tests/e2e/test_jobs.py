@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from wanbot.store.base import JobPhase
 @pytest.fixture
 async def pixeldojo() -> AsyncIterator[FakePixelDojo]:
     async with FakePixelDojo(job_duration_s=0.3) as server:
-        yield server  # type: ignore[misc]
+        yield server
 
 
 def pixeldojo_toml(server: FakePixelDojo, extra: str = "") -> str:
@@ -93,11 +93,9 @@ async def test_only_the_requester_may_cancel(
         await click.wait_acknowledged()
         reply = click.original_message()
         assert reply is not None and reply.ephemeral and "Only the member" in reply.content
-        assert (await h.store.get_job(job.id)).state in (
-            JobPhase.QUEUED,
-            JobPhase.SUBMITTING,
-            JobPhase.RUNNING,
-        )
+        still = await h.store.get_job(job.id)
+        assert still is not None
+        assert still.state in (JobPhase.QUEUED, JobPhase.SUBMITTING, JobPhase.RUNNING)
 
 
 async def test_a_429_storm_from_the_provider_is_survived(
@@ -117,9 +115,9 @@ async def test_a_429_storm_from_the_provider_is_survived(
 
 
 async def test_expired_token_still_delivers_to_the_channel(
-    make_fake: object, tmp_path: Path
+    make_fake: Callable[..., FakeDiscord], tmp_path: Path
 ) -> None:
-    fake: FakeDiscord = make_fake(token_lifetime_s=0.5)  # type: ignore[operator]
+    fake = make_fake(token_lifetime_s=0.5)
     async with running_bot(fake, tmp_path, mock_delay=1.0) as h:
         handle = await h.imagine("a late fox")
         job = await h.wait_job((await h.job_for(handle)).id)

@@ -37,7 +37,7 @@ IMAGE_COST = 2
 async def pixeldojo() -> AsyncIterator[FakePixelDojo]:
     async with FakePixelDojo(job_duration_s=0.2) as server:
         server.never_finish = True
-        yield server  # type: ignore[misc]
+        yield server
 
 
 @pytest.fixture

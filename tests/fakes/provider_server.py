@@ -13,7 +13,7 @@ import itertools
 import json
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from aiohttp import BodyPartReader, web
 from PIL import Image
@@ -84,7 +84,7 @@ class FakeProviderServer:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def __aenter__(self) -> FakeProviderServer:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

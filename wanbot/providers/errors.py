@@ -60,9 +60,15 @@ class RateLimited(ProviderError):
     default_message = "the image host is busy (rate limited)"
 
     def __init__(
-        self, message: str | None = None, *, retry_after: float | None = None, **kwargs: object
+        self,
+        message: str | None = None,
+        *,
+        retry_after: float | None = None,
+        provider: str = "",
+        code: str | None = None,
+        status: int | None = None,
     ) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        super().__init__(message, provider=provider, code=code, status=status)
         self.retry_after = retry_after
 
 

@@ -18,7 +18,7 @@ def dimensions(aspect_ratio: AspectRatio, size: str) -> tuple[int, int]:
     if "*" in size:
         width, height = size.split("*", 1)
         return int(width), int(height)
-    side = TIER_SIDE[size]  # type: ignore[index]
+    side = next(px for tier, px in TIER_SIDE.items() if tier == size)
     rw, rh = (int(part) for part in aspect_ratio.split(":"))
     scale = math.sqrt(side * side / (rw * rh))
     return _down16(rw * scale), _down16(rh * scale)
