@@ -32,8 +32,8 @@ def test_poll_far_from_the_finish_waits_long() -> None:
 
 def test_poll_early_on_looks_soon_in_case_the_job_is_quick() -> None:
     assert poll_interval(0, 60) == pytest.approx(1.0)  # a tenth of the expectation, at most 1 s
-    assert poll_interval(12, 60) == pytest.approx(6.0)  # half the elapsed time
-    ramp = [poll_interval(t, 60) for t in range(0, 24, 3)]
+    assert poll_interval(12, 60) == pytest.approx(4.0)  # a third of the elapsed time
+    ramp = [poll_interval(t, 60) for t in range(0, 30, 3)]
     assert ramp == sorted(ramp)
 
 
@@ -47,7 +47,7 @@ def test_poll_near_the_finish_looks_often() -> None:
 
 
 def test_poll_interval_shrinks_as_the_finish_nears() -> None:
-    waits = [poll_interval(t, 60) for t in range(24, 60, 3)]
+    waits = [poll_interval(t, 60) for t in range(30, 60, 3)]
     assert waits == sorted(waits, reverse=True)
 
 

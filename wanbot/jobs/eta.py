@@ -28,11 +28,11 @@ def poll_interval(
     """How long to wait before the next look at a running job.
 
     Far from the expected finish there is little to learn, so wait a third of the time left, but
-    never more than half the time already elapsed: an estimate is only an estimate, and a job
-    that finishes early should not sit unnoticed. Close to the expected finish, look often; past
+    never more than a third of the time already elapsed: an estimate is only an estimate, and a
+    job that finishes early should not sit unnoticed. Close to the expected finish, look often; past
     it, back off gently, as the job is late for a reason.
     """
     remaining = expected_s - elapsed_s
-    wait = min(remaining / 3, elapsed_s / 2) if remaining > 0 else (elapsed_s - expected_s) / 4
+    wait = min(remaining, elapsed_s) / 3 if remaining > 0 else (elapsed_s - expected_s) / 4
     low = max(floor, min(1.0, expected_s / 10))
     return max(low, min(ceiling, wait))
