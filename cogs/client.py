@@ -21,10 +21,12 @@ from cogs.views import DYNAMIC_ITEMS
 from wanbot import health
 from wanbot.config import Config
 from wanbot.credits import CreditPolicy
+from wanbot.inputs import prune_inputs
 from wanbot.jobs.fitting import Downloader
 from wanbot.jobs.scheduler import Limits
 from wanbot.jobs.service import JobService
 from wanbot.moderation import Moderator
+from wanbot.providers.mock import MockProvider
 from wanbot.providers.registry import ProviderSet
 from wanbot.store.base import Store
 
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.generate", "cogs.edit", "cogs.account", "cogs.admin")
 HEARTBEAT_EVERY_S = 20.0
+HOUSEKEEPING_EVERY_S = 6 * 3600.0
 
 
 def point_at(api_base_url: str, gateway_url: str) -> None:
@@ -68,6 +71,7 @@ class WanBot(commands.Bot):
         )
         self.config = config
         self._heartbeat: asyncio.Task[None] | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
         self.store = store
         self.session = session
         self.providers = providers
@@ -115,10 +119,12 @@ class WanBot(commands.Bot):
         await self.sync_commands()
         await self.jobs.start()
         self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
+        self._housekeeping = asyncio.create_task(self._keep_house(), name="housekeeping")
 
     async def close(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
+        for task in (self._heartbeat, self._housekeeping):
+            if task is not None:
+                task.cancel()
         await self.jobs.stop()
         await super().close()
 
@@ -127,6 +133,21 @@ class WanBot(commands.Bot):
             if self.is_ready() and not self.is_closed():
                 await asyncio.to_thread(health.beat, self.data_dir)
             await asyncio.sleep(HEARTBEAT_EVERY_S)
+
+    async def _keep_house(self) -> None:
+        """Drop kept edit inputs and mock jobs past their keeping time, now and every few hours."""
+        while True:
+            removed = await asyncio.to_thread(self.prune_files)
+            if removed:
+                log.info("housekeeping: removed %d old files", removed)
+            await asyncio.sleep(HOUSEKEEPING_EVERY_S)
+
+    def prune_files(self) -> int:
+        removed = prune_inputs(self.data_dir)
+        mock = self.providers.providers.get("mock")
+        if isinstance(mock, MockProvider):
+            removed += mock.prune()
+        return removed
 
     async def sync_commands(self) -> None:
         """Sync as `discord.command_sync` says, skipping scopes whose commands have not changed.

@@ -121,15 +121,19 @@ def store_input(data_dir: Path, data: bytes, filename: str, source_url: str | No
     )
 
 
-def prune_inputs(data_dir: Path, now: float | None = None) -> int:
-    """Delete kept inputs older than a week (rerolls of older edits then need a new upload)."""
-    folder = data_dir / "inputs"
+def prune_older(folder: Path, max_age_s: float, now: float | None = None) -> int:
+    """Delete files in `folder` last written more than `max_age_s` ago; return how many."""
     if not folder.is_dir():
         return 0
-    cutoff = (time.time() if now is None else now) - KEEP_INPUTS_S
+    cutoff = (time.time() if now is None else now) - max_age_s
     removed = 0
     for path in folder.iterdir():
-        if path.stat().st_mtime < cutoff:
+        if path.is_file() and path.stat().st_mtime < cutoff:
             path.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def prune_inputs(data_dir: Path, now: float | None = None) -> int:
+    """Delete kept inputs older than a week (rerolls of older edits then need a new upload)."""
+    return prune_older(data_dir / "inputs", KEEP_INPUTS_S, now)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,10 @@ def attachment(
 
 def read(path: str) -> bytes:
     return Path(path).read_bytes()
+
+
+def exists(path: Path) -> bool:
+    return path.exists()
 
 
 async def balance(h: Harness, user: str = "alice") -> int:
@@ -201,3 +207,20 @@ async def test_edit_button_opens_the_modal(fake: FakeDiscord, tmp_path: Path) ->
         submitted = await fake.submit_modal(button, {"wanbot:edit-modal:prompt": "in a hat"})
         edited = await h.wait_job((await h.job_for(submitted)).id)
         assert edited.state is JobPhase.DONE and edited.parent_job_id == first.id
+
+
+async def test_kept_inputs_and_mock_jobs_are_pruned_after_a_week(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    async with running_bot(fake, tmp_path, mock_delay=0.1) as h:
+        handle = await fake.slash("edit", {"prompt": "a hat"}, attachments={"image": attachment()})
+        job = await h.wait_job((await h.job_for(handle)).id)
+        kept = Path(job.request.input_images[0].path)
+        mock_files = list((tmp_path / "data" / "mock").iterdir())
+        assert exists(kept) and mock_files
+        assert h.bot.prune_files() == 0  # nothing is old yet
+        week_ago = time.time() - 8 * 24 * 3600
+        for path in [kept, *mock_files]:
+            os.utime(path, (week_ago, week_ago))
+        assert h.bot.prune_files() == 1 + len(mock_files)
+        assert not exists(kept)

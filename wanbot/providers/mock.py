@@ -22,6 +22,7 @@ from typing import ClassVar
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from wanbot.config import MockConfig
+from wanbot.inputs import prune_older
 from wanbot.providers.base import Provider
 from wanbot.providers.capabilities import Capabilities
 from wanbot.providers.errors import GenerationFailed
@@ -29,6 +30,8 @@ from wanbot.providers.models import GenerationRequest, JobState, JobStatus, Resu
 from wanbot.providers.sizes import dimensions
 
 log = logging.getLogger(__name__)
+
+KEEP_MOCK_JOBS_S = 7 * 24 * 3600
 
 
 class MockProvider(Provider):
@@ -89,6 +92,10 @@ class MockProvider(Provider):
             raw_status="succeeded",
             progress=1.0,
         )
+
+    def prune(self, now: float | None = None) -> int:
+        """Forget jobs older than a week; their images are long delivered by then."""
+        return prune_older(self._dir, KEEP_MOCK_JOBS_S, now)
 
     async def cancel(self, job_id: str) -> bool:
         path = self._job_file(job_id)
