@@ -51,6 +51,8 @@ async def test_provider_failure_is_refunded_and_explained(
         handle = await h.imagine("a red fox", n=2)
         job = await h.wait_job((await h.job_for(handle)).id)
         assert job.state is JobPhase.FAILED
+        # The job is settled first, then the member is told: wait for the edit to land.
+        await h.wait_for(lambda: "couldn't make this one" in h.placeholder(job).content)
         text = h.placeholder(job).content
         assert "PixelDojo couldn't make this one" in text
         assert "Your 4 credits are back." in text
