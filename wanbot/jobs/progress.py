@@ -19,7 +19,8 @@ class EditPacer:
     """Spaces edits: one per job every `per_job_s`; per channel and overall, a sliding window.
 
     Discord allows about 5 edits per 2 s per interaction token and keeps a hidden per-channel
-    limit; staying well inside both means progress edits are never the cause of a 429.
+    limit. Progress edits take a slot only when one is free (`try_acquire`); deliveries wait for
+    one (`reserve`), so both share one budget and a busy channel doesn't draw a storm of 429s.
     """
 
     def __init__(
