@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import sys
@@ -37,7 +38,7 @@ async def run(config: Config) -> int:
     async with open_bot(config) as bot:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, lambda s=signum: _shutdown(bot, s))
+            loop.add_signal_handler(signum, functools.partial(_shutdown, bot, signum))
         assert config.secrets.discord_token is not None
         try:
             await bot.start(config.secrets.discord_token)
