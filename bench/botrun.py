@@ -1,51 +1,16 @@
-"""The whole bot (`open_bot`, as bot.py builds it) against the fake Discord, for benchmarks.
-
-Like tests/e2e/harness.py's `running_bot`, but it writes the whole config file itself: the
-harness's `extra_toml` is appended after its own `[generation]` table, so it cannot raise the
-generation limits (TOML refuses a table declared twice).
-"""
+"""The whole bot (`open_bot`, as bot.py builds it) against the fake Discord, for benchmarks."""
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-from cogs.client import WanBot, open_bot
+from cogs.client import WanBot
+from tests.e2e.harness import running_bot as harness_bot
 from tests.fakes.discord_server import FakeDiscord, FakeUser
-from wanbot.config import load_config
-
-
-def write_config(
-    tmp_path: Path, fake: FakeDiscord, *, generation: str, credits: str, mock_delay: float
-) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"""
-[discord]
-api_base_url = "{fake.api_base_url}"
-gateway_url = "{fake.gateway_url}"
-command_sync = "global"
-
-[storage]
-url = "sqlite:///{tmp_path / "wanbot.db"}"
-
-[generation]
-provider = "mock"
-data_dir = "{tmp_path / "data"}"
-{generation}
-
-[credits]
-{credits}
-
-[providers.mock]
-delay_s = {mock_delay}
-"""
-    )
-    return path
 
 
 def add_members(fake: FakeDiscord, count: int, prefix: str = "member") -> list[str]:
@@ -74,26 +39,15 @@ async def running_bot(
     credits: str = "",
     mock_delay: float = 0.5,
 ) -> AsyncIterator[WanBot]:
-    path = write_config(
-        tmp_path, fake, generation=generation, credits=credits, mock_delay=mock_delay
-    )
-    config = load_config(path, env={"DISCORD_TOKEN": fake.token})
-    async with open_bot(config) as bot:
-        bot._connection.guild_ready_timeout = 0.05
-        task = asyncio.create_task(bot.start(fake.token))
-        ready = asyncio.create_task(bot.wait_until_ready())
-        try:
-            done, _ = await asyncio.wait({task, ready}, timeout=15, return_when="FIRST_COMPLETED")
-            if task in done:
-                task.result()
-            if ready not in done:
-                raise RuntimeError("bot did not become ready")
-            yield bot
-        finally:
-            ready.cancel()
-            await bot.close()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    """The tests' harness bot, with the generation and credit settings a benchmark needs."""
+    async with harness_bot(
+        fake,
+        tmp_path,
+        extra_toml=f"[credits]\n{credits}\n",
+        generation=f'provider = "mock"\n{generation}',
+        mock_delay=mock_delay,
+    ) as h:
+        yield h.bot
 
 
 class LogCounter(logging.Handler):

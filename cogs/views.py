@@ -23,6 +23,17 @@ def _bot(interaction: discord.Interaction[Any]) -> WanBot:
     return cast("WanBot", interaction.client)
 
 
+def _button(
+    action: str, job_id: str, label: str, emoji: str | None = None
+) -> discord.ui.Button[Any]:
+    return discord.ui.Button(
+        label=label,
+        emoji=emoji,
+        style=discord.ButtonStyle.secondary,
+        custom_id=f"wanbot:{action}:{job_id}",
+    )
+
+
 def _may_moderate(interaction: discord.Interaction[Any]) -> bool:
     perms = interaction.permissions
     return bool(perms.manage_messages or perms.manage_guild)
@@ -32,13 +43,7 @@ class CancelButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]], template=f"wanbot:cancel:{JOB_ID}"
 ):
     def __init__(self, job_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Cancel",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"wanbot:cancel:{job_id}",
-            )
-        )
+        super().__init__(_button("cancel", job_id, "Cancel"))
         self.job_id = job_id
 
     @classmethod
@@ -67,14 +72,7 @@ class RerollButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]], template=f"wanbot:reroll:{JOB_ID}"
 ):
     def __init__(self, job_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Reroll",
-                emoji="🔁",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"wanbot:reroll:{job_id}",
-            )
-        )
+        super().__init__(_button("reroll", job_id, "Reroll", emoji="🔁"))
         self.job_id = job_id
 
     @classmethod
@@ -92,14 +90,7 @@ class DeleteButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]], template=f"wanbot:delete:{JOB_ID}"
 ):
     def __init__(self, job_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Delete",
-                emoji="🗑",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"wanbot:delete:{job_id}",
-            )
-        )
+        super().__init__(_button("delete", job_id, "Delete", emoji="🗑"))
         self.job_id = job_id
 
     @classmethod
@@ -131,14 +122,7 @@ class DeleteButton(
 
 class VaryButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=f"wanbot:vary:{JOB_ID}"):
     def __init__(self, job_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Vary",
-                emoji="🎨",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"wanbot:vary:{job_id}",
-            )
-        )
+        super().__init__(_button("vary", job_id, "Vary", emoji="🎨"))
         self.job_id = job_id
 
     @classmethod
@@ -154,14 +138,7 @@ class VaryButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=f"wanb
 
 class EditButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=f"wanbot:edit:{JOB_ID}"):
     def __init__(self, job_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Edit",
-                emoji="✏️",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"wanbot:edit:{job_id}",
-            )
-        )
+        super().__init__(_button("edit", job_id, "Edit", emoji="✏️"))
         self.job_id = job_id
 
     @classmethod

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tests.e2e.harness import clean_environ
+from tests.e2e.harness import write_config as harness_config
 from tests.fakes.discord_server import FakeDiscord
 from wanbot.providers.models import GenerationRequest
 from wanbot.store.sqlite import SQLiteStore
@@ -32,30 +33,13 @@ Row = dict[str, Any]
 def write_config(
     tmp_path: Path, fake: FakeDiscord, pixeldojo_url: str, generation: str = ""
 ) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"""
-[discord]
-api_base_url = "{fake.api_base_url}"
-gateway_url = "{fake.gateway_url}"
-command_sync = "global"
-
-[storage]
-url = "sqlite:///{tmp_path / "wanbot.db"}"
-
-[generation]
-provider = "pixeldojo"
-data_dir = "{tmp_path / "data"}"
-{generation}
-
-[providers.pixeldojo]
-base_url = "{pixeldojo_url}"
-
-[logging]
-level = "INFO"
-"""
+    """The harness's config, with PixelDojo as the provider and logs at INFO."""
+    return harness_config(
+        tmp_path,
+        fake,
+        f'[providers.pixeldojo]\nbase_url = "{pixeldojo_url}"\n\n[logging]\nlevel = "INFO"\n',
+        generation=f'provider = "pixeldojo"\n{generation}',
     )
-    return path
 
 
 def db_path(tmp_path: Path) -> Path:

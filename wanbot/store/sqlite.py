@@ -97,6 +97,12 @@ class SQLiteStore:
             else:
                 await self._conn.execute("COMMIT")
 
+    async def _changed(self, sql: str, params: Sequence[Any]) -> int:
+        """Run one write statement in its own transaction; return how many rows it changed."""
+        async with self._tx() as db:
+            cur = await db.execute(sql, params)
+            return cur.rowcount
+
     async def migrate(self) -> None:
         await self._conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations "
@@ -519,62 +525,61 @@ class SQLiteStore:
     ) -> bool:
         if rule not in (None, "allow", "deny"):
             raise ValueError(f"unknown channel rule {rule!r}")
-        async with self._tx() as db:
-            if rule is None:
-                cur = await db.execute(
+        if rule is None:
+            return bool(
+                await self._changed(
                     "DELETE FROM channel_rules WHERE guild_id = ? AND channel_id = ?",
                     (guild_id, channel_id),
                 )
-                return cur.rowcount > 0
-            cur = await db.execute(
+            )
+        return bool(
+            await self._changed(
                 "INSERT INTO channel_rules (guild_id, channel_id, rule, actor_id, created_at)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, channel_id) DO UPDATE SET"
                 " rule = excluded.rule, actor_id = excluded.actor_id,"
                 " created_at = excluded.created_at WHERE channel_rules.rule <> excluded.rule",
                 (guild_id, channel_id, rule, actor_id, self._clock()),
             )
-            return cur.rowcount > 0
+        )
 
     async def clear_channel_rules(self, guild_id: int) -> int:
-        async with self._tx() as db:
-            cur = await db.execute("DELETE FROM channel_rules WHERE guild_id = ?", (guild_id,))
-            return cur.rowcount
+        return await self._changed("DELETE FROM channel_rules WHERE guild_id = ?", (guild_id,))
 
     async def add_blocked(
         self, guild_id: int, pattern: str, is_regex: bool, actor_id: int | None
     ) -> bool:
-        async with self._tx() as db:
-            cur = await db.execute(
+        return bool(
+            await self._changed(
                 "INSERT INTO blocklist (guild_id, pattern, is_regex, actor_id, created_at)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, pattern, is_regex) DO NOTHING",
                 (guild_id, pattern, is_regex, actor_id, self._clock()),
             )
-            return cur.rowcount > 0
+        )
 
     async def remove_blocked(self, guild_id: int, pattern: str) -> bool:
-        async with self._tx() as db:
-            cur = await db.execute(
+        return bool(
+            await self._changed(
                 "DELETE FROM blocklist WHERE guild_id = ? AND pattern = ?", (guild_id, pattern)
             )
-            return cur.rowcount > 0
+        )
 
     async def ban_member(
         self, guild_id: int, user_id: int, actor_id: int | None, reason: str | None
     ) -> bool:
-        async with self._tx() as db:
-            cur = await db.execute(
+        return bool(
+            await self._changed(
                 "INSERT INTO member_bans (guild_id, user_id, reason, actor_id, created_at)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO NOTHING",
                 (guild_id, user_id, reason, actor_id, self._clock()),
             )
-            return cur.rowcount > 0
+        )
 
     async def unban_member(self, guild_id: int, user_id: int) -> bool:
-        async with self._tx() as db:
-            cur = await db.execute(
+        return bool(
+            await self._changed(
                 "DELETE FROM member_bans WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
             )
-            return cur.rowcount > 0
+        )
 
     async def member_ban(self, guild_id: int, user_id: int) -> MemberBan | None:
         async with self._conn.execute(
