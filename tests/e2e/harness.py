@@ -79,9 +79,12 @@ class Harness:
         return self.fake.users[key].id
 
     async def imagine(
-        self, prompt: str, *, user: str = "alice", **options: Any
+        self, prompt: str, *, user: str = "alice", locale: str | None = None, **options: Any
     ) -> InteractionHandle:
-        return await self.fake.slash("imagine", {"prompt": prompt, **options}, user=user)
+        """/imagine as `user`; `locale` is the client language it carries ("zh-CN")."""
+        return await self.fake.slash(
+            "imagine", {"prompt": prompt, **options}, user=user, locale=locale
+        )
 
     async def wait_for(self, predicate: Callable[[], bool], within_s: float = 15.0) -> None:
         deadline = asyncio.get_running_loop().time() + within_s

@@ -111,6 +111,43 @@ EMBED_IMAGE_EXTENSIONS = {"jpg", "jpeg", "png", "webp", "gif"}
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
 _MASS_MENTION = re.compile(r"@(everyone|here)")
 _COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
+# The locales Discord accepts as keys of name_localizations / description_localizations.
+DISCORD_LOCALES = frozenset(
+    [
+        "id",
+        "da",
+        "de",
+        "en-GB",
+        "en-US",
+        "es-ES",
+        "es-419",
+        "fr",
+        "hr",
+        "it",
+        "lt",
+        "hu",
+        "nl",
+        "no",
+        "pl",
+        "pt-BR",
+        "ro",
+        "fi",
+        "sv-SE",
+        "vi",
+        "tr",
+        "cs",
+        "el",
+        "bg",
+        "ru",
+        "uk",
+        "hi",
+        "th",
+        "zh-CN",
+        "ja",
+        "zh-TW",
+        "ko",
+    ]
+)
 
 
 # -- what tests get back ------------------------------------------------------------------------
@@ -568,6 +605,7 @@ class FakeDiscord:
         self._users: dict[str, FakeUser] = {}
         self._user_roles: dict[int, list[int]] = {self.bot_user_id: [self.bot_role_id]}
         self._usernames: dict[int, str] = {self.bot_user_id: "wanbot"}
+        self._user_locales: dict[int, str] = {}
         for key in ("alice", "bob", "carol", "admin", "owner"):
             uid = self._next_id()
             roles = [self.admin_role_id] if key == "admin" else []
@@ -848,11 +886,22 @@ class FakeDiscord:
         attachments: Mapping[str, tuple[str, bytes, str]] | None = None,
         subcommand: str | None = None,
         group: str | None = None,
+        locale: str | None = None,
     ) -> InteractionHandle:
-        """Run a registered slash command as `user` (INTERACTION_CREATE, type 2)."""
+        """Run a registered slash command as `user` (INTERACTION_CREATE, type 2).
+
+        `locale` is the member's client language the interaction carries (default: the user's,
+        see `set_locale`, else "en-US"); the same holds for every way of sending one below."""
         return await self._on_loop(
             self._slash(
-                name, dict(options or {}), user, channel, dict(attachments or {}), subcommand, group
+                name,
+                dict(options or {}),
+                user,
+                channel,
+                dict(attachments or {}),
+                subcommand,
+                group,
+                locale,
             )
         )
 
@@ -863,21 +912,32 @@ class FakeDiscord:
         *,
         user: str | int = "alice",
         values: list[str] | None = None,
+        locale: str | None = None,
     ) -> InteractionHandle:
         """Press a button or choose select values on a message (INTERACTION_CREATE, type 3)."""
-        return await self._on_loop(self._click(message_id, custom_id, user, values))
+        return await self._on_loop(self._click(message_id, custom_id, user, values, locale))
 
     async def message_command(
-        self, name: str, message_id: int, *, user: str | int = "alice"
+        self,
+        name: str,
+        message_id: int,
+        *,
+        user: str | int = "alice",
+        locale: str | None = None,
     ) -> InteractionHandle:
         """Run a registered message context-menu command on a message."""
-        return await self._on_loop(self._message_command(name, message_id, user))
+        return await self._on_loop(self._message_command(name, message_id, user, locale))
 
     async def user_command(
-        self, name: str, target: str | int, *, user: str | int = "alice"
+        self,
+        name: str,
+        target: str | int,
+        *,
+        user: str | int = "alice",
+        locale: str | None = None,
     ) -> InteractionHandle:
         """Run a registered user context-menu command on a member."""
-        return await self._on_loop(self._user_command(name, target, user))
+        return await self._on_loop(self._user_command(name, target, user, locale))
 
     async def submit_modal(
         self,
@@ -885,9 +945,12 @@ class FakeDiscord:
         values: Mapping[str, str | list[str]],
         *,
         user: str | int = "alice",
+        locale: str | None = None,
     ) -> InteractionHandle:
         """Submit the modal `handle_of_modal` was answered with (type 5); values by custom_id."""
-        return await self._on_loop(self._submit_modal(handle_of_modal.id, dict(values), user))
+        return await self._on_loop(
+            self._submit_modal(handle_of_modal.id, dict(values), user, locale)
+        )
 
     async def post_user_message(
         self,
@@ -902,6 +965,15 @@ class FakeDiscord:
         return await self._on_loop(
             self._post_user_message(content, list(attachments), list(embeds), user, channel)
         )
+
+    def set_locale(self, user: str | int, locale: str) -> None:
+        """The client language `user`'s interactions carry from now on ("zh-CN", "en-GB"...)."""
+        user_id = self._resolve_user(user)
+
+        def store() -> None:
+            self._user_locales[user_id] = locale
+
+        self._call(store)
 
     # -- ids, users, payload builders --------------------------------------------------------------
 
@@ -1427,6 +1499,7 @@ class FakeDiscord:
         command_type: int | None = None,
         source_message_id: int | None = None,
         extra: Json | None = None,
+        locale: str | None = None,
     ) -> InteractionHandle:
         if self._session is None:
             raise RuntimeError("no bot has identified on the fake gateway")
@@ -1444,7 +1517,7 @@ class FakeDiscord:
             "channel": self._channel_payload(channel_id, for_user=user_id),
             "member": self._member_payload(user_id, permissions=True),
             "app_permissions": str(self._permissions(self.bot_user_id)),
-            "locale": "en-US",
+            "locale": locale or self._user_locales.get(user_id, "en-US"),
             "guild_locale": "en-US",
             "entitlements": [],
             "entitlement_sku_ids": [],
@@ -1494,6 +1567,7 @@ class FakeDiscord:
         attachments: dict[str, tuple[str, bytes, str]],
         subcommand: str | None,
         group: str | None,
+        locale: str | None = None,
     ) -> InteractionHandle:
         cmd, scope = self._find_command(name, 1)
         user_id = self._resolve_user(user)
@@ -1525,7 +1599,7 @@ class FakeDiscord:
         if resolved:
             data["resolved"] = resolved
         return await self._create_interaction(
-            APPLICATION_COMMAND, data, user_id, channel_id, name=name, command_type=1
+            APPLICATION_COMMAND, data, user_id, channel_id, name=name, command_type=1, locale=locale
         )
 
     def _build_options(
@@ -1605,7 +1679,12 @@ class FakeDiscord:
         return {str(r["name"]).lstrip("@").lower(): rid for rid, r in self._roles.items()}
 
     async def _click(
-        self, message_id: int, custom_id: str, user: str | int, values: list[str] | None
+        self,
+        message_id: int,
+        custom_id: str,
+        user: str | int,
+        values: list[str] | None,
+        locale: str | None = None,
     ) -> InteractionHandle:
         msg = self._messages.get(message_id)
         if msg is None or msg.deleted:
@@ -1655,10 +1734,11 @@ class FakeDiscord:
             name=custom_id,
             source_message_id=msg.id,
             extra={"message": self._message_payload(msg)},
+            locale=locale,
         )
 
     async def _message_command(
-        self, name: str, message_id: int, user: str | int
+        self, name: str, message_id: int, user: str | int, locale: str | None = None
     ) -> InteractionHandle:
         cmd, scope = self._find_command(name, 3)
         msg = self._messages.get(message_id)
@@ -1674,10 +1754,11 @@ class FakeDiscord:
             msg.channel_id,
             name=name,
             command_type=3,
+            locale=locale,
         )
 
     async def _user_command(
-        self, name: str, target: str | int, user: str | int
+        self, name: str, target: str | int, user: str | int, locale: str | None = None
     ) -> InteractionHandle:
         cmd, scope = self._find_command(name, 2)
         target_id = self._resolve_user(target)
@@ -1696,10 +1777,15 @@ class FakeDiscord:
             self.channel_id,
             name=name,
             command_type=2,
+            locale=locale,
         )
 
     async def _submit_modal(
-        self, interaction_id: int, values: dict[str, str | list[str]], user: str | int
+        self,
+        interaction_id: int,
+        values: dict[str, str | list[str]],
+        user: str | int,
+        locale: str | None = None,
     ) -> InteractionHandle:
         it = self._interactions[interaction_id]
         if it.modal is None:
@@ -1750,6 +1836,7 @@ class FakeDiscord:
             name=str(modal["custom_id"]),
             source_message_id=it.source_message_id,
             extra=extra,
+            locale=locale,
         )
 
     async def _post_user_message(
@@ -2488,8 +2575,10 @@ class FakeDiscord:
                     "Must be between 1 and 100 in length.",
                     f"command {name!r} description not 1..100 chars in {where}",
                 )
+            self._check_localizations(cmd, path, where, menu=False)
             self._check_options(cmd.get("options") or [], (*path, "options"), where)
         else:
+            self._check_localizations(cmd, path, where, menu=True)
             if not isinstance(name, str) or not 1 <= len(name) <= 32:
                 raise _invalid(
                     (*path, "name"),
@@ -2531,6 +2620,7 @@ class FakeDiscord:
                     "Must be between 1 and 100 in length.",
                     f"option {name!r} description not 1..100 chars in {where}",
                 )
+            self._check_localizations(opt, here, where, menu=False)
             if opt.get("type") in (1, 2):
                 self._check_options(opt.get("options") or [], (*here, "options"), where)
                 continue
@@ -2544,6 +2634,8 @@ class FakeDiscord:
                     )
             else:
                 optional_seen = True
+            for j, choice in enumerate(opt.get("choices") or []):
+                self._check_localizations(choice, (*here, "choices", str(j)), where, menu=True)
             if len(opt.get("choices") or []) > 25:
                 raise _invalid(
                     (*here, "choices"),
@@ -2551,6 +2643,54 @@ class FakeDiscord:
                     "Must be 25 or fewer in length.",
                     f"option {name!r} has more than 25 choices in {where}",
                 )
+
+    def _check_localizations(
+        self, item: Json, path: tuple[str, ...], where: str, *, menu: bool
+    ) -> None:
+        """Localized names follow the rule of the name they localize (slash and option names:
+        lowercase, no spaces; context menus and choices: 1..32 / 1..100 characters), descriptions
+        1..100 characters, and every key is a locale Discord knows."""
+        for field_name in ("name_localizations", "description_localizations"):
+            found = item.get(field_name)
+            if found is None:
+                continue
+            if not isinstance(found, dict):
+                raise _invalid(
+                    (*path, field_name),
+                    "DICT_TYPE_CONVERT",
+                    "Only dictionaries may be used.",
+                    f"{field_name} not an object in {where}",
+                )
+            for locale, text in found.items():
+                here = (*path, field_name, str(locale))
+                if locale not in DISCORD_LOCALES:
+                    raise _invalid(
+                        here,
+                        "LOCALE_INVALID",
+                        "Invalid locale",
+                        f"unknown locale {locale!r} in {field_name} in {where}",
+                    )
+                if not isinstance(text, str):
+                    raise _invalid(
+                        here, "BASE_TYPE_REQUIRED", "This field is required", f"bad {here}"
+                    )
+                is_choice = "value" in item
+                if field_name == "description_localizations" or is_choice:
+                    limit = 100
+                    ok = 1 <= len(text) <= limit
+                elif menu:
+                    ok = 1 <= len(text) <= 32
+                else:
+                    ok = bool(_COMMAND_NAME.match(text)) and text == text.lower()
+                if not ok:
+                    raise _invalid(
+                        here,
+                        "APPLICATION_COMMAND_INVALID_NAME"
+                        if field_name == "name_localizations" and not is_choice
+                        else "BASE_TYPE_BAD_LENGTH",
+                        "Invalid localization",
+                        f"invalid {locale} localization {text!r} in {where}",
+                    )
 
     def _store_command(self, cmd: Json, scope: int | None, current: list[Json]) -> Json:
         ctype = int(cmd.get("type", 1))
