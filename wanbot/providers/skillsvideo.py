@@ -347,7 +347,7 @@ class SkillsVideoProvider(Provider):
                     raise self._transport_error(e) from e
                 finally:
                     response.release()
-                answer = Response(response.status, dict(response.headers), text)
+                answer = http.response(response.status, dict(response.headers), text)
                 if last or answer.status not in RETRYABLE_SUBMIT:
                     raise self._error(answer, job_lookup=False)
                 delay = http.retry.backoff(attempt, answer.retry_after)
