@@ -162,7 +162,7 @@ class HttpClient:
             except (aiohttp.ClientError, TimeoutError) as e:
                 if submit:
                     # The body may have reached the host: retrying could start a second paid job.
-                    raise self._transport_error(e) from e
+                    raise self.transport_error(e, after_send=True) from e
                 last_error = e
                 result = None
             if result is not None and result.status not in retryable:
@@ -171,7 +171,7 @@ class HttpClient:
                 if result is not None:
                     return result
                 assert last_error is not None
-                raise self._transport_error(last_error) from last_error
+                raise self.transport_error(last_error) from last_error
             delay = self.retry.backoff(attempt, result.retry_after if result else None)
             log.info(
                 "%s %s %s: %s, retrying in %.1fs (attempt %d of %d)",
@@ -186,9 +186,13 @@ class HttpClient:
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    def _transport_error(self, error: Exception) -> Unavailable | TimedOut:
+    def transport_error(
+        self, error: BaseException, *, after_send: bool = False
+    ) -> Unavailable | TimedOut:
+        """The provider error for a request that got no answer (`after_send`: the body went out)."""
         if isinstance(error, TimeoutError):
             return TimedOut("the image host did not answer in time", provider=self.provider)
+        what = "lost the connection to" if after_send else "could not reach"
         return Unavailable(
-            f"could not reach the image host ({type(error).__name__})", provider=self.provider
+            f"{what} the image host ({type(error).__name__})", provider=self.provider
         )
