@@ -84,7 +84,7 @@ class WanBot(commands.Bot):
             store=store,
             providers=providers,
             notifier=self.notifier,
-            downloader=Downloader(session),
+            downloader=Downloader(session, mock_dir=data_dir / "mock"),
             credits=self.credits,
             limits=Limits(
                 total=gen.max_concurrent_jobs,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wanbot.config import ConfigError, Settings, load_config, resolve_path
+from wanbot.config import ConfigError, Settings, anchored, load_config, resolve_path
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
@@ -26,7 +26,31 @@ def _keys(model: type[Settings], prefix: str = "") -> set[str]:
 
 def test_example_loads_and_equals_defaults() -> None:
     config = load_config(EXAMPLE, env={})
-    assert config.settings == Settings()
+    assert config.settings == anchored(Settings(), Path.cwd())
+
+
+def test_relative_paths_are_made_absolute_once_at_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = load_config(None, env={})
+    data_dir = Path(config.settings.generation.data_dir)
+    assert data_dir.is_absolute() and data_dir == tmp_path.resolve() / "data"
+    assert config.settings.storage.sqlite_path == tmp_path.resolve() / "data" / "wanbot.db"
+    # A mock result must be expressible as a file URI (it raised ValueError on a relative path).
+    assert (data_dir / "mock" / "x.png").as_uri().startswith("file:///")
+    monkeypatch.chdir(ROOT)
+    assert Path(config.settings.generation.data_dir) == tmp_path.resolve() / "data"
+
+
+def test_absolute_paths_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        f'[storage]\nurl = "sqlite:///{tmp_path}/x.db"\n[generation]\ndata_dir = "{tmp_path}/d"\n'
+    )
+    settings = load_config(path, env={}).settings
+    assert settings.storage.sqlite_path == tmp_path / "x.db"
+    assert settings.generation.data_dir == str(tmp_path / "d")
 
 
 def test_example_documents_every_key() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,6 +137,8 @@ def test_regex_entries() -> None:
     ("pattern", "is_regex", "complaint"),
     [
         ("(unclosed", True, "not a valid regular expression"),
+        (r"(a)\1", True, "no backreferences"),  # fine for Python's re, not for RE2
+        (r"(?<!al )gore", True, "not a valid regular expression"),
         (".*", True, "matches every prompt"),
         ("x" * 201, True, "1 to 200"),
         ("   ", False, "1 to 100"),
@@ -144,6 +147,56 @@ def test_regex_entries() -> None:
 def test_bad_entries_refused(pattern: str, is_regex: bool, complaint: str) -> None:
     with pytest.raises(UserFacingError, match=complaint):
         clean_entry(pattern, is_regex)
+
+
+def test_catastrophic_pattern_is_matched_in_linear_time() -> None:
+    entry = regex("(a+)+$")
+    # With backtracking this takes about 2**40 steps; on RE2 it is one pass over the text.
+    assert match_entry(entry, "a" * 40 + "!") is None
+    assert match_entry(entry, "a" * 7_000 + "!") is None
+    assert match_entry(entry, "xaaaa") == "aaaa"
+
+
+def test_server_patterns_never_run_on_pythons_re(monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    import re2
+
+    from wanbot import patterns
+
+    seen: list[str] = []
+    real_compile, real_search = re.compile, re.search
+
+    def spy_compile(pattern: Any, flags: int = 0) -> Any:
+        seen.append(str(pattern))
+        return real_compile(pattern, flags)
+
+    def spy_search(pattern: Any, string: str, flags: int = 0) -> Any:
+        seen.append(str(pattern))
+        return real_search(pattern, string, flags)
+
+    monkeypatch.setattr(re, "compile", spy_compile)
+    monkeypatch.setattr(re, "search", spy_search)
+    patterns.compile_pattern.cache_clear()
+    entry = regex(r"dr[a4]g(o|0)n+")
+    assert match_entry(entry, "a DRAGONNN") == "dragonnn"
+    assert not any("dr[a4]g" in p for p in seen)
+    assert patterns.compile_pattern(entry.pattern).search is not None
+    assert isinstance(patterns.compile_pattern(entry.pattern)._program, type(re2.compile("x")))
+
+
+def test_pattern_and_text_lengths_are_bounded() -> None:
+    with pytest.raises(UserFacingError, match="1 to 200"):
+        clean_entry("a" * 201, True)
+    entry = regex("needle")
+    assert match_entry(entry, "hay " * 1000 + "needle") == "needle"
+    # Past the bound nothing is looked at: a prompt can't make matching arbitrarily long.
+    assert match_entry(entry, "hay " * 5000 + "needle") is None
+
+
+def test_stored_pattern_re2_cannot_run_matches_nothing() -> None:
+    legacy = BlockEntry(id=3, pattern=r"(a)\1", is_regex=True)
+    assert match_entry(legacy, "aa") is None
 
 
 def test_server_list_checked_before_builtin_and_shown_in_the_reason() -> None:

@@ -244,6 +244,7 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Conf
         settings = Settings.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_describe(e)) from None
+    settings = anchored(settings, Path.cwd())
     secrets = Secrets.from_env(env)
     config = Config(settings=settings, secrets=secrets, source=path)
     chosen = settings.generation.provider
@@ -254,6 +255,24 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Conf
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def anchored(settings: Settings, base: Path) -> Settings:
+    """The settings with `data_dir` and the SQLite path made absolute against `base`, once.
+
+    Paths are resolved when the config is loaded, not wherever they are used: a file URI, a stored
+    input path or a restart in another working directory must all mean the same folder.
+    """
+    generation = settings.generation
+    data_dir = (base / Path(generation.data_dir).expanduser()).resolve()
+    update: dict[str, Section] = {
+        "generation": generation.model_copy(update={"data_dir": str(data_dir)})
+    }
+    storage = settings.storage
+    if storage.url.startswith("sqlite:///"):
+        database = (base / storage.sqlite_path.expanduser()).resolve()
+        update["storage"] = storage.model_copy(update={"url": f"sqlite:///{database}"})
+    return settings.model_copy(update=update)
 
 
 def check_runnable(config: Config) -> list[str]:

@@ -18,13 +18,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from wanbot.errors import UserFacingError
+from wanbot.patterns import MAX_PATTERN, MAX_TEXT, PatternError, compile_pattern
 from wanbot.store.base import BlockEntry, GuildSettings, MemberBan
+from wanbot.text import strip_invisible
 
 NSFW_POLICIES = ("allow", "filter")
 MAX_WORD = 100
-MAX_REGEX = 200
-
-_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff]")
+MAX_REGEX = MAX_PATTERN
 # Letters spelt out with separators ("p.o.r.n", "s e x") are joined before matching.
 _SPACED = re.compile(r"\b(?:\w[\s.\-_*]){2,}\w\b")
 _LEET = str.maketrans(
@@ -103,8 +103,9 @@ def _terms(fragments: Iterable[str]) -> re.Pattern[str]:
 
 def normalise(text: str) -> str:
     """Case-folded, compatibility-normalised text with invisible characters and spaced-out
-    letters removed, and runs of whitespace made single."""
-    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).casefold()
+    letters removed, and runs of whitespace made single (at most MAX_TEXT characters looked at)."""
+    text = strip_invisible(unicodedata.normalize("NFKC", strip_invisible(text[:MAX_TEXT])))
+    text = text.casefold()
     text = _SPACED.sub(lambda m: re.sub(r"[\s.\-_*]", "", m[0]), text)
     return " ".join(text.split())
 
@@ -192,17 +193,18 @@ def clean_entry(pattern: str, is_regex: bool) -> str:
     """A blocklist entry as stored, or a UserFacingError saying what is wrong with it."""
     if is_regex:
         pattern = pattern.strip()
-        if not 1 <= len(pattern) <= MAX_REGEX:
-            raise UserFacingError(
-                f"A pattern must be 1 to {MAX_REGEX} characters. Nothing was changed."
-            )
         try:
-            compiled = re.compile(pattern, re.IGNORECASE)
-        except re.error as e:
+            compiled = compile_pattern(pattern)
+        except PatternError as e:
+            if e.reason == "too_long":
+                raise UserFacingError(
+                    f"A pattern must be 1 to {MAX_REGEX} characters. Nothing was changed."
+                ) from None
             raise UserFacingError(
-                f"That is not a valid regular expression ({e}). Nothing was changed."
+                f"That is not a valid regular expression here ({e.detail}). Patterns run on RE2: "
+                "no backreferences or lookarounds. Nothing was changed."
             ) from None
-        if compiled.search(""):
+        if compiled.search("") is not None:
             raise UserFacingError(
                 "That pattern matches every prompt, even an empty one. Nothing was changed."
             )
@@ -220,10 +222,10 @@ def match_entry(entry: BlockEntry, text: str) -> str | None:
     plain, leet = variants(text)
     if entry.is_regex:
         try:
-            m = re.search(entry.pattern, plain, re.IGNORECASE)
-        except re.error:
-            return None
-        return None if m is None else (m[0] or entry.pattern)
+            matched = compile_pattern(entry.pattern).search(plain)
+        except PatternError:
+            return None  # stored before patterns ran on RE2, and RE2 can't run it
+        return None if matched is None else (matched or entry.pattern)
     word = normalise(entry.pattern)
     if not word:
         return None

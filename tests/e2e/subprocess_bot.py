@@ -132,8 +132,17 @@ async def seed_history(
 class BotProcess:
     """One `bot.py` process at a time; `start` again after it ended runs the same config anew."""
 
-    def __init__(self, config: Path, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        config: Path | None,
+        env: Mapping[str, str],
+        log_path: Path,
+        *,
+        cwd: Path = ROOT,
+    ) -> None:
+        """`config=None` runs `python bot.py` with no option, in `cwd`, as the quick start does."""
         self.config = config
+        self.cwd = cwd
         self.env = {**clean_environ(), **env}
         self.env.pop("WANBOT_CONFIG", None)
         self.log_path = log_path
@@ -148,9 +157,10 @@ class BotProcess:
         self._log = self.log_path.open("ab")
         self._log.write(f"==== run {self.runs} ====\n".encode())
         self._log.flush()
+        options = [] if self.config is None else ["--config", str(self.config)]
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "bot.py"), "--config", str(self.config)],
-            cwd=ROOT,
+            [sys.executable, "bot.py", *options],
+            cwd=self.cwd,
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,

@@ -27,7 +27,7 @@ FaultKind = Literal["429", "5xx", "malformed", "wrong_key", "slow", "drop"]
 class Fault:
     kind: FaultKind
     status: int = 500
-    retry_after: float | None = None
+    retry_after: float | str | None = None  # a string is sent as it is ("inf", an HTTP-date)
     delay_s: float = 0.0
 
 
@@ -149,7 +149,8 @@ class FakeProviderServer:
             elif fault.kind == "429":
                 headers = {}
                 if fault.retry_after is not None:
-                    headers["Retry-After"] = f"{fault.retry_after:g}"
+                    value = fault.retry_after
+                    headers["Retry-After"] = value if isinstance(value, str) else f"{value:g}"
                 return self.error_response(429, "rate_limited", "Too many requests", headers)
             elif fault.kind == "5xx":
                 return self.error_response(fault.status, "internal_error", "Server error")

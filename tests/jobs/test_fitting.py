@@ -153,7 +153,7 @@ async def test_download_streams_to_disk(
 ) -> None:
     base, _ = server
     dest = tmp_path / "out.png"
-    assert await Downloader(session).fetch(f"{base}/ok.png", dest) == dest
+    assert await Downloader(session).fetch(f"{base}/ok.png", dest, provider="pixeldojo") == dest
     assert dest.read_bytes() == BODY
 
 
@@ -162,7 +162,8 @@ async def test_download_from_file_url(session: aiohttp.ClientSession, tmp_path: 
     source.parent.mkdir()
     source.write_bytes(b"\x89PNG local bytes")
     dest = tmp_path / "copy.png"
-    assert await Downloader(session).fetch(source.as_uri(), dest) == dest
+    downloader = Downloader(session, mock_dir=source.parent)
+    assert await downloader.fetch(source.as_uri(), dest, provider="mock") == dest
     assert dest.read_bytes() == b"\x89PNG local bytes"
 
 
@@ -171,7 +172,9 @@ async def test_download_refuses_non_200(
 ) -> None:
     base, _ = server
     with pytest.raises(DownloadError, match="answered 404"):
-        await Downloader(session).fetch(f"{base}/missing.png", tmp_path / "x.png")
+        await Downloader(session).fetch(
+            f"{base}/missing.png", tmp_path / "x.png", provider="pixeldojo"
+        )
 
 
 async def test_download_refuses_oversize(
@@ -183,9 +186,11 @@ async def test_download_refuses_oversize(
     base, _ = server
     monkeypatch.setattr(fitting, "MAX_DOWNLOAD_BYTES", 300 * 1024)
     with pytest.raises(DownloadError, match="too large"):
-        await Downloader(session).fetch(f"{base}/ok.png", tmp_path / "x.png")
+        await Downloader(session).fetch(f"{base}/ok.png", tmp_path / "x.png", provider="pixeldojo")
     monkeypatch.setattr(fitting, "MAX_DOWNLOAD_BYTES", len(BODY))
-    await Downloader(session).fetch(f"{base}/ok.png", tmp_path / "y.png")  # exactly the cap
+    await Downloader(session).fetch(
+        f"{base}/ok.png", tmp_path / "y.png", provider="pixeldojo"
+    )  # exactly the cap
 
 
 async def test_download_refuses_other_schemes_and_dead_hosts(
@@ -193,9 +198,11 @@ async def test_download_refuses_other_schemes_and_dead_hosts(
 ) -> None:
     downloader = Downloader(session)
     with pytest.raises(DownloadError, match="unsupported result URL scheme 'ftp'"):
-        await downloader.fetch("ftp://example.invalid/x.png", tmp_path / "x.png")
+        await downloader.fetch(
+            "ftp://example.invalid/x.png", tmp_path / "x.png", provider="pixeldojo"
+        )
     with pytest.raises(DownloadError, match="download failed"):
-        await downloader.fetch("http://127.0.0.1:1/x.png", tmp_path / "x.png")
+        await downloader.fetch("http://127.0.0.1:1/x.png", tmp_path / "x.png", provider="pixeldojo")
 
 
 async def test_download_concurrency_is_bounded(
@@ -204,6 +211,82 @@ async def test_download_concurrency_is_bounded(
     base, stats = server
     downloader = Downloader(session, concurrency=2)
     await asyncio.gather(
-        *(downloader.fetch(f"{base}/slow/{i}", tmp_path / f"{i}.bin") for i in range(6))
+        *(
+            downloader.fetch(f"{base}/slow/{i}", tmp_path / f"{i}.bin", provider="pixeldojo")
+            for i in range(6)
+        )
     )
     assert stats["peak"] == 2
+
+
+async def test_file_results_only_from_the_mock_inside_its_folder(
+    session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    mock_dir = tmp_path / "data" / "mock"
+    mock_dir.mkdir(parents=True)
+    inside = mock_dir / "mock-1-1.png"
+    inside.write_bytes(b"\x89PNG mock")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("DISCORD_TOKEN=...")
+    (mock_dir / "link.png").symlink_to(secret)
+    downloader = Downloader(session, mock_dir=mock_dir)
+    dest = tmp_path / "out.bin"
+    assert await downloader.fetch(inside.as_uri(), dest, provider="mock") == dest
+    refused = [
+        (inside.as_uri(), "pixeldojo"),  # a real host may not hand out local files
+        (secret.as_uri(), "mock"),  # outside the mock's folder
+        (f"file://{mock_dir}/../../secret.txt", "mock"),  # .. out of it
+        ((mock_dir / "link.png").as_uri(), "mock"),  # a symlink out of it
+        ((mock_dir / "missing.png").as_uri(), "mock"),
+    ]
+    for url, provider in refused:
+        with pytest.raises(DownloadError):
+            await downloader.fetch(url, tmp_path / "refused.bin", provider=provider)
+    assert not (tmp_path / "refused.bin").exists()
+    with pytest.raises(DownloadError):  # no mock folder configured: no file results at all
+        await Downloader(session).fetch(inside.as_uri(), dest, provider="mock")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "data:image/png;base64,iVBORw0KGgo=",
+        "ftp://example.invalid/x.png",
+        "gopher://127.0.0.1:6379/_INFO",
+        "https://user:pass@example.invalid/x.png",
+        "http:///x.png",
+    ],
+)
+async def test_result_urls_only_plain_http(
+    session: aiohttp.ClientSession, tmp_path: Path, url: str
+) -> None:
+    with pytest.raises(DownloadError):
+        await Downloader(session).fetch(url, tmp_path / "x.png", provider="dashscope")
+
+
+async def test_oversize_refused_from_content_length_before_reading(
+    session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    async def claims_big(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        resp.content_length = fitting.MAX_DOWNLOAD_BYTES + 1
+        await resp.prepare(request)
+        await resp.write(b"x" * 1024)
+        await asyncio.sleep(3)  # the rest never comes: only the header can refuse it in time
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/big.png", claims_big)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with asyncio.timeout(2):
+            with pytest.raises(DownloadError, match="too large"):
+                await Downloader(session).fetch(
+                    f"http://127.0.0.1:{port}/big.png", tmp_path / "x.png", provider="pixeldojo"
+                )
+    finally:
+        await runner.cleanup()

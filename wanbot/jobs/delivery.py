@@ -75,7 +75,7 @@ class Deliverer:
         async def one(index: int, url: str) -> DeliveredFile | None:
             raw = folder / f"{index + 1}.download"
             try:
-                await self.downloader.fetch(url, raw)
+                await self.downloader.fetch(url, raw, provider=job.provider)
                 name = f"wanbot-{job.id[:8]}-{index + 1}.png"
                 return await asyncio.to_thread(fit_under, raw, job.upload_limit, name)
             except (DownloadError, OSError, ValueError) as e:

@@ -24,36 +24,73 @@ class DownloadError(Exception):
 
 
 class Downloader:
-    """Streams result files to disk; at most `concurrency` downloads at once across all jobs."""
+    """Streams result files to disk; at most `concurrency` downloads at once across all jobs.
 
-    def __init__(self, session: aiohttp.ClientSession, concurrency: int = 4) -> None:
+    A result URL comes from an image host, so it is not trusted either: `file://` only from the
+    mock and only inside `mock_dir` (symlinks resolved first, so none leads out of it); any other
+    URL only over http(s), without credentials in it, and capped in size before and while reading.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        concurrency: int = 4,
+        *,
+        mock_dir: Path | None = None,
+    ) -> None:
         self._session = session
         self._slots = asyncio.Semaphore(concurrency)
+        self._mock_dir = mock_dir.resolve() if mock_dir is not None else None
 
-    async def fetch(self, url: str, dest: Path) -> Path:
+    async def fetch(self, url: str, dest: Path, *, provider: str) -> Path:
+        """Copy the result at `url`, made by `provider`, to `dest`; DownloadError when refused."""
+        parsed = urlparse(url)
         async with self._slots:
-            parsed = urlparse(url)
             if parsed.scheme == "file":
-                source = Path(unquote(parsed.path))
-                await asyncio.to_thread(shutil.copyfile, source, dest)
+                source = self._local_result(parsed.path, provider)
+                await asyncio.to_thread(_copy_capped, source, dest)
                 return dest
             if parsed.scheme not in ("http", "https"):
                 raise DownloadError(f"unsupported result URL scheme {parsed.scheme!r}")
-            timeout = aiohttp.ClientTimeout(total=120, sock_connect=10)
-            try:
-                async with self._session.get(url, timeout=timeout) as resp:
-                    if resp.status != 200:
-                        raise DownloadError(f"result download answered {resp.status}")
-                    written = 0
-                    with dest.open("wb") as out:
-                        async for chunk in resp.content.iter_chunked(256 * 1024):
-                            written += len(chunk)
-                            if written > MAX_DOWNLOAD_BYTES:
-                                raise DownloadError("result file is too large")
-                            out.write(chunk)
-            except (aiohttp.ClientError, TimeoutError) as e:
-                raise DownloadError(f"result download failed ({type(e).__name__})") from e
+            if parsed.username is not None or parsed.password is not None or not parsed.hostname:
+                raise DownloadError("result URL carries credentials or no host")
+            await self._download(url, dest)
             return dest
+
+    def _local_result(self, raw_path: str, provider: str) -> Path:
+        if provider != "mock" or self._mock_dir is None:
+            raise DownloadError(f"a file result from {provider!r} is not accepted")
+        try:
+            source = Path(unquote(raw_path)).resolve(strict=True)
+        except (OSError, RuntimeError) as e:
+            raise DownloadError("the mock result is missing") from e
+        if not source.is_relative_to(self._mock_dir) or not source.is_file():
+            raise DownloadError("a file result outside the mock's folder is not accepted")
+        return source
+
+    async def _download(self, url: str, dest: Path) -> None:
+        timeout = aiohttp.ClientTimeout(total=120, sock_connect=10)
+        try:
+            async with self._session.get(url, timeout=timeout, max_redirects=3) as resp:
+                if resp.status != 200:
+                    raise DownloadError(f"result download answered {resp.status}")
+                if resp.content_length is not None and resp.content_length > MAX_DOWNLOAD_BYTES:
+                    raise DownloadError("result file is too large")
+                written = 0
+                with dest.open("wb") as out:
+                    async for chunk in resp.content.iter_chunked(256 * 1024):
+                        written += len(chunk)
+                        if written > MAX_DOWNLOAD_BYTES:
+                            raise DownloadError("result file is too large")
+                        out.write(chunk)
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise DownloadError(f"result download failed ({type(e).__name__})") from e
+
+
+def _copy_capped(source: Path, dest: Path) -> None:
+    if source.stat().st_size > MAX_DOWNLOAD_BYTES:
+        raise DownloadError("result file is too large")
+    shutil.copyfile(source, dest)
 
 
 def _mb(size: int) -> str:

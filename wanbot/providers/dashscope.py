@@ -27,11 +27,9 @@ import logging
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
-import aiohttp
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from wanbot.config import DashScopeConfig
-from wanbot.providers.base import Provider
 from wanbot.providers.capabilities import Capabilities
 from wanbot.providers.encoding import data_uri, palette_ratios
 from wanbot.providers.errors import (
@@ -45,7 +43,8 @@ from wanbot.providers.errors import (
     Unavailable,
     UnsupportedRequest,
 )
-from wanbot.providers.http import HttpClient, Response, RetryPolicy
+from wanbot.providers.hosted import HostAnswer, HostedProvider
+from wanbot.providers.http import Response
 from wanbot.providers.models import (
     GenerationRequest,
     JobState,
@@ -72,56 +71,52 @@ _STATES = {
 
 
 # -- response models: every one tolerates fields DashScope may add ---------------------------
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class _ErrorBody(_Body):
+class _ErrorBody(HostAnswer):
     request_id: str | None = None
     code: str | None = None
     message: str | None = None
 
 
-class _SubmitOutput(_Body):
+class _SubmitOutput(HostAnswer):
     task_id: str
     task_status: str = "PENDING"
 
 
-class _SubmitResponse(_Body):
+class _SubmitResponse(HostAnswer):
     request_id: str | None = None
     output: _SubmitOutput
 
 
-class _ContentItem(_Body):
+class _ContentItem(HostAnswer):
     image: str | None = None
 
 
-class _Message(_Body):
-    content: list[_ContentItem] = []
+class _Message(HostAnswer):
+    content: list[_ContentItem] = Field(default_factory=list)
 
 
-class _Choice(_Body):
+class _Choice(HostAnswer):
     message: _Message | None = None
 
 
-class _LegacyResult(_Body):
+class _LegacyResult(HostAnswer):
     url: str | None = None
 
 
-class _TaskOutput(_Body):
+class _TaskOutput(HostAnswer):
     task_id: str | None = None
     task_status: str
-    choices: list[_Choice] = []
-    results: list[_LegacyResult] = []  # the older wanx task shape
+    choices: list[_Choice] = Field(default_factory=list)
+    results: list[_LegacyResult] = Field(default_factory=list)  # the older wanx task shape
     code: str | None = None
     message: str | None = None
 
 
-class _Usage(_Body):
+class _Usage(HostAnswer):
     image_count: int | None = None
 
 
-class _TaskResponse(_Body):
+class _TaskResponse(HostAnswer):
     request_id: str | None = None
     output: _TaskOutput
     usage: _Usage | None = None
@@ -130,7 +125,7 @@ class _TaskResponse(_Body):
 _M = TypeVar("_M", bound=BaseModel)
 
 
-class DashScopeProvider(Provider):
+class DashScopeProvider(HostedProvider[DashScopeConfig]):
     name: ClassVar[str] = "dashscope"
     capabilities: ClassVar[Capabilities] = Capabilities(
         label="DashScope",
@@ -154,24 +149,6 @@ class DashScopeProvider(Provider):
         input_types=("image/jpeg", "image/png", "image/bmp", "image/webp"),
     )
 
-    def __init__(
-        self,
-        config: DashScopeConfig,
-        *,
-        api_key: str,
-        session: aiohttp.ClientSession,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        self._config = config
-        self._http = HttpClient(
-            session,
-            base_url=config.base_url,
-            api_key=api_key,
-            provider=self.name,
-            timeout_s=config.timeout_s,
-            retry=retry,
-        )
-
     # -- capability check ---------------------------------------------------------------------
     def check(self, request: GenerationRequest) -> None:
         super().check(request)
@@ -182,10 +159,10 @@ class DashScopeProvider(Provider):
         width, height = dimensions(request.aspect_ratio, request.size)
         label = self.label
         four_k = (
-            self._config.model.endswith("-pro") and not request.is_edit and not request.image_set
+            self.config.model.endswith("-pro") and not request.is_edit and not request.image_set
         )
         if request.size_tier == "4K" and not four_k:
-            what = "image sets" if request.image_set else f"with {self._config.model}"
+            what = "image sets" if request.image_set else f"with {self.config.model}"
             raise UnsupportedRequest(f"{label} can't make 4K {what}. Try 2K.")
         pixels = width * height
         if pixels < MIN_PIXELS:
@@ -300,7 +277,7 @@ class DashScopeProvider(Provider):
         if request.palette:
             parameters["color_palette"] = palette_ratios(request.palette)
         return {
-            "model": self._config.model,
+            "model": self.config.model,
             "input": {"messages": [{"role": "user", "content": content}]},
             "parameters": parameters,
         }

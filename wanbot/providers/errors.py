@@ -6,6 +6,8 @@ are kept in `code` for logs; they never decide anything outside the provider mod
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ProviderError(Exception):
     """Something went wrong talking to an image host."""
@@ -60,15 +62,9 @@ class RateLimited(ProviderError):
     default_message = "the image host is busy (rate limited)"
 
     def __init__(
-        self,
-        message: str | None = None,
-        *,
-        retry_after: float | None = None,
-        provider: str = "",
-        code: str | None = None,
-        status: int | None = None,
+        self, message: str | None = None, *, retry_after: float | None = None, **where: Any
     ) -> None:
-        super().__init__(message, provider=provider, code=code, status=status)
+        super().__init__(message, **where)
         self.retry_after = retry_after
 
 

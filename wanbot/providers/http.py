@@ -12,6 +12,7 @@ import asyncio
 import email.utils
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Mapping
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_READ = frozenset({408, 429, 500, 502, 503, 504})
 RETRYABLE_SUBMIT = frozenset({408, 429, 503})
+#: The longest any host can make the bot wait with Retry-After, whatever it sends.
+MAX_RETRY_AFTER_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class RetryPolicy:
     max_retry_after_s: float = 30.0
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
+        if retry_after is not None and not math.isnan(retry_after):
             return min(max(retry_after, 0.0), self.max_retry_after_s)
         ceiling = min(self.max_delay_s, self.base_delay_s * (2**attempt))
         return random.uniform(ceiling / 2, ceiling)
@@ -47,6 +50,7 @@ class Response:
     status: int
     headers: Mapping[str, str]
     text: str
+    max_retry_after_s: float = MAX_RETRY_AFTER_S
 
     def json(self) -> Any:
         """The body as JSON, or None when it is not JSON."""
@@ -57,21 +61,29 @@ class Response:
 
     @property
     def retry_after(self) -> float | None:
-        return parse_retry_after(self.headers.get("Retry-After"))
+        return parse_retry_after(self.headers.get("Retry-After"), cap=self.max_retry_after_s)
 
 
-def parse_retry_after(value: str | None) -> float | None:
+def parse_retry_after(value: str | None, *, cap: float = MAX_RETRY_AFTER_S) -> float | None:
+    """Seconds to wait, between 0 and `cap`, from delay-seconds or an HTTP-date; None if unusable.
+
+    A host's header is not trusted: "inf", "1e400", "nan", negative numbers and dates in the year
+    9999 must neither park a job for ever nor crash a sleep.
+    """
     if not value:
         return None
+    value = value.strip()
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+            seconds = when.timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError, OSError):
+            return None
+    if math.isnan(seconds):
         return None
-    return max(when.timestamp() - time.time(), 0.0)
+    return min(max(seconds, 0.0), cap)
 
 
 class HttpClient:
@@ -102,6 +114,11 @@ class HttpClient:
         if path.startswith(("http://", "https://")):
             return path
         return f"{self.base_url}/{path.lstrip('/')}"
+
+    def response(self, status: int, headers: Mapping[str, str], text: str) -> Response:
+        """An answer whose Retry-After is capped by this client's policy."""
+        cap = min(self.retry.max_retry_after_s, MAX_RETRY_AFTER_S)
+        return Response(status, headers, text, max_retry_after_s=cap)
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}"}
@@ -138,14 +155,14 @@ class HttpClient:
                     timeout=self._timeout,
                 ) as resp:
                     body = await resp.text(errors="replace")
-                    result = Response(resp.status, dict(resp.headers), body)
+                    result = self.response(resp.status, dict(resp.headers), body)
             except aiohttp.ClientConnectorError as e:
                 last_error = e
                 result = None
             except (aiohttp.ClientError, TimeoutError) as e:
                 if submit:
                     # The body may have reached the host: retrying could start a second paid job.
-                    raise self._transport_error(e) from e
+                    raise self.transport_error(e, after_send=True) from e
                 last_error = e
                 result = None
             if result is not None and result.status not in retryable:
@@ -154,7 +171,7 @@ class HttpClient:
                 if result is not None:
                     return result
                 assert last_error is not None
-                raise self._transport_error(last_error) from last_error
+                raise self.transport_error(last_error) from last_error
             delay = self.retry.backoff(attempt, result.retry_after if result else None)
             log.info(
                 "%s %s %s: %s, retrying in %.1fs (attempt %d of %d)",
@@ -169,9 +186,13 @@ class HttpClient:
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    def _transport_error(self, error: Exception) -> Unavailable | TimedOut:
+    def transport_error(
+        self, error: BaseException, *, after_send: bool = False
+    ) -> Unavailable | TimedOut:
+        """The provider error for a request that got no answer (`after_send`: the body went out)."""
         if isinstance(error, TimeoutError):
             return TimedOut("the image host did not answer in time", provider=self.provider)
+        what = "lost the connection to" if after_send else "could not reach"
         return Unavailable(
-            f"could not reach the image host ({type(error).__name__})", provider=self.provider
+            f"{what} the image host ({type(error).__name__})", provider=self.provider
         )

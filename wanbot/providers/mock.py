@@ -45,7 +45,7 @@ class MockProvider(Provider):
 
     def __init__(self, config: MockConfig, *, data_dir: Path) -> None:
         self._delay_s = config.delay_s
-        self._dir = data_dir / "mock"
+        self._dir = (data_dir / "mock").resolve()
         self._dir.mkdir(parents=True, exist_ok=True)
         self._render_lock = asyncio.Lock()
 

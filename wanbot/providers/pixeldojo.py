@@ -35,11 +35,9 @@ import re
 from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import quote
 
-import aiohttp
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from wanbot.config import PixelDojoConfig
-from wanbot.providers.base import Provider
 from wanbot.providers.capabilities import Capabilities
 from wanbot.providers.encoding import data_uri, palette_ratios
 from wanbot.providers.errors import (
@@ -53,7 +51,8 @@ from wanbot.providers.errors import (
     Unavailable,
     UnsupportedRequest,
 )
-from wanbot.providers.http import HttpClient, Response, RetryPolicy
+from wanbot.providers.hosted import HostAnswer, HostedProvider
+from wanbot.providers.http import Response
 from wanbot.providers.models import (
     ASPECT_RATIOS,
     GenerationRequest,
@@ -93,26 +92,22 @@ _CONTENT_WORDS = re.compile(
 )
 
 
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-
-class _ImageRef(_Lenient):
+class _ImageRef(HostAnswer):
     url: str
 
 
-class _Output(_Lenient):
+class _Output(HostAnswer):
     images: list[str | _ImageRef] | None = None
     image: str | _ImageRef | None = None
 
 
-class _ErrorDetail(_Lenient):
+class _ErrorDetail(HostAnswer):
     code: str | int | None = None
     message: str | None = None
     status: int | None = None
 
 
-class _JobAnswer(_Lenient):
+class _JobAnswer(HostAnswer):
     job_id: str | int | None = Field(default=None, alias="jobId")
     status: str
     status_url: str | None = Field(default=None, alias="statusUrl")
@@ -122,17 +117,17 @@ class _JobAnswer(_Lenient):
     credits_remaining: float | None = Field(default=None, alias="creditsRemaining")
 
 
-class _ErrorBody(_Lenient):
+class _ErrorBody(HostAnswer):
     error: _ErrorDetail | str | None = None
     code: str | int | None = None
     message: str | None = None
 
 
-class _RequestSchema(_Lenient):
+class _RequestSchema(HostAnswer):
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
-class _ModelInfo(_Lenient):
+class _ModelInfo(HostAnswer):
     request_schema: _RequestSchema = Field(alias="requestSchema")
 
 
@@ -143,7 +138,7 @@ def mentions_content_block(*texts: str | None) -> bool:
     return any(text and _CONTENT_WORDS.search(text) for text in texts)
 
 
-class PixelDojoProvider(Provider):
+class PixelDojoProvider(HostedProvider[PixelDojoConfig]):
     name: ClassVar[str] = "pixeldojo"
     capabilities: ClassVar[Capabilities] = Capabilities(
         label="PixelDojo",
@@ -164,24 +159,8 @@ class PixelDojoProvider(Provider):
         max_input_images=4,
     )
 
-    def __init__(
-        self,
-        config: PixelDojoConfig,
-        *,
-        api_key: str,
-        session: aiohttp.ClientSession,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        self._config = config
-        self._model = config.model
-        self._http = HttpClient(
-            session,
-            base_url=config.base_url,
-            api_key=api_key,
-            provider=self.name,
-            timeout_s=config.timeout_s,
-            retry=retry,
-        )
+    def _setup(self) -> None:
+        self._model = self.config.model
         self._schema_fields: frozenset[str] | None = None
         self._schema_lock = asyncio.Lock()
 
@@ -277,8 +256,8 @@ class PixelDojoProvider(Provider):
         return body
 
     async def _image_field(self) -> ImageField:
-        if self._config.image_field is not None:
-            return self._config.image_field
+        if self.config.image_field is not None:
+            return self.config.image_field
         async with self._schema_lock:
             if self._schema_fields is None:
                 self._schema_fields = await self._fetch_schema_fields()

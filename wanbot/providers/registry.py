@@ -6,17 +6,26 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
-from wanbot.config import Config
+from wanbot.config import Config, ProviderName, ProviderSection
 from wanbot.providers.base import Provider
 from wanbot.providers.dashscope import DashScopeProvider
+from wanbot.providers.hosted import HostedProvider
 from wanbot.providers.mock import MockProvider
 from wanbot.providers.pixeldojo import PixelDojoProvider
 from wanbot.providers.skillsvideo import SkillsVideoProvider
 
 log = logging.getLogger(__name__)
+
+# Every keyed image host: the name is its config section ([providers.NAME]) and NAME_API_KEY.
+HOSTS: dict[ProviderName, type[HostedProvider[Any]]] = {
+    "pixeldojo": PixelDojoProvider,
+    "skillsvideo": SkillsVideoProvider,
+    "dashscope": DashScopeProvider,
+}
 
 # A first guess at how long a job takes, until the bot has timed some of its own.
 FIRST_GUESS_S = {"pixeldojo": 40.0, "skillsvideo": 40.0, "dashscope": 40.0}
@@ -47,21 +56,12 @@ def build_providers(config: Config, session: aiohttp.ClientSession, data_dir: Pa
     settings = config.settings.providers
     keys = config.secrets.provider_keys
     providers: dict[str, Provider] = {}
-    if "pixeldojo" in keys:
-        providers["pixeldojo"] = PixelDojoProvider(
-            settings.pixeldojo, api_key=keys["pixeldojo"], session=session
-        )
-    if "skillsvideo" in keys:
-        providers["skillsvideo"] = SkillsVideoProvider(
-            settings.skillsvideo, api_key=keys["skillsvideo"], session=session
-        )
-    if "dashscope" in keys:
-        providers["dashscope"] = DashScopeProvider(
-            settings.dashscope, api_key=keys["dashscope"], session=session
-        )
-    for name in ("pixeldojo", "skillsvideo", "dashscope"):
+    for name, host in HOSTS.items():
         if name not in keys:
             log.warning("%s is disabled: %s_API_KEY is not set", name, name.upper())
+            continue
+        section: ProviderSection = getattr(settings, name)
+        providers[name] = host(section, api_key=keys[name], session=session)
     providers["mock"] = MockProvider(settings.mock, data_dir=data_dir)
     expected = dict(FIRST_GUESS_S)
     expected["mock"] = settings.mock.delay_s

@@ -36,10 +36,9 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from wanbot.config import SkillsVideoConfig
-from wanbot.providers.base import Provider
 from wanbot.providers.capabilities import Capabilities
 from wanbot.providers.errors import (
     AuthError,
@@ -52,7 +51,8 @@ from wanbot.providers.errors import (
     TimedOut,
     Unavailable,
 )
-from wanbot.providers.http import RETRYABLE_SUBMIT, HttpClient, Response, RetryPolicy
+from wanbot.providers.hosted import HostAnswer, HostedProvider
+from wanbot.providers.http import RETRYABLE_SUBMIT, Response
 from wanbot.providers.models import GenerationRequest, JobState, JobStatus, ResultImage
 
 log = logging.getLogger(__name__)
@@ -89,17 +89,13 @@ _CODE_LIKE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _SHOW_HOST_MESSAGE = (BadRequest, ContentRejected, GenerationFailed)
 
 
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class Usage(_Lenient):
+class Usage(HostAnswer):
     total: float | None = None
     subscription: float | None = None
     permanent: float | None = None
 
 
-class OutputImage(_Lenient):
+class OutputImage(HostAnswer):
     url: str
     file_name: str | None = None
     content_type: str | None = None
@@ -107,7 +103,7 @@ class OutputImage(_Lenient):
     height: int | None = None
 
 
-class OutputData(_Lenient):
+class OutputData(HostAnswer):
     type: str | None = None
     n: int | None = None
     actual_prompt: str | None = None
@@ -115,7 +111,7 @@ class OutputData(_Lenient):
     image: OutputImage | None = None
 
 
-class Generation(_Lenient):
+class Generation(HostAnswer):
     """A job as the host describes it: the submit answer, a poll answer or one stream event."""
 
     id: str | None = None
@@ -127,7 +123,7 @@ class Generation(_Lenient):
     error: str | dict[str, Any] | None = None
 
 
-class ErrorBody(_Lenient):
+class ErrorBody(HostAnswer):
     error: str | dict[str, Any] | None = None
     code: str | None = None
     message: str | None = None
@@ -174,7 +170,7 @@ def _form_value(value: object) -> str:
     return str(value)
 
 
-class SkillsVideoProvider(Provider):
+class SkillsVideoProvider(HostedProvider[SkillsVideoConfig]):
     name: ClassVar[str] = "skillsvideo"
     capabilities: ClassVar[Capabilities] = Capabilities(
         label="skills.video",
@@ -197,24 +193,8 @@ class SkillsVideoProvider(Provider):
         push_updates=True,
     )
 
-    def __init__(
-        self,
-        config: SkillsVideoConfig,
-        *,
-        api_key: str,
-        session: aiohttp.ClientSession,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        self.config = config
-        self._http = HttpClient(
-            session,
-            base_url=config.base_url,
-            api_key=api_key,
-            provider=self.name,
-            timeout_s=config.timeout_s,
-            retry=retry,
-        )
-        model = config.model.strip("/")
+    def _setup(self) -> None:
+        model = self.config.model.strip("/")
         self._submit_path = f"generation/{model}"
         self._stream_path = f"generation/sse/{model}"
 
@@ -330,24 +310,22 @@ class SkillsVideoProvider(Provider):
                 )
             except aiohttp.ClientConnectorError as e:
                 if last:
-                    raise Unavailable(
-                        f"could not reach the image host ({type(e).__name__})", provider=self.name
-                    ) from e
+                    raise http.transport_error(e) from e
                 delay = http.retry.backoff(attempt, None)
                 reason = type(e).__name__
             except (aiohttp.ClientError, TimeoutError) as e:
                 # The body may have reached the host: retrying could start a second paid job.
-                raise self._transport_error(e) from e
+                raise http.transport_error(e, after_send=True) from e
             else:
                 if response.status < 300:
                     return response
                 try:
                     text = await response.text(errors="replace")
                 except (aiohttp.ClientError, TimeoutError) as e:
-                    raise self._transport_error(e) from e
+                    raise http.transport_error(e, after_send=True) from e
                 finally:
                     response.release()
-                answer = Response(response.status, dict(response.headers), text)
+                answer = http.response(response.status, dict(response.headers), text)
                 if last or answer.status not in RETRYABLE_SUBMIT:
                     raise self._error(answer, job_lookup=False)
                 delay = http.retry.backoff(attempt, answer.retry_after)
@@ -363,13 +341,6 @@ class SkillsVideoProvider(Provider):
             )
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
-
-    def _transport_error(self, error: BaseException) -> Unavailable | TimedOut:
-        if isinstance(error, TimeoutError):
-            return TimedOut("the image host did not answer in time", provider=self.name)
-        return Unavailable(
-            f"lost the connection to the image host ({type(error).__name__})", provider=self.name
-        )
 
     async def _events(self, response: aiohttp.ClientResponse) -> AsyncIterator[str]:
         """The `data` of each Server-Sent Event (`event:`, `id:`, `retry:` and comments unused)."""

@@ -1,0 +1,50 @@
+"""The shared base of every image host reached over HTTP: its config section, key and client.
+
+A host module subclasses `HostedProvider[ItsConfig]`, sets `name` and `capabilities`, and talks to
+the host through `self._http` (retries, timeouts, Retry-After caps, key redaction). Adding a host
+is that module plus one line in `registry.HOSTS`.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict
+
+from wanbot.config import ProviderSection
+from wanbot.providers.base import Provider
+from wanbot.providers.http import HttpClient, RetryPolicy
+
+
+class HostAnswer(BaseModel):
+    """Base of the models a host's answers are read into: unknown fields are the host's business."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+SectionT = TypeVar("SectionT", bound=ProviderSection)
+
+
+class HostedProvider(Provider, Generic[SectionT]):
+    def __init__(
+        self,
+        config: SectionT,
+        *,
+        api_key: str,
+        session: aiohttp.ClientSession,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.config = config
+        self._http = HttpClient(
+            session,
+            base_url=config.base_url,
+            api_key=api_key,
+            provider=self.name,
+            timeout_s=config.timeout_s,
+            retry=retry,
+        )
+        self._setup()
+
+    def _setup(self) -> None:
+        """Per-instance state a host needs beyond the client (run at the end of __init__)."""
