@@ -6,8 +6,10 @@ are kept in `code` for logs; they never decide anything outside the provider mod
 
 from __future__ import annotations
 
+from wanbot.errors import WanbotError
 
-class ProviderError(Exception):
+
+class ProviderError(WanbotError):
     """Something went wrong talking to an image host."""
 
     #: Whether another provider might succeed where this one failed (used for fallback).
