@@ -115,7 +115,7 @@ class Editing(commands.Cog):
         count = pick(n, saved.n) or 1
         async with acknowledged_if_slow(interaction, ephemeral=private):
             # Screen first, then fetch: a refused member makes the bot download nothing.
-            cleared = await self.admission.precheck(requester, ask, prompt, count)
+            cleared = await self.admission.precheck(requester, prompt)
             inputs = await self._fetch_all(sources)
         try:
             first = inputs[0]
@@ -222,7 +222,7 @@ class Editing(commands.Cog):
     ) -> None:
         sources = sources_of(message)[:MAX_EDIT_INPUTS]
         if not sources:
-            raise Refusal(RefusalReason.NO_IMAGE)
+            raise Refusal(RefusalReason.NO_IMAGE, {"where": "message"})
         await interaction.response.send_modal(EditModal(self._run_from_ui, sources, None))
 
     async def vary(self, interaction: discord.Interaction[Any], job_id: str) -> None:

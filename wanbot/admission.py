@@ -214,21 +214,12 @@ class Admission:
             raise
         return Cleared(review=review, settings=settings)
 
-    async def precheck(self, requester: Requester, ask: Ask, prompt: str, n: int) -> Cleared:
-        """Everything that can refuse a job before its input images are fetched: the screen,
-        the cooldown and whether the member could pay for `n` images on the host asked for."""
+    async def precheck(self, requester: Requester, prompt: str) -> Cleared:
+        """What can refuse a job before its input images are fetched and nothing is written:
+        the screen and the cooldown. (Credits are checked at the hold: reading a balance may
+        write the refill due, and a refused request writes nothing.)"""
         cleared = await self.screen(requester, prompt)
         await self._check_cooldown(requester)
-        name = self.provider_key(ask.provider) or self.providers.default
-        if name in self.providers.providers:
-            per_image = self.image_cost(name)
-            now = self.clock()
-            allowance, _ = self.credits.allowance_for(requester.role_ids)
-            balance = await self.store.balance(
-                requester.guild_id, requester.user_id, self.credits.budget(now, allowance)
-            )
-            if balance < per_image * n:
-                raise self._with_refill(InsufficientCredits(balance, per_image * n, per_image))
         return cleared
 
     # -- admission -------------------------------------------------------------------------

@@ -99,6 +99,8 @@ def reason_text(refusal: Refusal, locale: Locale = None) -> str:
     if reason is RefusalReason.MESSAGE:
         text = str(d.get("text", ""))
         return text.replace(NOTHING_CHARGED, "").replace(NOTHING_CHANGED, "").strip()
+    if reason is RefusalReason.NO_IMAGE and d.get("where") == "message":
+        return _("That message has no images to edit.", locale)
     if reason in _SIMPLE:
         return _(_SIMPLE[reason], locale) % d
     if reason is RefusalReason.BAD_OPTION:
@@ -197,7 +199,7 @@ _HOST_PROBLEMS = {
     "auth": "the image host did not accept the bot's API key",
     "out_of_credits": "the bot's account at the image host is out of credits",
     "rate_limited": "the image host is busy",
-    "unavailable": "the image host is unavailable",
+    "unavailable": "the bot could not reach the image host",
     "generation_failed": "the image host could not make this image",
     "timed_out": "the image host took too long",
     "unsupported": "this host can't do that",

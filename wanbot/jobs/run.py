@@ -13,22 +13,21 @@ import enum
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 from wanbot.errors import JobCancelled
+from wanbot.jobs.delivery import Deliverer
 from wanbot.jobs.eta import Expectation, expect, poll_interval
 from wanbot.jobs.fitting import DownloadError
 from wanbot.jobs.outcomes import host_problem_key
-from wanbot.jobs.ports import FailureReason, JobOutcome, Progress
-from wanbot.jobs.progress import ProgressReporter
+from wanbot.jobs.ports import FailureReason, JobOutcome, Notifier, Progress
+from wanbot.jobs.progress import EditPacer, ProgressReporter
 from wanbot.providers.base import Provider
 from wanbot.providers.errors import ProviderError, RateLimited, TimedOut
 from wanbot.providers.models import JobState, JobStatus
-from wanbot.store.base import Job, JobPhase
+from wanbot.providers.registry import ProviderSet
+from wanbot.store.base import Job, JobPhase, Store
 from wanbot.tasks import finish_anyway
-
-if TYPE_CHECKING:
-    from wanbot.jobs.service import JobService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,8 +43,24 @@ class _PastDeadline(Exception):
     pass
 
 
+class RunContext(Protocol):
+    """What a JobRun needs from the service that keeps it (JobService)."""
+
+    store: Store
+    providers: ProviderSet
+    notifier: Notifier
+    pacer: EditPacer
+    deliverer: Deliverer
+    clock: Callable[[], float]
+    stopping: bool
+
+    def position(self, job_id: str) -> int | None: ...
+
+    async def forget(self, run: JobRun) -> None: ...
+
+
 class JobRun:
-    def __init__(self, service: JobService, job: Job) -> None:
+    def __init__(self, service: RunContext, job: Job) -> None:
         self.service = service
         self.job = job
         self.phase = job.state
