@@ -304,7 +304,7 @@ class Sampler:
             "tasks": len(asyncio.all_tasks()),
             "py_blocks": sys.getallocatedblocks(),
             "gc_objects": len(gc.get_objects()),
-            "jobs_live": len(jobs._live),
+            "jobs_live": len(jobs.live),
             "pacer_last_by_job": len(jobs.pacer._last_by_job),
             "pacer_by_channel": len(jobs.pacer._by_channel),
             "scheduler_queued": len(jobs.scheduler),
@@ -315,7 +315,7 @@ class Sampler:
             "dpy_view_store_modals": len(views._modals),
             "dpy_message_cache": len(state._messages or ()),
             "dpy_http_buckets": len(bot.http._buckets),
-            "admission_locks": len(bot.generation._admitting),
+            "admission_locks": len(bot.services.admission._admitting),
             "results_entries": results_files,
             "mock_files": mock_files,
             "mock_bytes": mock_bytes,
@@ -371,7 +371,7 @@ async def wait_quiet(bot: WanBot, within_s: float) -> bool:
     """Until no job is active in the store and JobService holds none live."""
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
-        if not await bot.store.jobs_in(ACTIVE) and not bot.jobs._live:
+        if not await bot.store.jobs_in(ACTIVE) and not bot.jobs.live:
             return True
         await asyncio.sleep(0.2)
     return False

@@ -45,9 +45,10 @@ from tests.fakes.pixeldojo_server import FakePixelDojo
 from wanbot.config import CreditsConfig, PixelDojoConfig
 from wanbot.credits import CreditPolicy
 from wanbot.jobs.fitting import Downloader
-from wanbot.jobs.ports import Delivery, Progress
+from wanbot.jobs.ports import Delivery, JobOutcome, Progress
+from wanbot.jobs.run import JobRun
 from wanbot.jobs.scheduler import Limits
-from wanbot.jobs.service import JobService, _Live
+from wanbot.jobs.service import JobService
 from wanbot.providers.base import Provider
 from wanbot.providers.models import GenerationRequest, JobStatus
 from wanbot.providers.pixeldojo import PixelDojoProvider
@@ -115,19 +116,25 @@ class StubNotifier:
         self.delivered[job.id] = time.monotonic()
         return [1]
 
-    async def show_failure(self, job: Job, message: str) -> None:
-        self.failed[job.id] = message
+    async def show_failure(self, job: Job, outcome: JobOutcome) -> None:
+        self.failed[job.id] = outcome.log_text
 
 
-class FixedPollService(JobService):
-    """The baseline: JobService with its tracking loop replaced by a fixed 2 s poll."""
+class FixedPollRun(JobRun):
+    """The baseline tracking loop: a fixed 2 s poll."""
 
-    async def _poll(self, live: _Live, provider: Provider, provider_job_id: str) -> JobStatus:
+    async def _poll(self, provider: Provider, provider_job_id: str) -> JobStatus:
         while True:
             await asyncio.sleep(FIXED_INTERVAL_S)
             status = await provider.get_status(provider_job_id)
             if status.state.terminal:
                 return status
+
+
+class FixedPollService(JobService):
+    """The baseline: JobService with each job's tracking loop replaced by a fixed 2 s poll."""
+
+    run_class = FixedPollRun
 
 
 @dataclass
@@ -221,11 +228,11 @@ async def run_scenario(
                 downloader=Downloader(session),
                 credits=CreditPolicy(CreditsConfig(allowance=1_000_000)),
                 limits=Limits(total=64, per_provider=64, per_user=64),
-                max_queued_per_user=64,
                 data_dir=folder / "data",
             )
             await service.start()
             ids: list[tuple[str, Plan]] = []
+            admitted: list[NewJob] = []
             try:
                 now = time.time()
                 for i, plan in enumerate(plans):
@@ -235,10 +242,16 @@ async def run_scenario(
                         seed=i,
                     )
                     job = new_job(i, request, now)
-                    await service.admit(job)
+                    await store.admit_job(
+                        job,
+                        Budget(allowance=1_000_000, period_key="bench"),
+                        SpendCaps(day_start=0.0),
+                        64,
+                    )
                     ids.append((job.id, plan))
-                for job_id, _ in ids:
-                    await service.enqueue(job_id, 1)
+                    admitted.append(job)
+                for new in admitted:
+                    await service.enqueue(new, 1)
                 deadline = time.monotonic() + 120
                 while len(notifier.delivered) + len(notifier.failed) < len(ids):
                     if time.monotonic() > deadline:

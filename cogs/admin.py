@@ -1,5 +1,4 @@
-"""/admin: credits, channels, blocklist, bans, audit channel, NSFW policy and stats, plus the
-server-policy screen and audit log every generation goes through.
+"""/admin: credits, channels, blocklist, bans, audit channel, NSFW policy and stats.
 
 Discord hides /admin from members without Manage Server (default permissions), but a server can
 override that per role or channel, so every subcommand checks the permission itself too.
@@ -7,120 +6,36 @@ override that per role or channel, so every subcommand checks the permission its
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs import render
-from cogs.account import credits_summary, member_allowance
-from wanbot.credits import day_start
-from wanbot.errors import UserFacingError
-from wanbot.moderation import Refused, Review, clean_entry
-from wanbot.providers.models import GenerationRequest
-from wanbot.store.base import BlockEntry, GuildSettings, NewJob, PeriodStats
-
-if TYPE_CHECKING:
-    from cogs.client import WanBot
+from cogs.audit import DiscordAudit
+from cogs.client import WanBot
+from cogs.render import account as render_account
+from cogs.render import admin as render_admin
+from cogs.render import markup as render
+from cogs.respond import locale_of
+from wanbot.credits import CreditPolicy, credit_summary, day_start
+from wanbot.errors import Refusal, RefusalReason
+from wanbot.moderation import clean_entry
+from wanbot.store.base import Store
 
 log = logging.getLogger(__name__)
 
 NO_PINGS = discord.AllowedMentions.none()
 MAX_GRANT = 1_000_000
 MAX_BLOCKLIST = 200
-# Audit posts that must not hold up a reply (a refusal has to answer within Discord's 3 s).
-_posting: set[asyncio.Task[None]] = set()
-
-
-# -- the screen every job passes and the audit log -------------------------------------------
-def _where(interaction: discord.Interaction[Any]) -> tuple[int, bool]:
-    """The channel whose rules apply (a thread follows its parent) and whether it is
-    age-restricted."""
-    assert interaction.channel_id is not None
-    channel = interaction.channel
-    rules_id = interaction.channel_id
-    if isinstance(channel, discord.Thread) and channel.parent_id:
-        rules_id = channel.parent_id
-    is_nsfw = getattr(channel, "is_nsfw", None)
-    return rules_id, bool(is_nsfw()) if callable(is_nsfw) else False
-
-
-async def screen(
-    bot: WanBot, interaction: discord.Interaction[Any], request: GenerationRequest
-) -> tuple[Review, GuildSettings]:
-    """Apply the server's policy to a request before anything is charged; raise Refused."""
-    assert interaction.guild_id is not None
-    settings = await bot.store.guild_settings(interaction.guild_id)
-    ban = await bot.store.member_ban(interaction.guild_id, interaction.user.id)
-    channel_id, nsfw = _where(interaction)
-    try:
-        review = bot.moderator.review(
-            settings,
-            channel_id=channel_id,
-            channel_nsfw=nsfw,
-            ban=ban,
-            prompt=request.prompt,
-            negative_prompt=request.negative_prompt,
-        )
-    except Refused as refused:
-        if refused.audit:
-            text = (
-                f"🚫 <@{interaction.user.id}> in <#{interaction.channel_id}>: {refused.audit}. "
-                f"Refused, nothing charged.\n> {render.safe(request.prompt)}"
-            )
-            if request.negative_prompt:
-                text += f"\n> negative: {render.safe(request.negative_prompt)}"
-            if settings.audit_channel_id is not None:
-                task = asyncio.create_task(post_audit(bot, settings.audit_channel_id, text))
-                _posting.add(task)
-                task.add_done_callback(_posting.discard)
-        raise
-    return review, settings
-
-
-async def post_audit(bot: WanBot, channel_id: int | None, text: str) -> None:
-    """Best effort: an audit line that can't be posted is logged, never failing the action."""
-    if channel_id is None:
-        return
-    try:
-        await bot.get_partial_messageable(channel_id).send(text[:2000], allowed_mentions=NO_PINGS)
-    except discord.HTTPException:
-        log.warning("could not post to audit channel %s", channel_id, exc_info=True)
-
-
-def job_audit_text(job: NewJob, placeholder_id: int | None, provider_label: str) -> str:
-    options = render.options_line(job.request)
-    head = (
-        f"🎨 <@{job.user_id}> in <#{job.channel_id}> · /{job.kind} · {provider_label} · "
-        f"{options} · {job.hold_amount} credits held"
-    )
-    if job.private:
-        where = "private result (only the member sees it)"
-    elif placeholder_id is None:
-        where = "no placeholder; the result goes to the channel"
-    else:
-        where = f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{placeholder_id}"
-    lines = [head, f"> {render.safe(job.request.prompt)}"]
-    if job.request.negative_prompt:
-        lines.append(f"> negative: {render.safe(job.request.negative_prompt)}")
-    lines.append(where)
-    return "\n".join(lines)
 
 
 def month_start(now: float) -> float:
     day = dt.datetime.fromtimestamp(now, tz=dt.UTC).date().replace(day=1)
     return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp()
-
-
-def _period(name: str, stats: PeriodStats) -> str:
-    jobs = "job" if stats.jobs == 1 else "jobs"
-    failed = f" ({stats.failed} failed)" if stats.failed else ""
-    return f"{name}: {stats.jobs} {jobs}{failed} · {stats.credits} credits spent"
 
 
 # -- /admin -----------------------------------------------------------------------------------
@@ -131,16 +46,16 @@ class Admin(
     group_name="admin",
     group_description="Manage wanbot on this server (Manage Server)",
 ):
-    def __init__(self, bot: WanBot) -> None:
-        self.bot = bot
+    def __init__(self, *, store: Store, credits: CreditPolicy, audit: DiscordAudit) -> None:
+        self.store = store
+        self.credits = credits
+        self.audit = audit
         super().__init__()
 
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         if interaction.guild_id is None or not interaction.permissions.manage_guild:
-            raise app_commands.CheckFailure(
-                "Only members with the Manage Server permission can use /admin. "
-                "Nothing was changed."
-            )
+            refusal = Refusal(RefusalReason.ADMIN_INPUT, {"problem": "not_admin"})
+            raise app_commands.CheckFailure() from refusal
         return True
 
     @staticmethod
@@ -150,8 +65,8 @@ class Admin(
         )
 
     async def _audit(self, guild_id: int, text: str) -> None:
-        settings = await self.bot.store.guild_settings(guild_id)
-        await post_audit(self.bot, settings.audit_channel_id, text)
+        settings = await self.store.guild_settings(guild_id)
+        await self.audit.post(settings.audit_channel_id, text)
 
     # -- credits ---------------------------------------------------------------------------
     @app_commands.command(name="grant", description="Add credits to a member's balance")
@@ -185,11 +100,11 @@ class Admin(
     ) -> None:
         assert interaction.guild_id is not None
         if user.bot:
-            raise UserFacingError("Bots don't use credits. Nothing was changed.")
-        guild_id, store = interaction.guild_id, self.bot.store
-        allowance, _ = member_allowance(self.bot, user)
+            raise Refusal(RefusalReason.ADMIN_INPUT, {"problem": "bot_credits"})
+        guild_id, store = interaction.guild_id, self.store
+        allowance, _ = self.credits.allowance_for(r.id for r in user.roles)
         # Apply the refill due first, so it can't swallow the grant ("top up to the allowance").
-        budget = self.bot.credits.budget(time.time(), allowance)
+        budget = self.credits.budget(time.time(), allowance)
         before = await store.balance(guild_id, user.id, budget)
         after = await store.grant(guild_id, user.id, amount, interaction.user.id, reason)
         changed = after - before
@@ -209,8 +124,12 @@ class Admin(
     @app_commands.describe(user="Whose balance")
     async def balance(self, interaction: discord.Interaction[Any], user: discord.Member) -> None:
         assert interaction.guild_id is not None
-        summary = await credits_summary(self.bot, interaction.guild_id, user)
-        await self._reply(interaction, f"<@{user.id}>: {summary}")
+        roles = [r.id for r in user.roles]
+        summary = await credit_summary(
+            self.store, self.credits, interaction.guild_id, user.id, roles, time.time()
+        )
+        text = render_account.credits_summary(summary, locale_of(interaction))
+        await self._reply(interaction, f"<@{user.id}>: {text}")
 
     # -- where and what ------------------------------------------------------------------------
     @app_commands.command(name="channels", description="Allow or deny image generation by channel")
@@ -226,7 +145,7 @@ class Admin(
         channel: discord.TextChannel | None = None,
     ) -> None:
         assert interaction.guild_id is not None
-        guild_id, store = interaction.guild_id, self.bot.store
+        guild_id, store = interaction.guild_id, self.store
         if action == "clear" and channel is None:
             removed = await store.clear_channel_rules(guild_id)
             await self._reply(
@@ -235,13 +154,13 @@ class Admin(
             return
         if action != "list":
             if channel is None:
-                raise UserFacingError(
-                    f"Say which channel to {action}: add channel:#name. Nothing was changed."
+                raise Refusal(
+                    RefusalReason.ADMIN_INPUT, {"problem": "which_channel", "action": action}
                 )
             rule = None if action == "clear" else action
             await store.set_channel_rule(guild_id, channel.id, rule, interaction.user.id)
         settings = await store.guild_settings(guild_id)
-        await self._reply(interaction, _channel_rules(settings))
+        await self._reply(interaction, render_admin.channel_rules(settings))
 
     @app_commands.command(name="blocklist", description="Words or patterns prompts may not use")
     @app_commands.describe(
@@ -257,13 +176,13 @@ class Admin(
         regex: bool | None = None,
     ) -> None:
         assert interaction.guild_id is not None
-        guild_id, store = interaction.guild_id, self.bot.store
+        guild_id, store = interaction.guild_id, self.store
         if action == "list":
             settings = await store.guild_settings(guild_id)
-            await self._reply(interaction, _blocklist(settings.blocklist))
+            await self._reply(interaction, render_admin.blocklist(settings.blocklist))
             return
         if term is None:
-            raise UserFacingError(f"Say what to {action}: add term:.... Nothing was changed.")
+            raise Refusal(RefusalReason.ADMIN_INPUT, {"problem": "what_term", "action": action})
         if action == "remove":
             removed = await store.remove_blocked(guild_id, term.strip())
             if not removed:
@@ -274,8 +193,8 @@ class Admin(
         entry = clean_entry(term, bool(regex))
         settings = await store.guild_settings(guild_id)
         if len(settings.blocklist) >= MAX_BLOCKLIST:
-            raise UserFacingError(
-                f"The blocklist holds up to {MAX_BLOCKLIST} entries. Nothing was changed."
+            raise Refusal(
+                RefusalReason.ADMIN_INPUT, {"problem": "blocklist_full", "limit": MAX_BLOCKLIST}
             )
         added = await store.add_blocked(guild_id, entry, bool(regex), interaction.user.id)
         kind = "Pattern" if regex else "Word"
@@ -295,12 +214,12 @@ class Admin(
     ) -> None:
         assert interaction.guild_id is not None
         if policy is not None:
-            await self.bot.store.set_nsfw_policy(interaction.guild_id, policy)
+            await self.store.set_nsfw_policy(interaction.guild_id, policy)
             await self._audit(
                 interaction.guild_id,
                 f"⚙️ <@{interaction.user.id}> set the age-restricted channel policy to {policy}.",
             )
-        settings = await self.bot.store.guild_settings(interaction.guild_id)
+        settings = await self.store.guild_settings(interaction.guild_id)
         meaning = {
             "filter": "prompts there are checked like everywhere else",
             "allow": "adult prompts are allowed there; the blocklist still applies",
@@ -319,7 +238,7 @@ class Admin(
         reason: app_commands.Range[str, 1, 200] | None = None,
     ) -> None:
         assert interaction.guild_id is not None
-        added = await self.bot.store.ban_member(
+        added = await self.store.ban_member(
             interaction.guild_id, user.id, interaction.user.id, reason
         )
         if not added:
@@ -336,7 +255,7 @@ class Admin(
     @app_commands.describe(user="Who")
     async def unban(self, interaction: discord.Interaction[Any], user: discord.Member) -> None:
         assert interaction.guild_id is not None
-        removed = await self.bot.store.unban_member(interaction.guild_id, user.id)
+        removed = await self.store.unban_member(interaction.guild_id, user.id)
         if not removed:
             await self._reply(interaction, f"<@{user.id}> wasn't stopped from generating.")
             return
@@ -349,7 +268,7 @@ class Admin(
     @app_commands.command(name="bans", description="Members who can't generate images")
     async def bans(self, interaction: discord.Interaction[Any]) -> None:
         assert interaction.guild_id is not None
-        found = await self.bot.store.bans(interaction.guild_id)
+        found = await self.store.bans(interaction.guild_id)
         if not found:
             await self._reply(interaction, "Nobody is stopped from generating.")
             return
@@ -372,7 +291,7 @@ class Admin(
         clear: bool | None = None,
     ) -> None:
         assert interaction.guild_id is not None
-        store = self.bot.store
+        store = self.store
         if clear:
             await store.set_audit_channel(interaction.guild_id, None)
             await self._reply(interaction, "Jobs are no longer logged.")
@@ -389,8 +308,7 @@ class Admin(
             return
         await store.set_audit_channel(interaction.guild_id, channel.id)
         await self._reply(interaction, f"Every job will be logged in <#{channel.id}>.")
-        await post_audit(
-            self.bot,
+        await self.audit.post(
             channel.id,
             f"📋 <@{interaction.user.id}> set this channel as wanbot's audit log.",
         )
@@ -399,10 +317,11 @@ class Admin(
     async def stats(self, interaction: discord.Interaction[Any]) -> None:
         assert interaction.guild_id is not None
         now = time.time()
-        stats = await self.bot.store.guild_stats(
-            interaction.guild_id, day_start(now), month_start(now)
-        )
-        lines = [_period("Today", stats.today), _period("This month", stats.month)]
+        stats = await self.store.guild_stats(interaction.guild_id, day_start(now), month_start(now))
+        lines = [
+            render_admin.period("Today", stats.today),
+            render_admin.period("This month", stats.month),
+        ]
         if stats.top:
             top = " · ".join(
                 f"<@{m.user_id}> {m.credits} credits, {m.jobs} jobs" for m in stats.top
@@ -411,30 +330,6 @@ class Admin(
         await self._reply(interaction, "\n".join(lines))
 
 
-def _channel_rules(settings: GuildSettings) -> str:
-    allowed = " ".join(f"<#{c}>" for c in sorted(settings.allowed_channels))
-    denied = " ".join(f"<#{c}>" for c in sorted(settings.denied_channels))
-    if not allowed and not denied:
-        return "Every channel may generate images (no channel rules)."
-    lines = []
-    if allowed:
-        lines.append(f"Only these channels may generate: {allowed}")
-    else:
-        lines.append("Every channel may generate except the denied ones.")
-    if denied:
-        lines.append(f"Denied: {denied}")
-    return "\n".join(lines)
-
-
-def _blocklist(entries: tuple[BlockEntry, ...]) -> str:
-    if not entries:
-        return "The blocklist is empty (the built-in checks still apply)."
-    shown = [
-        f"`{e.pattern}` (regex)" if e.is_regex else render.safe(e.pattern, 100) for e in entries
-    ]
-    text = "Blocked: " + " · ".join(shown)
-    return text if len(text) <= 2000 else text[:1990] + " …"
-
-
 async def setup(bot: WanBot) -> None:
-    await bot.add_cog(Admin(bot))
+    services = bot.services
+    await bot.add_cog(Admin(store=services.store, credits=services.credits, audit=bot.audit))

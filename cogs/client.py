@@ -1,4 +1,5 @@
-"""The discord.py client: dependencies injected, cogs loaded, commands synced only when changed."""
+"""The discord.py client: services injected, extensions loaded, commands synced only when changed,
+and only the allowed servers served."""
 
 from __future__ import annotations
 
@@ -9,30 +10,24 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import aiohttp
 import discord
 from discord.ext import commands
 
-from cogs.errors import ErrorBoundary
+from cogs.audit import DiscordAudit
 from cogs.notifier import DiscordNotifier
-from cogs.views import DYNAMIC_ITEMS
+from cogs.respond import ErrorBoundary, guild_allowed
+from cogs.ui.actions import ActionRouter, JobButton
 from wanbot import health
+from wanbot.app import Services, build_services
 from wanbot.config import Config
-from wanbot.credits import CreditPolicy
 from wanbot.inputs import prune_inputs
-from wanbot.jobs.fitting import Downloader
-from wanbot.jobs.scheduler import Limits
 from wanbot.jobs.service import JobService
-from wanbot.moderation import Moderator
 from wanbot.providers.mock import MockProvider
-from wanbot.providers.registry import ProviderSet
 from wanbot.store.base import Store
-
-if TYPE_CHECKING:
-    from cogs.edit import Editing
-    from cogs.generate import Generation
+from wanbot.tasks import Supervised, supervise
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +45,7 @@ def point_at(api_base_url: str, gateway_url: str) -> None:
 
 
 class WanBot(commands.Bot):
-    def __init__(
-        self,
-        *,
-        config: Config,
-        store: Store,
-        session: aiohttp.ClientSession,
-        providers: ProviderSet,
-        data_dir: Path,
-    ) -> None:
+    def __init__(self, *, services: Services) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(
@@ -69,69 +56,66 @@ class WanBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=ErrorBoundary,
         )
-        self.config = config
-        self._heartbeat: asyncio.Task[None] | None = None
-        self._housekeeping: asyncio.Task[None] | None = None
-        self.store = store
-        self.session = session
-        self.providers = providers
-        self.data_dir = data_dir
-        self.credits = CreditPolicy(config.settings.credits)
-        self.moderator = Moderator()
-        self.notifier = DiscordNotifier(self)
-        gen = config.settings.generation
-        self.jobs = JobService(
-            store=store,
-            providers=providers,
-            notifier=self.notifier,
-            downloader=Downloader(session, mock_dir=data_dir / "mock"),
-            credits=self.credits,
-            limits=Limits(
-                total=gen.max_concurrent_jobs,
-                per_provider=gen.max_jobs_per_provider,
-                per_user=gen.max_running_per_user,
-            ),
-            max_queued_per_user=gen.max_queued_per_user,
-            data_dir=data_dir,
-        )
+        self.services = services
+        self.config = services.config
+        self.allowed_guilds = list(services.config.settings.discord.allowed_guilds)
+        assert isinstance(self.tree, ErrorBoundary)
+        self.tree.allowed_guilds = tuple(self.allowed_guilds)
+        self.job_actions = ActionRouter(self.allowed_guilds)
+        self.audit = DiscordAudit(self)
+        services.plug(DiscordNotifier(self, services.store), self.audit)
+        self._background: list[Supervised] = []
+
+    # Kept for tests and benchmarks that reach into the running bot.
+    @property
+    def store(self) -> Store:
+        return self.services.store
 
     @property
-    def generation(self) -> Generation:
-        from cogs.generate import Generation
-
-        cog = self.get_cog("Generation")
-        assert isinstance(cog, Generation)
-        return cog
-
-    @property
-    def editing(self) -> Editing:
-        from cogs.edit import Editing
-
-        cog = self.get_cog("Editing")
-        assert isinstance(cog, Editing)
-        return cog
+    def jobs(self) -> JobService:
+        return self.services.jobs
 
     async def setup_hook(self) -> None:
-        for item in DYNAMIC_ITEMS:
-            self.add_dynamic_items(item)
+        self.add_dynamic_items(JobButton)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
-        await self.jobs.start()
-        self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
-        self._housekeeping = asyncio.create_task(self._keep_house(), name="housekeeping")
+        await self.services.jobs.start()
+        self._background = [
+            supervise("heartbeat", self._beat),
+            supervise("housekeeping", self._keep_house),
+        ]
 
     async def close(self) -> None:
-        for task in (self._heartbeat, self._housekeeping):
-            if task is not None:
-                task.cancel()
-        await self.jobs.stop()
+        for task in self._background:
+            await task.stop()
+        await self.services.jobs.stop()
+        await self.audit.drain()
         await super().close()
 
+    # -- servers this bot serves -------------------------------------------------------------
+    async def on_ready(self) -> None:
+        for guild in list(self.guilds):
+            await self._leave_if_not_allowed(guild)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self._leave_if_not_allowed(guild)
+
+    async def _leave_if_not_allowed(self, guild: discord.Guild) -> None:
+        if guild_allowed(self.allowed_guilds, guild.id):
+            return
+        log.warning("leaving server %s: not in discord.allowed_guilds", guild.id)
+        try:
+            await guild.leave()
+        except discord.HTTPException:
+            log.warning("could not leave server %s", guild.id, exc_info=True)
+
+    # -- background ---------------------------------------------------------------------------
     async def _beat(self) -> None:
+        """The heartbeat file says the bot is working: ready, connected and dispatching jobs."""
         while True:
-            if self.is_ready() and not self.is_closed():
-                await asyncio.to_thread(health.beat, self.data_dir)
+            if self.is_ready() and not self.is_closed() and self.services.jobs.dispatcher_alive:
+                await asyncio.to_thread(health.beat, self.services.data_dir)
             await asyncio.sleep(HEARTBEAT_EVERY_S)
 
     async def _keep_house(self) -> None:
@@ -143,8 +127,8 @@ class WanBot(commands.Bot):
             await asyncio.sleep(HOUSEKEEPING_EVERY_S)
 
     def prune_files(self) -> int:
-        removed = prune_inputs(self.data_dir)
-        mock = self.providers.providers.get("mock")
+        removed = prune_inputs(self.services.data_dir)
+        mock = self.services.providers.providers.get("mock")
         if isinstance(mock, MockProvider):
             removed += mock.prune()
         return removed
@@ -161,25 +145,31 @@ class WanBot(commands.Bot):
         scopes: list[discord.Object | None] = (
             [None] if mode == "global" else [discord.Object(g) for g in mode]
         )
+        store = self.services.store
         for guild in scopes:
-            commands_ = self.tree._get_all_commands(guild=guild)
+            commands_: list[Any] = []
+            for kind in (
+                discord.AppCommandType.chat_input,
+                discord.AppCommandType.user,
+                discord.AppCommandType.message,
+            ):
+                commands_.extend(self.tree.get_commands(guild=guild, type=kind))
             payload = [c.to_dict(self.tree) for c in commands_]
             digest = hashlib.sha256(
                 json.dumps(payload, sort_keys=True, default=str).encode()
             ).hexdigest()
             key = f"command_hash:{'global' if guild is None else guild.id}"
-            if await self.store.get_meta(key) == digest:
+            if await store.get_meta(key) == digest:
                 log.info("commands unchanged for %s; not syncing", key.split(":", 1)[1])
                 continue
             synced = await self.tree.sync(guild=guild)
-            await self.store.set_meta(key, digest)
+            await store.set_meta(key, digest)
             log.info("synced %d commands to %s", len(synced), key.split(":", 1)[1])
 
 
 @contextlib.asynccontextmanager
 async def open_bot(config: Config) -> AsyncIterator[WanBot]:
     """Build every dependency once, in order, and close them in reverse: store, session, bot."""
-    from wanbot.providers.registry import build_providers
     from wanbot.store.sqlite import SQLiteStore
 
     settings = config.settings
@@ -189,16 +179,8 @@ async def open_bot(config: Config) -> AsyncIterator[WanBot]:
     store = await SQLiteStore.open(settings.storage.sqlite_path)
     try:
         async with aiohttp.ClientSession() as session:
-            providers = build_providers(config, session, data_dir)
-            log.info(
-                "providers enabled: %s (default %s)",
-                ", ".join(providers.providers),
-                providers.default,
-            )
-            bot = WanBot(
-                config=config, store=store, session=session, providers=providers, data_dir=data_dir
-            )
-            async with bot:
+            services = build_services(config, session, store, data_dir)
+            async with WanBot(services=services) as bot:
                 yield bot
     finally:
         await store.close()

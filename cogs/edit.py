@@ -1,61 +1,39 @@
 """Image editing three ways: /edit with attachments, the "Edit image" context menu, Vary and Edit
-buttons on a result. All three check the inputs before anything is charged, then share the
-generation flow of cogs.generate.
+buttons on a result. All three screen the member and prompt before fetching any input image,
+then share the job flow of cogs.jobflow.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.errors import guarded, reply
-from cogs.generate import acknowledged_if_slow
-from wanbot.errors import UserFacingError
+from cogs.audit import DiscordAudit
+from cogs.client import WanBot
+from cogs.jobflow import start_job
+from cogs.render.i18n import _
+from cogs.respond import acknowledged_if_slow, requester_of
+from cogs.ui.actions import ActionRouter
+from cogs.ui.edit import EditModal, ImageSource, VaryMenu, VarySelect, sources_of
+from wanbot.admission import Admission, Ask
+from wanbot.errors import Refusal, RefusalReason
 from wanbot.inputs import MAX_INPUT_BYTES, Offered, precheck, store_input
+from wanbot.jobs.service import JobService
 from wanbot.options import build_request
 from wanbot.preferences import pick
 from wanbot.providers.models import ASPECT_RATIOS, AspectRatio, InputImage
-
-if TYPE_CHECKING:
-    from cogs.client import WanBot
-    from cogs.generate import Generation
+from wanbot.store.base import Store
 
 log = logging.getLogger(__name__)
 
 MAX_EDIT_INPUTS = 4
-
-
-@dataclass(frozen=True)
-class ImageSource:
-    """An image on Discord that can be fetched: an attachment or an embed image."""
-
-    url: str
-    offered: Offered
-
-
-def sources_of(message: discord.Message) -> list[ImageSource]:
-    found: list[ImageSource] = []
-    for a in message.attachments:
-        if (a.content_type or "").startswith("image/") or a.width:
-            found.append(
-                ImageSource(a.url, Offered(a.filename, a.size, a.content_type, a.width, a.height))
-            )
-    for embed in message.embeds:
-        for media in (embed.image, embed.thumbnail):
-            if media.url:
-                name = media.url.rsplit("/", 1)[-1].split("?", 1)[0] or "embed-image"
-                found.append(
-                    ImageSource(media.url, Offered(name, 1, None, media.width, media.height))
-                )
-                break
-    return found
 
 
 def closest_ratio(width: int, height: int) -> AspectRatio:
@@ -69,86 +47,39 @@ def closest_ratio(width: int, height: int) -> AspectRatio:
     return min(ASPECT_RATIOS, key=distance)
 
 
-class EditModal(discord.ui.Modal, title="Edit image"):
-    prompt: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
-        label="What should change?",
-        style=discord.TextStyle.paragraph,
-        max_length=4000,
-        custom_id="wanbot:edit-modal:prompt",
-    )
-    count: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
-        label="How many images (1-4)",
-        required=False,
-        max_length=1,
-        default="1",
-        custom_id="wanbot:edit-modal:n",
-    )
-
-    def __init__(self, cog: Editing, sources: list[ImageSource], parent_job_id: str | None):
-        super().__init__(timeout=600)
-        self.cog = cog
-        self.sources = sources
-        self.parent_job_id = parent_job_id
-
-    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        text = (self.count.value or "1").strip()
-        async with guarded(interaction, "edit modal"):
-            if not text.isdigit() or not 1 <= int(text) <= 4:
-                raise UserFacingError("How many images must be a number from 1 to 4.")
-            await self.cog.run_edit(
-                interaction,
-                self.prompt.value,
-                self.sources,
-                n=int(text),
-                parent_job_id=self.parent_job_id,
-            )
-
-
-class VarySelect(discord.ui.Select["VaryMenu"]):
-    """Which result image to vary, when a result has several (lives as long as the reply)."""
-
-    def __init__(self, cog: Editing, job_id: str, prompt: str, sources: list[ImageSource]):
-        super().__init__(
-            placeholder="Vary which image?",
-            options=[
-                discord.SelectOption(label=f"Vary image {i + 1}", value=str(i))
-                for i in range(len(sources))
-            ],
-        )
-        self.cog = cog
-        self.job_id = job_id
-        self.prompt = prompt
-        self.sources = sources
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        source = self.sources[int(self.values[0])]
-        async with guarded(interaction, "vary select"):
-            await self.cog.run_edit(
-                interaction, self.prompt, [source], n=1, parent_job_id=self.job_id
-            )
-
-
-class VaryMenu(discord.ui.View):
-    def __init__(self, choice: VarySelect) -> None:
-        super().__init__(timeout=600)
-        self.add_item(choice)
-
-
 class Editing(commands.Cog):
-    def __init__(self, bot: WanBot) -> None:
-        self.bot = bot
+    def __init__(
+        self,
+        *,
+        admission: Admission,
+        jobs: JobService,
+        store: Store,
+        audit: DiscordAudit,
+        actions: ActionRouter,
+        session: aiohttp.ClientSession,
+        data_dir: Path,
+        tree: app_commands.CommandTree[Any],
+    ) -> None:
+        self.admission = admission
+        self.jobs = jobs
+        self.store = store
+        self.audit = audit
+        self.actions = actions
+        self.session = session
+        self.data_dir = data_dir
+        self.tree = tree
         self.menu = app_commands.ContextMenu(name="Edit image", callback=self.edit_image_menu)
         self.menu.guild_only = True
 
     async def cog_load(self) -> None:
-        self.bot.tree.add_command(self.menu)
+        self.tree.add_command(self.menu)
+        self.actions.register("vary", self.vary)
+        self.actions.register("edit", self.edit_result)
 
     async def cog_unload(self) -> None:
-        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
-
-    @property
-    def generation(self) -> Generation:
-        return self.bot.generation
+        self.tree.remove_command(self.menu.name, type=self.menu.type)
+        for action in ("vary", "edit"):
+            self.actions.unregister(action)
 
     # -- the shared path -------------------------------------------------------------------
     async def run_edit(
@@ -163,41 +94,57 @@ class Editing(commands.Cog):
         private: bool | None = None,
         parent_job_id: str | None = None,
     ) -> None:
+        assert interaction.guild_id is not None
         if not sources:
-            raise UserFacingError("There is no image to edit. Nothing was charged.")
+            raise Refusal(RefusalReason.NO_IMAGE)
         if len(sources) > MAX_EDIT_INPUTS:
-            raise UserFacingError(
-                f"You can edit up to {MAX_EDIT_INPUTS} images at once; that was {len(sources)}. "
-                "Nothing was charged."
+            raise Refusal(
+                RefusalReason.TOO_MANY_IMAGES, {"limit": MAX_EDIT_INPUTS, "count": len(sources)}
             )
         for source in sources:
             precheck(source.offered)
-        # Reading saved defaults and fetching large inputs may outlast Discord's 3 s: acknowledge
-        # ("thinking…") once 1.5 s have passed, whatever is still being waited for.
+        requester = requester_of(interaction)
+        # Reading saved defaults, screening and fetching large inputs may outlast Discord's 3 s:
+        # acknowledge ("thinking…") once 1.5 s have passed, whatever is still being waited for.
         async with acknowledged_if_slow(interaction, ephemeral=private):
-            saved = await self.generation.defaults(interaction, provider, edit=True)
+            saved = await self.admission.defaults(
+                interaction.guild_id, interaction.user.id, provider, edit=True
+            )
         private = bool(pick(private, saved.private))
+        ask = Ask(kind="edit", provider=provider, private=private, parent_job_id=parent_job_id)
+        count = pick(n, saved.n) or 1
         async with acknowledged_if_slow(interaction, ephemeral=private):
+            # Screen first, then fetch: a refused member makes the bot download nothing.
+            cleared = await self.admission.precheck(requester, prompt)
             inputs = await self._fetch_all(sources)
-        first = inputs[0]
-        request = build_request(
-            prompt=prompt,
-            negative_prompt=saved.negative_prompt,
-            size=saved.size,
-            n=pick(n, saved.n),
-            seed=seed,
-            thinking=saved.thinking,
-            input_images=inputs,
-            aspect_ratio=closest_ratio(first.width, first.height),
-        )
-        await self.generation.start_job(
-            interaction,
-            request,
-            kind="edit",
-            provider=provider,
-            private=private,
-            parent_job_id=parent_job_id,
-        )
+        try:
+            first = inputs[0]
+            request = build_request(
+                prompt=prompt,
+                negative_prompt=saved.negative_prompt,
+                size=saved.size,
+                n=count,
+                seed=seed,
+                thinking=saved.thinking,
+                input_images=inputs,
+                aspect_ratio=closest_ratio(first.width, first.height),
+            )
+            await start_job(
+                interaction, self.admission, self.jobs, self.audit, request, ask, cleared
+            )
+        except Refusal:
+            await asyncio.to_thread(_forget_inputs, inputs)
+            raise
+
+    async def _run_from_ui(
+        self,
+        interaction: discord.Interaction[Any],
+        prompt: str,
+        sources: list[ImageSource],
+        n: int,
+        parent_job_id: str | None,
+    ) -> None:
+        await self.run_edit(interaction, prompt, sources, n=n, parent_job_id=parent_job_id)
 
     async def _fetch_all(self, sources: list[ImageSource]) -> list[InputImage]:
         return list(await asyncio.gather(*(self._fetch(s) for s in sources)))
@@ -206,25 +153,24 @@ class Editing(commands.Cog):
         name = source.offered.filename[:60]
         timeout = aiohttp.ClientTimeout(total=30, sock_connect=10)
         try:
-            async with self.bot.session.get(source.url, timeout=timeout) as resp:
+            async with self.session.get(source.url, timeout=timeout) as resp:
                 if resp.status != 200:
-                    raise UserFacingError(
-                        f"I couldn't download {name} (Discord answered {resp.status}). "
-                        "Nothing was charged."
-                    )
+                    log.info("input %s: HTTP %s", name, resp.status)
+                    raise Refusal(RefusalReason.INPUT_DOWNLOAD_FAILED, {"name": name})
                 data = bytearray()
                 async for chunk in resp.content.iter_chunked(256 * 1024):
                     data += chunk
                     if len(data) > MAX_INPUT_BYTES:
                         break
         except (aiohttp.ClientError, TimeoutError):
-            raise UserFacingError(f"I couldn't download {name}. Nothing was charged.") from None
+            raise Refusal(RefusalReason.INPUT_DOWNLOAD_FAILED, {"name": name}) from None
         if len(data) > MAX_INPUT_BYTES:
-            raise UserFacingError(
-                f"{name} is over {MAX_INPUT_BYTES // (1024 * 1024)} MB. Nothing was charged."
+            raise Refusal(
+                RefusalReason.BAD_INPUT_IMAGE,
+                {"name": name, "mb": MAX_INPUT_BYTES // (1024 * 1024)},
             )
         return await asyncio.to_thread(
-            store_input, self.bot.data_dir, bytes(data), source.offered.filename, source.url
+            store_input, self.data_dir, bytes(data), source.offered.filename, source.url
         )
 
     # -- /edit -----------------------------------------------------------------------------
@@ -267,44 +213,65 @@ class Editing(commands.Cog):
     async def _provider_autocomplete(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        return self.generation.provider_choices(current)
+        choices = self.admission.provider_choices(current)
+        return [app_commands.Choice(name=label, value=key) for label, key in choices]
 
     # -- context menu and buttons ----------------------------------------------------------
     async def edit_image_menu(
         self, interaction: discord.Interaction[Any], message: discord.Message
     ) -> None:
-        sources = sources_of(message)
+        sources = sources_of(message)[:MAX_EDIT_INPUTS]
         if not sources:
-            await reply(interaction, "That message has no images to edit.")
-            return
-        if len(sources) > MAX_EDIT_INPUTS:
-            sources = sources[:MAX_EDIT_INPUTS]
-        await interaction.response.send_modal(EditModal(self, sources, None))
+            raise Refusal(RefusalReason.NO_IMAGE, {"where": "message"})
+        await interaction.response.send_modal(EditModal(self._run_from_ui, sources, None))
 
     async def vary(self, interaction: discord.Interaction[Any], job_id: str) -> None:
-        job = await self.bot.store.get_job(job_id)
         message = interaction.message
         sources = sources_of(message) if message else []
-        if job is None or not sources:
-            await reply(interaction, "I can't find the images of that result any more.")
-            return
+        if not sources:
+            raise Refusal(RefusalReason.RESULT_IMAGES_GONE)
+        async with acknowledged_if_slow(interaction, ephemeral=None):
+            job = await self.store.get_job(job_id)
+        if job is None:
+            raise Refusal(RefusalReason.RESULT_IMAGES_GONE)
         if len(sources) == 1:
             await self.run_edit(interaction, job.request.prompt, sources, n=1, parent_job_id=job_id)
             return
-        await interaction.response.send_message(
-            "Which image should I vary?",
-            view=VaryMenu(VarySelect(self, job_id, job.request.prompt, sources)),
-            ephemeral=True,
-        )
+        menu = VaryMenu(VarySelect(self._run_from_ui, job_id, job.request.prompt, sources))
+        if interaction.response.is_done():
+            await interaction.followup.send(
+                _("Which image should I vary?"), view=menu, ephemeral=True
+            )
+        else:
+            await interaction.response.send_message(
+                _("Which image should I vary?"), view=menu, ephemeral=True
+            )
 
     async def edit_result(self, interaction: discord.Interaction[Any], job_id: str) -> None:
         message = interaction.message
         sources = sources_of(message)[:MAX_EDIT_INPUTS] if message else []
         if not sources:
-            await reply(interaction, "I can't find the images of that result any more.")
-            return
-        await interaction.response.send_modal(EditModal(self, sources, job_id))
+            raise Refusal(RefusalReason.RESULT_IMAGES_GONE)
+        await interaction.response.send_modal(EditModal(self._run_from_ui, sources, job_id))
+
+
+def _forget_inputs(inputs: list[InputImage]) -> None:
+    """Kept inputs of a job that was refused after all: nothing will need them."""
+    for image in inputs:
+        Path(image.path).unlink(missing_ok=True)
 
 
 async def setup(bot: WanBot) -> None:
-    await bot.add_cog(Editing(bot))
+    services = bot.services
+    await bot.add_cog(
+        Editing(
+            admission=services.admission,
+            jobs=services.jobs,
+            store=services.store,
+            audit=bot.audit,
+            actions=bot.job_actions,
+            session=services.session,
+            data_dir=services.data_dir,
+            tree=bot.tree,
+        )
+    )

@@ -1,265 +1,107 @@
-"""/imagine and the flow every generation shares: check, admit, show a placeholder, queue."""
+"""/imagine, and the job buttons every result carries: cancel, reroll, delete."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import datetime as dt
 import logging
-import math
 import random
-import time
-import uuid
-import weakref
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs import render
-from cogs.account import member_allowance
-from cogs.admin import job_audit_text, post_audit, screen
-from cogs.views import progress_view
-from wanbot.errors import InsufficientCredits, UserFacingError
-from wanbot.jobs.ports import Progress
-from wanbot.moderation import cooldown_until
+from cogs.audit import DiscordAudit
+from cogs.client import WanBot
+from cogs.jobflow import start_job
+from cogs.render.i18n import _
+from cogs.respond import acknowledged_if_slow, locale_of, reply
+from cogs.ui.actions import ActionRouter, may_moderate
+from wanbot.admission import Admission, Ask
+from wanbot.errors import Refusal, RefusalReason
+from wanbot.jobs.run import CancelResult
+from wanbot.jobs.service import JobService
 from wanbot.options import build_request
-from wanbot.preferences import Preferences, pick
-from wanbot.providers.errors import UnsupportedRequest
+from wanbot.preferences import pick
 from wanbot.providers.models import MAX_SEED, GenerationRequest
-from wanbot.store.base import NewJob
-
-if TYPE_CHECKING:
-    from cogs.client import WanBot
+from wanbot.store.base import Store
 
 log = logging.getLogger(__name__)
 
-TOKEN_LIFETIME = dt.timedelta(minutes=15)
-# Discord drops an interaction not acknowledged within 3 s; past this, acknowledge first.
-ACK_AFTER_S = 1.5
-_ACK_BY = "wanbot_ack_by"
-_DEFERRED_EPHEMERAL = "wanbot_deferred_ephemeral"
 AspectChoice = Literal["1:1", "16:9", "9:16", "4:3", "3:4", "5:4", "4:5"]
 SizeChoice = Literal["1K", "2K", "4K"]
-
-
-@contextlib.asynccontextmanager
-async def acknowledged_if_slow(
-    interaction: discord.Interaction[Any], *, ephemeral: bool | None
-) -> AsyncIterator[None]:
-    """Defer the interaction ("thinking…") if the work inside is still going ACK_AFTER_S after
-    the interaction was created (say the database is locked by another writer for a while).
-
-    `ephemeral=None` means visibility isn't known yet: the deferral is then ephemeral, and
-    `start_job` posts a public placeholder as a followup instead of filling it.
-    """
-    loop = asyncio.get_running_loop()
-    age = max(0.0, time.time() - interaction.created_at.timestamp())
-    ack_by: float = interaction.extras.setdefault(
-        _ACK_BY, loop.time() + max(0.0, ACK_AFTER_S - age)
-    )
-    deferring = False
-
-    async def defer_when_due() -> None:
-        nonlocal deferring
-        await asyncio.sleep(max(0.0, ack_by - loop.time()))
-        if interaction.response.is_done():
-            return
-        deferring = True
-        private = True if ephemeral is None else ephemeral
-        try:
-            await interaction.response.defer(thinking=True, ephemeral=private)
-            interaction.extras[_DEFERRED_EPHEMERAL] = private
-            log.info("interaction %s acknowledged early: still working", interaction.id)
-        except discord.HTTPException:
-            log.warning("could not acknowledge interaction %s", interaction.id, exc_info=True)
-
-    timer = asyncio.create_task(defer_when_due())
-    try:
-        yield
-    finally:
-        if not deferring:  # once the deferral is on the wire, let it finish
-            timer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await timer
+_CANCELLED = {
+    CancelResult.CANCELLED: "Cancelled.",
+    CancelResult.CANCELLING: "Cancelling…",
+    CancelResult.TOO_LATE: "That job can't be cancelled any more.",
+}
 
 
 class Generation(commands.Cog):
-    """Slash commands that make images, and the shared path from a request to a queued job."""
+    """/imagine and the actions on a job that need no input image."""
 
-    def __init__(self, bot: WanBot) -> None:
-        self.bot = bot
-        # Per member, so a cooldown check and the admission after it can't interleave.
-        self._admitting: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
-
-    async def defaults(
-        self, interaction: discord.Interaction[Any], provider: str | None, *, edit: bool
-    ) -> Preferences:
-        """The member's saved defaults, minus those the provider that will run the job can't use."""
-        assert interaction.guild_id is not None
-        stored = await self.bot.store.get_preferences(interaction.guild_id, interaction.user.id)
-        prefs = Preferences.from_stored(stored)
-        providers = self.bot.providers
-        name = self.provider_key(provider) or providers.default
-        if name in providers.providers:
-            prefs = prefs.fitted(providers.get(name).capabilities, edit=edit)
-        return prefs
-
-    # -- the shared flow -------------------------------------------------------------------
-    def provider_key(self, name: str | None) -> str | None:
-        """The provider a member typed, by key or label in any case ("Mock", " mock ")."""
-        wanted = (name or "").strip().casefold()
-        if not wanted:
-            return None
-        for key, provider in self.bot.providers.providers.items():
-            if wanted in (key.casefold(), provider.label.casefold()):
-                return key
-        return name
-
-    def resolve_provider(self, name: str | None, request: GenerationRequest) -> str:
-        providers = self.bot.providers
-        name = self.provider_key(name)
-        chosen = name or providers.default
-        if chosen not in providers.providers:
-            enabled = ", ".join(p.label for p in providers.providers.values())
-            shown = chosen if len(chosen) <= 40 else chosen[:39] + "…"
-            raise UserFacingError(
-                f"{shown!r} is not enabled on this bot. Enabled: {enabled}. Nothing was charged."
-            )
-        problem = providers.get(chosen).capabilities.problem(request)
-        if problem:
-            others = [
-                n
-                for n, p in providers.providers.items()
-                if n != chosen and n != "mock" and p.capabilities.problem(request) is None
-            ]
-            hint = f" Try provider:{others[0]}." if others and name is None else ""
-            if others and name is not None:
-                hint = f" Try /imagine provider:{others[0]}, or change that option."
-            raise UnsupportedRequest(f"{problem}{hint} Nothing was charged.")
-        return chosen
-
-    async def start_job(
+    def __init__(
         self,
-        interaction: discord.Interaction[Any],
-        request: GenerationRequest,
         *,
-        kind: str,
-        provider: str | None,
-        private: bool = False,
-        parent_job_id: str | None = None,
+        admission: Admission,
+        jobs: JobService,
+        store: Store,
+        audit: DiscordAudit,
+        actions: ActionRouter,
     ) -> None:
-        assert interaction.guild_id is not None and interaction.channel_id is not None
-        async with acknowledged_if_slow(interaction, ephemeral=private):
-            review, guild_settings = await screen(self.bot, interaction, request)
-            chosen = self.resolve_provider(provider, request)
-            if review.filtered and self.bot.providers.get(chosen).capabilities.safety_checker:
-                request = request.model_copy(update={"safety_checker": True})
-            settings = self.bot.config.settings
-            cost_override = getattr(settings.providers, chosen).image_cost
-            image_cost = settings.credits.image_cost if cost_override is None else cost_override
-            now = time.time()
-            job = NewJob(
-                id=uuid.uuid4().hex,
-                kind=kind,
-                guild_id=interaction.guild_id,
-                channel_id=interaction.channel_id,
-                user_id=interaction.user.id,
-                application_id=interaction.application_id,
-                interaction_token=interaction.token,
-                token_expires_at=(interaction.created_at + TOKEN_LIFETIME).timestamp(),
-                request=request,
-                provider=chosen,
-                image_cost=image_cost,
-                deadline_at=now + settings.generation.job_timeout_s,
-                upload_limit=interaction.filesize_limit,
-                private=private,
-                parent_job_id=parent_job_id,
-            )
-            await self._admit(job, member_allowance(self.bot, interaction.user)[0])
-        placeholder_id: int | None = None
-        progress = Progress(phase="queued", provider_label=self.bot.providers.label(chosen))
-        text = render.placeholder(request, progress)
-        try:
-            if interaction.extras.get(_DEFERRED_EPHEMERAL) and not private:
-                # Acknowledged privately before it was known the job is public: the public
-                # placeholder is a followup, and the private "thinking…" goes away.
-                with contextlib.suppress(discord.HTTPException):
-                    await interaction.delete_original_response()
-                followup = await interaction.followup.send(
-                    text,
-                    view=progress_view(job.id),
-                    wait=True,
-                    allowed_mentions=discord.AllowedMentions.none(),
-                )
-                placeholder_id = followup.id
-            elif interaction.response.is_done():  # acknowledged already (inputs, or slow admission)
-                message = await interaction.edit_original_response(
-                    content=text,
-                    view=progress_view(job.id),
-                    allowed_mentions=discord.AllowedMentions.none(),
-                )
-                placeholder_id = message.id
-            else:
-                response = await interaction.response.send_message(
-                    text,
-                    view=progress_view(job.id),
-                    ephemeral=private,
-                    allowed_mentions=discord.AllowedMentions.none(),
-                )
-                placeholder_id = response.message_id
-        except discord.HTTPException:
-            # The job is paid for and stays admitted: it is delivered to the channel instead.
-            log.warning("job %s: could not show a placeholder", job.id, exc_info=True)
-        await self.bot.jobs.enqueue(job.id, placeholder_id)
-        audit = job_audit_text(job, placeholder_id, self.bot.providers.label(chosen))
-        await post_audit(self.bot, guild_settings.audit_channel_id, audit)
+        self.admission = admission
+        self.jobs = jobs
+        self.store = store
+        self.audit = audit
+        self.actions = actions
 
-    async def _admit(self, job: NewJob, allowance: int) -> None:
-        """Admit under the member's cooldown; every refusal says nothing was charged."""
-        key = (job.guild_id, job.user_id)
-        lock = self._admitting.get(key)
-        if lock is None:
-            lock = self._admitting[key] = asyncio.Lock()
-        async with lock:
-            now = time.time()
-            cooldown = self.bot.config.settings.generation.cooldown_s
-            if cooldown > 0:
-                last = await self.bot.store.last_job_at(job.guild_id, job.user_id)
-                ready = cooldown_until(last, cooldown, now)
-                if ready is not None:
-                    raise UserFacingError(
-                        f"You can start another job <t:{math.ceil(ready)}:R>. Nothing was charged."
-                    )
-            try:
-                await self.bot.jobs.admit(job, allowance=allowance)
-            except InsufficientCredits as e:
-                hint = self.bot.credits.refill_hint(now)
-                raise UserFacingError(f"{e.user_message} {hint} Nothing was charged.") from None
+    async def cog_load(self) -> None:
+        self.actions.register("cancel", self.cancel)
+        self.actions.register("reroll", self.reroll)
+        self.actions.register("delete", self.delete)
+
+    async def cog_unload(self) -> None:
+        for action in ("cancel", "reroll", "delete"):
+            self.actions.unregister(action)
+
+    # -- buttons ---------------------------------------------------------------------------
+    async def cancel(self, interaction: discord.Interaction[Any], job_id: str) -> None:
+        # The store may be busy for longer than Discord waits: acknowledged if slow.
+        async with acknowledged_if_slow(interaction, ephemeral=True):
+            job = await self.store.get_job(job_id)
+            if job is None:
+                raise Refusal(RefusalReason.JOB_GONE)
+            if interaction.user.id != job.user_id and not may_moderate(interaction):
+                raise Refusal(RefusalReason.NOT_OWNER, {"action": "cancel"})
+            result = await self.jobs.cancel(job_id)
+        await reply(interaction, _(_CANCELLED[result], locale_of(interaction)))
+
+    async def delete(self, interaction: discord.Interaction[Any], job_id: str) -> None:
+        await interaction.response.defer()
+        job = await self.store.get_job(job_id)
+        owner = job.user_id if job else None
+        if interaction.user.id != owner and not may_moderate(interaction):
+            raise Refusal(RefusalReason.NOT_OWNER, {"action": "delete"})
+        await interaction.delete_original_response()
+        if job is not None:
+            channel = interaction.client.get_partial_messageable(job.channel_id)
+            clicked = interaction.message.id if interaction.message else None
+            for message_id in job.message_ids:
+                if message_id != clicked:
+                    with contextlib.suppress(discord.HTTPException):
+                        await channel.get_partial_message(message_id).delete()
 
     async def reroll(self, interaction: discord.Interaction[Any], job_id: str) -> None:
         async with acknowledged_if_slow(interaction, ephemeral=None):
-            job = await self.bot.store.get_job(job_id)
+            job = await self.store.get_job(job_id)
         if job is None:
-            raise UserFacingError("That job no longer exists.")
+            raise Refusal(RefusalReason.JOB_GONE)
         if not _inputs_kept(job.request):
-            raise UserFacingError(
-                "The images that edit started from are no longer kept. Use Vary or /edit instead."
-            )
+            raise Refusal(RefusalReason.INPUTS_GONE)
         request = job.request.model_copy(update={"seed": random.randint(0, MAX_SEED)})
-        await self.start_job(
-            interaction,
-            request,
-            kind=job.kind,
-            provider=job.provider,
-            private=job.private,
-            parent_job_id=job.id,
-        )
+        ask = Ask(kind=job.kind, provider=job.provider, private=job.private, parent_job_id=job.id)
+        await start_job(interaction, self.admission, self.jobs, self.audit, request, ask)
 
     # -- commands --------------------------------------------------------------------------
     @app_commands.command(name="imagine", description="Make images from a prompt")
@@ -292,8 +134,11 @@ class Generation(commands.Cog):
         provider: str | None = None,
         private: bool | None = None,
     ) -> None:
+        assert interaction.guild_id is not None
         async with acknowledged_if_slow(interaction, ephemeral=private):
-            saved = await self.defaults(interaction, provider, edit=False)
+            saved = await self.admission.defaults(
+                interaction.guild_id, interaction.user.id, provider, edit=False
+            )
         request = build_request(
             prompt=prompt,
             negative_prompt=pick(negative_prompt, saved.negative_prompt),
@@ -305,27 +150,15 @@ class Generation(commands.Cog):
             image_set=image_set,
             palette=palette,
         )
-        await self.start_job(
-            interaction,
-            request,
-            kind="imagine",
-            provider=provider,
-            private=bool(pick(private, saved.private)),
-        )
-
-    def provider_choices(self, current: str) -> list[app_commands.Choice[str]]:
-        current = current.lower()
-        return [
-            app_commands.Choice(name=p.label, value=name)
-            for name, p in self.bot.providers.providers.items()
-            if current in name or current in p.label.lower()
-        ][:25]
+        ask = Ask(kind="imagine", provider=provider, private=bool(pick(private, saved.private)))
+        await start_job(interaction, self.admission, self.jobs, self.audit, request, ask)
 
     @imagine.autocomplete("provider")
     async def _provider_autocomplete(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        return self.provider_choices(current)
+        choices = self.admission.provider_choices(current)
+        return [app_commands.Choice(name=label, value=key) for label, key in choices]
 
 
 def _inputs_kept(request: GenerationRequest) -> bool:
@@ -333,4 +166,13 @@ def _inputs_kept(request: GenerationRequest) -> bool:
 
 
 async def setup(bot: WanBot) -> None:
-    await bot.add_cog(Generation(bot))
+    services = bot.services
+    await bot.add_cog(
+        Generation(
+            admission=services.admission,
+            jobs=services.jobs,
+            store=services.store,
+            audit=bot.audit,
+            actions=bot.job_actions,
+        )
+    )

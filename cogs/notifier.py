@@ -12,18 +12,14 @@ import functools
 import logging
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import discord
 
-from cogs import render
-from cogs.views import progress_view, result_view
+from cogs.render import jobs as render
+from cogs.ui.actions import progress_view, result_view
 from wanbot.jobs.fitting import pack
-from wanbot.jobs.ports import DeliveredFile, Delivery, Progress
-from wanbot.store.base import Job
-
-if TYPE_CHECKING:
-    from cogs.client import WanBot
+from wanbot.jobs.ports import DeliveredFile, Delivery, JobOutcome, Progress
+from wanbot.store.base import Job, Store
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +29,19 @@ NO_PINGS = discord.AllowedMentions.none()
 
 
 class DiscordNotifier:
-    def __init__(self, bot: WanBot) -> None:
-        self._bot = bot
+    def __init__(self, client: discord.Client, store: Store) -> None:
+        self._bot = client
+        self._store = store
 
     def _webhook(self, job: Job) -> discord.Webhook:
-        # An application (type 3) webhook, as discord.py makes for an Interaction: only that kind
-        # may send ephemeral followups, which private results of more than one message need.
-        return discord.Webhook.from_state(
-            {"id": job.application_id, "type": 3, "token": job.interaction_token},
-            self._bot._connection,
+        # The interaction's followup webhook, bound to the client so views work; an application
+        # webhook, as discord.py makes for an Interaction: only that kind may send ephemeral
+        # followups, which private results of more than one message need.
+        webhook = discord.Webhook.partial(
+            job.application_id, job.interaction_token, client=self._bot
         )
+        webhook.type = discord.WebhookType.application
+        return webhook
 
     def _token_alive(self, job: Job) -> bool:
         return time.time() < job.token_expires_at - TOKEN_MARGIN_S
@@ -58,8 +57,8 @@ class DiscordNotifier:
             allowed_mentions=NO_PINGS,
         )
 
-    async def show_failure(self, job: Job, message: str) -> None:
-        text = render.ended(job.request, message)
+    async def show_failure(self, job: Job, outcome: JobOutcome) -> None:
+        text = render.ended(job.request, outcome)
         if job.placeholder_message_id is not None and self._token_alive(job):
             try:
                 await self._webhook(job).edit_message(
@@ -71,7 +70,7 @@ class DiscordNotifier:
         await self._channel_post(job, f"<@{job.user_id}> {text}", [], None, nonce=f"f{job.id[:23]}")
 
     async def deliver(self, job: Job, delivery: Delivery) -> list[int]:
-        parent = await self._bot.store.get_job(job.parent_job_id) if job.parent_job_id else None
+        parent = await self._store.get_job(job.parent_job_id) if job.parent_job_id else None
         source = render.origin(job, parent)
         batches = pack(list(delivery.files))
         ids: list[int] = []

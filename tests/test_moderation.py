@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from cogs.render.refusals import block_reason, refusal
 from wanbot.config import ConfigError, load_config
+from wanbot.credits import role_allowance
 from wanbot.errors import UserFacingError
 from wanbot.moderation import (
     ContentFilter,
@@ -19,7 +21,6 @@ from wanbot.moderation import (
     cooldown_until,
     match_entry,
     normalise,
-    role_allowance,
 )
 from wanbot.store.base import BlockEntry, GuildSettings, MemberBan
 
@@ -98,7 +99,7 @@ def test_unfiltered_allows_adult_terms_but_never_minors() -> None:
     assert FILTER.check("a gory battlefield", filtered=False) is None
     block = FILTER.check("naked teenager", filtered=False)
     assert block is not None and block.category == "minors"
-    assert "never allowed" in block.reason()
+    assert "never allowed" in block_reason(block.category, block.matched)
 
 
 def test_negative_prompts_may_name_what_to_keep_out() -> None:
@@ -202,7 +203,9 @@ def test_stored_pattern_re2_cannot_run_matches_nothing() -> None:
 def test_server_list_checked_before_builtin_and_shown_in_the_reason() -> None:
     block = FILTER.check("a naked dragon", filtered=True, server=[word("dragon")])
     assert block is not None and block.category == "server"
-    assert block.reason() == 'it matches this server\'s blocklist ("dragon")'
+    assert block_reason(block.category, block.matched) == (
+        'it matches this server\'s blocklist ("dragon")'
+    )
 
 
 # -- the whole review ---------------------------------------------------------------------------
@@ -230,44 +233,47 @@ def test_review_passes_filtered_outside_nsfw_channels() -> None:
     assert review(settings, channel_nsfw=True).filtered
     allow = GuildSettings(guild_id=1, nsfw_policy="allow")
     assert not review(allow, "a naked man", channel_nsfw=True).filtered
-    with pytest.raises(Refused, match="explicit sexual content"):
+    with pytest.raises(Refused) as refused:
         review(allow, "a naked man")
+    assert "explicit sexual content" in refusal(refused.value)
 
 
 def test_blocked_prompt_message_and_audit() -> None:
     settings = GuildSettings(guild_id=1, blocklist=(word("dragon"),))
     with pytest.raises(Refused) as refused:
         review(settings, "a Dragon")
-    assert refused.value.user_message == (
+    assert refusal(refused.value) == (
         f"That prompt can't be used in <#{GENERAL}>: it matches this server's blocklist "
         '("dragon"). Nothing was charged.'
     )
-    assert refused.value.audit is not None and "blocklist" in refused.value.audit
-    with pytest.raises(Refused, match="That negative prompt can't be used"):
+    assert refused.value.audited and refused.value.details["category"] == "server"
+    with pytest.raises(Refused) as negative:
         review(settings, negative_prompt="no dragons, dragon")
+    assert refusal(negative.value).startswith("That negative prompt can't be used")
 
 
 def test_ban_refused_and_audited() -> None:
     ban = MemberBan(user_id=5, reason=None, actor_id=None, created_at=0)
-    with pytest.raises(Refused, match="turned off image generation for you") as refused:
+    with pytest.raises(Refused) as refused:
         review(GuildSettings(guild_id=1), ban=ban)
-    assert refused.value.audit
+    assert "turned off image generation for you" in refusal(refused.value)
+    assert refused.value.audited
 
 
 def test_channel_rules() -> None:
     assert channel_refusal(GuildSettings(guild_id=1), GENERAL) is None
     denied = GuildSettings(guild_id=1, denied_channels=frozenset({GENERAL}))
-    assert channel_refusal(denied, GENERAL) == (
-        f"Images can't be made in <#{GENERAL}>. Nothing was charged."
-    )
+    denied_here = channel_refusal(denied, GENERAL)
+    assert denied_here is not None
+    assert refusal(denied_here) == f"Images can't be made in <#{GENERAL}>. Nothing was charged."
     assert channel_refusal(denied, ART) is None
     allowed = GuildSettings(guild_id=1, allowed_channels=frozenset({ART}))
     assert channel_refusal(allowed, ART) is None
-    message = channel_refusal(allowed, GENERAL)
-    assert message is not None and f"Try <#{ART}>." in message
+    elsewhere = channel_refusal(allowed, GENERAL)
+    assert elsewhere is not None and f"Try <#{ART}>." in refusal(elsewhere)
     with pytest.raises(Refused) as refused:
         review(allowed)
-    assert refused.value.audit is None  # a wrong channel is not worth a moderator's attention
+    assert not refused.value.audited  # a wrong channel is not worth a moderator's attention
 
 
 # -- budgets and pacing -------------------------------------------------------------------------

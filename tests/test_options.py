@@ -7,22 +7,30 @@ from typing import Any
 
 import pytest
 
-from wanbot.errors import UserFacingError
+from cogs.render.refusals import refusal as render_refusal
+from wanbot.errors import Refusal
 from wanbot.options import MAX_PROMPT, build_request, clean_prompt, parse_palette
 from wanbot.providers.models import ASPECT_RATIOS, MAX_SEED, PaletteColor
 
 
+def _words(err: Refusal) -> str:
+    """The reply without its closing "Nothing was charged.", which must appear exactly once."""
+    text = render_refusal(err)
+    assert text.count("Nothing was charged.") == 1 and ".." not in text, text
+    return text.removesuffix(" Nothing was charged.")
+
+
 def refusal(**options: Any) -> str:
     options.setdefault("prompt", "a red fox")
-    with pytest.raises(UserFacingError) as err:
+    with pytest.raises(Refusal) as err:
         build_request(**options)
-    return err.value.user_message
+    return _words(err.value)
 
 
 def palette_refusal(text: str) -> str:
-    with pytest.raises(UserFacingError) as err:
+    with pytest.raises(Refusal) as err:
         parse_palette(text)
-    return err.value.user_message
+    return _words(err.value)
 
 
 # -- prompts ----------------------------------------------------------------------------------
@@ -43,7 +51,7 @@ def test_over_long_prompt_is_refused_after_stripping() -> None:
     message = refusal(prompt="x" * (MAX_PROMPT + 1))
     assert message == (
         f"The prompt has {MAX_PROMPT + 1} characters; the most any image host takes is "
-        f"{MAX_PROMPT}. Nothing was charged."
+        f"{MAX_PROMPT}."
     )
     # Control characters do not count towards the limit.
     assert len(build_request(prompt="x" * MAX_PROMPT + "\x00" * 10).prompt) == MAX_PROMPT

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from wanbot.errors import UserFacingError
+from cogs.render.account import preferences as preferences_line
+from wanbot.errors import Refusal
 from wanbot.preferences import Preferences, pick
 from wanbot.providers.capabilities import Capabilities
 
@@ -36,7 +37,7 @@ def test_updated_validates_and_round_trips() -> None:
     assert prefs.updated(negative_prompt="none").negative_prompt is None
     assert prefs.updated(thinking=False).thinking is False
     for bad in ({"aspect_ratio": "2:1"}, {"size": "8K"}, {"n": 5}, {"negative_prompt": "x" * 501}):
-        with pytest.raises(UserFacingError):
+        with pytest.raises(Refusal):
             prefs.updated(**bad)
 
 
@@ -56,13 +57,13 @@ def test_fitted_drops_what_the_provider_cannot_use() -> None:
 
 
 def test_describe() -> None:
-    assert Preferences().describe() == (
+    assert preferences_line(Preferences()) == (
         "1:1 · 2K · 1 image · thinking as the host decides · public results"
     )
     prefs = Preferences(
         aspect_ratio="16:9", size="2K", n=2, thinking=False, negative_prompt="blurry, text"
     )
-    assert prefs.describe() == (
+    assert preferences_line(prefs) == (
         '16:9 · 2K · 2 images · thinking off · negative: "blurry, text" · public results'
     )
-    assert Preferences(private=True).describe().endswith("private results")
+    assert preferences_line(Preferences(private=True)).endswith("private results")

@@ -31,6 +31,7 @@ class DiscordConfig(Section):
     api_base_url: str = "https://discord.com/api/v10"
     gateway_url: str = "wss://gateway.discord.gg/"
     command_sync: Literal["global", "off"] | list[int] = "global"
+    allowed_guilds: list[int] = []  # servers this bot serves; empty: any server it is in
 
     @field_validator("api_base_url")
     @classmethod

@@ -1,11 +1,15 @@
-"""Budget policy: which refill is due when, and the daily spending window."""
+"""Budget policy: allowances by role, which refill is due when, and the daily spending window."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from wanbot.config import CreditsConfig
-from wanbot.store.base import Budget, SpendCaps
+from wanbot.store.base import Activity, Budget, SpendCaps, Store
+
+RECENT = 5
 
 
 def _utc(now: float) -> dt.datetime:
@@ -59,8 +63,59 @@ class CreditPolicy:
             total=self.config.daily_cap_total,
         )
 
-    def refill_hint(self, now: float) -> str:
-        when = next_refill(self.config.period, now)
-        if when is None:
-            return "Ask a server admin for more."
-        return f"Your allowance refills <t:{int(when)}:R>."
+    def allowance_for(self, role_ids: Iterable[int]) -> tuple[int, int | None]:
+        """(allowance, role id it comes from or None): the best of the member's configured
+        roles, else the server-wide allowance."""
+        found = role_allowance(role_ids, self.config.role_allowances)
+        if found is None:
+            return self.config.allowance, None
+        return found
+
+    def next_refill(self, now: float) -> float | None:
+        return next_refill(self.config.period, now)
+
+
+def role_allowance(role_ids: Iterable[int], table: Mapping[str, int]) -> tuple[int, int] | None:
+    """(allowance, role id) of the member's best-provided role in `table`, or None."""
+    best: tuple[int, int] | None = None
+    for role_id in role_ids:
+        amount = table.get(str(role_id))
+        if amount is not None and (best is None or amount > best[0]):
+            best = (amount, role_id)
+    return best
+
+
+@dataclass(frozen=True)
+class CreditSummary:
+    """What /credits shows: the balance after any refill due, where the allowance comes from."""
+
+    balance: int
+    allowance: int
+    role_id: int | None
+    period: str
+    refills_at: float | None
+    held: int
+    recent: tuple[Activity, ...]
+
+
+async def credit_summary(
+    store: Store,
+    policy: CreditPolicy,
+    guild_id: int,
+    user_id: int,
+    role_ids: Iterable[int],
+    now: float,
+) -> CreditSummary:
+    allowance, role_id = policy.allowance_for(role_ids)
+    balance = await store.balance(guild_id, user_id, policy.budget(now, allowance))
+    held = await store.held_credits(guild_id, user_id)
+    recent = await store.activity(guild_id, user_id, RECENT)
+    return CreditSummary(
+        balance=balance,
+        allowance=allowance,
+        role_id=role_id,
+        period=policy.config.period,
+        refills_at=policy.next_refill(now),
+        held=held,
+        recent=tuple(recent),
+    )

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from wanbot.errors import UserFacingError
+from wanbot.errors import Refusal, RefusalReason, UserFacingError
 from wanbot.patterns import MAX_PATTERN, MAX_TEXT, PatternError, compile_pattern
 from wanbot.store.base import BlockEntry, GuildSettings, MemberBan
 from wanbot.text import strip_invisible
@@ -122,16 +122,6 @@ class Block:
 
     category: str  # minors, sexual, gore, server
     matched: str
-
-    def reason(self) -> str:
-        shown = self.matched if len(self.matched) <= 40 else self.matched[:39] + "…"
-        if self.category == "minors":
-            return "it describes sexual content involving minors, which is never allowed"
-        if self.category == "sexual":
-            return f'it asks for explicit sexual content ("{shown}")'
-        if self.category == "gore":
-            return f'it asks for extreme gore ("{shown}")'
-        return f'it matches this server\'s blocklist ("{shown}")'
 
 
 class ContentFilter:
@@ -240,12 +230,14 @@ def match_entry(entry: BlockEntry, text: str) -> str | None:
     return None
 
 
-class Refused(UserFacingError):
-    """A job refused by the server's policy; `audit` says whether moderators should hear of it."""
+class Refused(Refusal):
+    """A job refused by the server's policy; `audited`: moderators should hear of it."""
 
-    def __init__(self, user_message: str, *, audit: str | None = None) -> None:
-        super().__init__(user_message)
-        self.audit = audit
+    def __init__(
+        self, reason: RefusalReason, details: dict[str, object] | None = None, *, audited: bool
+    ) -> None:
+        super().__init__(reason, details)
+        self.audited = audited
 
 
 @dataclass(frozen=True)
@@ -271,55 +263,43 @@ class Moderator:
         prompt: str,
         negative_prompt: str | None = None,
     ) -> Review:
-        """Return how the request runs, or raise Refused with the member-facing reason."""
+        """Return how the request runs, or raise Refused saying which rule stopped it."""
         if ban is not None:
-            raise Refused(
-                "A moderator has turned off image generation for you on this server. "
-                "Nothing was charged.",
-                audit="banned member tried to generate",
-            )
+            raise Refused(RefusalReason.BANNED, audited=True)
         refusal = channel_refusal(settings, channel_id)
         if refusal:
-            raise Refused(refusal)
+            raise refusal
         filtered = not channel_nsfw or settings.nsfw_policy != "allow"
-        for field, text in (("prompt", prompt), ("negative prompt", negative_prompt or "")):
+        for field, text in (("prompt", prompt), ("negative_prompt", negative_prompt or "")):
             block = self.content.check(
                 text,
                 filtered=filtered,
                 server=settings.blocklist,
-                negative=field == "negative prompt",
+                negative=field == "negative_prompt",
             )
             if block is not None:
-                reason = block.reason()
                 raise Refused(
-                    f"That {field} can't be used in <#{channel_id}>: {reason}. "
-                    "Nothing was charged.",
-                    audit=f"{field} blocked: {reason}",
+                    RefusalReason.PROMPT_BLOCKED,
+                    {
+                        "field": field,
+                        "channel_id": channel_id,
+                        "category": block.category,
+                        "matched": block.matched,
+                    },
+                    audited=True,
                 )
         return Review(filtered=filtered)
 
 
-def channel_refusal(settings: GuildSettings, channel_id: int) -> str | None:
-    """Why images can't be made in this channel, or None when they can."""
+def channel_refusal(settings: GuildSettings, channel_id: int) -> Refused | None:
+    """Why images can't be made in this channel (with up to three that can), or None."""
     allowed = settings.allowed_channels
     if channel_id not in settings.denied_channels and (not allowed or channel_id in allowed):
         return None
-    message = f"Images can't be made in <#{channel_id}>."
-    usable = sorted(allowed - settings.denied_channels)
-    if usable:
-        shown = " ".join(f"<#{c}>" for c in usable[:3])
-        message += f" Try {shown}."
-    return message + " Nothing was charged."
-
-
-def role_allowance(role_ids: Iterable[int], table: Mapping[str, int]) -> tuple[int, int] | None:
-    """(allowance, role id) of the member's best-provided role in `table`, or None."""
-    best: tuple[int, int] | None = None
-    for role_id in role_ids:
-        amount = table.get(str(role_id))
-        if amount is not None and (best is None or amount > best[0]):
-            best = (amount, role_id)
-    return best
+    usable = sorted(allowed - settings.denied_channels)[:3]
+    return Refused(
+        RefusalReason.CHANNEL_DENIED, {"channel_id": channel_id, "usable": usable}, audited=False
+    )
 
 
 def cooldown_until(last_job_at: float | None, cooldown_s: float, now: float) -> float | None:

@@ -1,4 +1,4 @@
-"""What a member typed, turned into a GenerationRequest or a plain-words refusal."""
+"""What a member typed, turned into a GenerationRequest or a Refusal naming the wrong option."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from wanbot.errors import UserFacingError
+from wanbot.errors import Refusal, RefusalReason
 from wanbot.providers.models import (
     ASPECT_RATIOS,
     MAX_SEED,
@@ -24,6 +24,11 @@ _PALETTE_ITEM = re.compile(r"^(#[0-9A-Fa-f]{6})(?::(\d{1,3}(?:\.\d{1,2})?)%)?$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+def bad_option(problem: str, **details: object) -> Refusal:
+    """A refusal naming the option that is wrong (`problem`) and the values the message needs."""
+    return Refusal(RefusalReason.BAD_OPTION, {"problem": problem, **details})
+
+
 def _visible(text: str) -> bool:
     """Whether anything would show: not only spaces, zero-width and other format characters."""
     return any(not c.isspace() and unicodedata.category(c) not in ("Cc", "Cf") for c in text)
@@ -32,12 +37,9 @@ def _visible(text: str) -> bool:
 def clean_prompt(text: str | None, what: str = "prompt") -> str:
     cleaned = _CONTROL.sub("", text or "").strip()
     if not _visible(cleaned):
-        raise UserFacingError(f"The {what} is empty. Describe the image you want.")
+        raise bad_option("empty", field=what)
     if len(cleaned) > MAX_PROMPT:
-        raise UserFacingError(
-            f"The {what} has {len(cleaned)} characters; the most any image host takes is "
-            f"{MAX_PROMPT}. Nothing was charged."
-        )
+        raise bad_option("too_long", field=what, length=len(cleaned), limit=MAX_PROMPT)
     return cleaned
 
 
@@ -45,32 +47,26 @@ def parse_palette(text: str) -> tuple[PaletteColor, ...]:
     """`#RRGGBB` items separated by spaces or commas, each optionally `:NN%`; shares total 100."""
     items = [part for part in re.split(r"[\s,]+", text.strip()) if part]
     if not 3 <= len(items) <= 10:
-        raise UserFacingError(
-            f"A palette needs 3 to 10 colours; you gave {len(items)}. "
-            "Example: palette:#FF0000 #00FF00 #0000FF"
-        )
+        raise bad_option("palette_count", count=len(items))
     colours: list[tuple[str, float | None]] = []
     for item in items:
         match = _PALETTE_ITEM.match(item)
         if not match:
-            raise UserFacingError(
-                f"{item[:20]!r} is not a colour. Write each as #RRGGBB, optionally with a share "
-                "like #FF8800:25%."
-            )
+            raise bad_option("palette_item", item=item[:20])
         share = float(match[2]) if match[2] else None
         if share is not None and not 0 < share <= 100:
-            raise UserFacingError(f"{item} has a share outside 0-100%.")
+            raise bad_option("palette_share_range", item=item)
         colours.append((match[1].upper(), share))
     given = sum(s for _, s in colours if s is not None)
     unset = [c for c, s in colours if s is None]
     if unset:
         rest = 100.0 - given
         if rest <= 0:
-            raise UserFacingError("The palette's shares already reach 100% before every colour.")
+            raise bad_option("palette_shares_full")
         each = rest / len(unset)
         colours = [(c, s if s is not None else each) for c, s in colours]
     elif abs(given - 100.0) > 0.01:
-        raise UserFacingError(f"The palette's shares total {given:g}%; they must total 100%.")
+        raise bad_option("palette_total", total=given)
     return tuple(PaletteColor(hex=c, share=s or 0) for c, s in colours)
 
 
@@ -93,21 +89,19 @@ def build_request(
     prompt = clean_prompt(prompt)
     negative = clean_prompt(negative_prompt, "negative prompt") if negative_prompt else None
     if aspect_ratio is not None and aspect_ratio not in ASPECT_RATIOS:
-        raise UserFacingError(
-            f"{aspect_ratio!r} is not an aspect ratio. Use one of {', '.join(ASPECT_RATIOS)}."
-        )
+        raise bad_option("aspect_ratio", value=aspect_ratio, choices=list(ASPECT_RATIOS))
     if size is not None and size.upper() not in SIZE_TIERS:
-        raise UserFacingError(f"{size!r} is not a size. Use 1K, 2K or 4K.")
+        raise bad_option("size", value=size, choices=list(SIZE_TIERS))
     count = 1 if n is None else n
     if not 1 <= count <= 12:
-        raise UserFacingError("n must be between 1 and 4 (up to 12 with image_set).")
+        raise bad_option("n_range")
     if count > 4 and not image_set:
-        raise UserFacingError("More than 4 images needs image_set:true (a coherent set of images).")
+        raise bad_option("n_needs_image_set")
     if seed is not None and not 0 <= seed <= MAX_SEED:
-        raise UserFacingError(f"seed must be between 0 and {MAX_SEED}.")
+        raise bad_option("seed_range", max=MAX_SEED)
     colours = parse_palette(palette) if palette else None
     if colours and image_set:
-        raise UserFacingError("A colour palette can't be combined with image_set. Remove one.")
+        raise bad_option("palette_with_image_set")
     chosen_seed = seed if seed is not None else (rng or random).randint(0, MAX_SEED)
     try:
         return GenerationRequest(
@@ -125,4 +119,4 @@ def build_request(
         )
     except ValidationError as e:
         first = e.errors()[0]["msg"].removeprefix("Value error, ")
-        raise UserFacingError(f"Those options don't work together: {first}.") from None
+        raise bad_option("combination", text=first) from None

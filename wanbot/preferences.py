@@ -7,8 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from wanbot.errors import UserFacingError
-from wanbot.options import clean_prompt
+from wanbot.options import bad_option, clean_prompt
 from wanbot.providers.capabilities import Capabilities
 from wanbot.providers.models import ASPECT_RATIOS, SIZE_TIERS, AspectRatio, SizeTier
 
@@ -72,23 +71,20 @@ class Preferences:
     ) -> Preferences:
         """These defaults with the given options changed; a negative prompt of "none" clears it.
 
-        Raises UserFacingError for a value /imagine would refuse.
+        Raises a Refusal (bad_option) for a value /imagine would refuse.
         """
         changes: dict[str, Any] = {}
         if aspect_ratio is not None:
             if aspect_ratio not in ASPECT_RATIOS:
-                choices = ", ".join(ASPECT_RATIOS)
-                raise UserFacingError(
-                    f"{aspect_ratio!r} is not an aspect ratio. Use one of {choices}."
-                )
+                raise bad_option("aspect_ratio", value=aspect_ratio, choices=list(ASPECT_RATIOS))
             changes["aspect_ratio"] = aspect_ratio
         if size is not None:
             if size.upper() not in SIZE_TIERS:
-                raise UserFacingError(f"{size!r} is not a size. Use 1K, 2K or 4K.")
+                raise bad_option("size", value=size, choices=list(SIZE_TIERS))
             changes["size"] = size.upper()
         if n is not None:
             if not 1 <= n <= MAX_DEFAULT_N:
-                raise UserFacingError(f"A default n must be 1 to {MAX_DEFAULT_N}.")
+                raise bad_option("default_n_range", max=MAX_DEFAULT_N)
             changes["n"] = n
         if negative_prompt is not None:
             if negative_prompt.strip().lower() in ("none", "-"):
@@ -96,9 +92,7 @@ class Preferences:
             else:
                 cleaned = clean_prompt(negative_prompt, "negative prompt")
                 if len(cleaned) > MAX_NEGATIVE:
-                    raise UserFacingError(
-                        f"A default negative prompt can be up to {MAX_NEGATIVE} characters."
-                    )
+                    raise bad_option("default_negative_too_long", limit=MAX_NEGATIVE)
                 changes["negative_prompt"] = cleaned
         if thinking is not None:
             changes["thinking"] = thinking
@@ -129,22 +123,3 @@ class Preferences:
             thinking=self.thinking if capabilities.thinking else None,
             private=self.private,
         )
-
-    def describe(self) -> str:
-        """One line, as /set shows it."""
-        n = self.n or 1
-        parts = [
-            self.aspect_ratio or "1:1",
-            self.size or "2K",
-            f"{n} image" if n == 1 else f"{n} images",
-            {True: "thinking on", False: "thinking off", None: "thinking as the host decides"}[
-                self.thinking
-            ],
-        ]
-        if self.negative_prompt:
-            shown = self.negative_prompt
-            if len(shown) > 60:
-                shown = shown[:59] + "…"
-            parts.append(f'negative: "{shown}"')
-        parts.append("private results" if self.private else "public results")
-        return " · ".join(parts)

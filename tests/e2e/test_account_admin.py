@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from cogs.account import describe_activity
 from cogs.client import WanBot
+from cogs.render.account import activity as describe_activity
 from tests.e2e.harness import Harness, png_bytes, running_bot
 from tests.fakes.discord_server import FakeDiscord, FakeMessage, InteractionHandle
 from wanbot.store.base import Activity, JobPhase
@@ -61,11 +61,8 @@ def provider_calls(tmp_path: Path) -> int:
 
 def with_cooldown(seconds: float) -> Any:
     def configure(bot: WanBot) -> None:
-        settings = bot.config.settings
-        generation = settings.generation.model_copy(update={"cooldown_s": seconds})
-        bot.config = dataclasses.replace(
-            bot.config, settings=settings.model_copy(update={"generation": generation})
-        )
+        admission = bot.services.admission
+        admission.limits = dataclasses.replace(admission.limits, cooldown_s=seconds)
 
     return configure
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,46 @@ class Delivery:
     provider_label: str
 
 
+class FailureReason(enum.StrEnum):
+    """Why a job ended without images."""
+
+    CANCELLED = "cancelled"  # the member cancelled it
+    HOST_CANCELLED = "host_cancelled"  # the image host cancelled it
+    HOST_FAILED = "host_failed"  # the host said no; `host_problem` says which way
+    DEADLINE = "deadline"  # past the job's deadline
+    DOWNLOAD_FAILED = "download_failed"  # the results could not be fetched
+    PROVIDER_DISABLED = "provider_disabled"  # its host is no longer configured
+    RESTARTED_WHILE_SUBMITTING = "restarted_while_submitting"
+    INTERNAL = "internal"  # a bug on the bot's side
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How a job ended without images: the reason, the host it was on, what was refunded."""
+
+    reason: FailureReason
+    provider_label: str
+    refunded: int
+    host_problem: str | None = None  # with HOST_FAILED: content_rejected, bad_request, ...
+
+    @property
+    def log_text(self) -> str:
+        """What the jobs table keeps as the error, for operators."""
+        return OPERATOR_TEXT[self.reason] + (f" ({self.host_problem})" if self.host_problem else "")
+
+
+OPERATOR_TEXT = {
+    FailureReason.CANCELLED: "cancelled",
+    FailureReason.HOST_CANCELLED: "the image host cancelled it",
+    FailureReason.HOST_FAILED: "the image host failed it",
+    FailureReason.DEADLINE: "it took longer than this bot waits",
+    FailureReason.DOWNLOAD_FAILED: "the images could not be fetched from the image host",
+    FailureReason.PROVIDER_DISABLED: "its provider is no longer enabled on this bot",
+    FailureReason.RESTARTED_WHILE_SUBMITTING: "restarted while sending it to the image host",
+    FailureReason.INTERNAL: "failed unexpectedly",
+}
+
+
 class Notifier(Protocol):
     async def show_progress(self, job: Job, progress: Progress) -> None:
         """Edit the placeholder; may silently skip when the platform is busy."""
@@ -51,6 +92,6 @@ class Notifier(Protocol):
         """Post the results; return the ids of the messages that carry them."""
         ...
 
-    async def show_failure(self, job: Job, message: str) -> None:
-        """Replace the placeholder with a plain-words failure notice."""
+    async def show_failure(self, job: Job, outcome: JobOutcome) -> None:
+        """Replace the placeholder with a notice of how the job ended and what came back."""
         ...

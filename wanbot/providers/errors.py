@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from wanbot.errors import WanbotError
 
-class ProviderError(Exception):
+
+class ProviderError(WanbotError):
     """Something went wrong talking to an image host."""
 
     #: Whether another provider might succeed where this one failed (used for fallback).

@@ -1,0 +1,189 @@
+"""What a job shows: its placeholder while it waits and runs, the caption of its results, and
+how it ended when it made none. Pure functions, no I/O."""
+
+from __future__ import annotations
+
+import time
+
+from cogs.render import markup
+from cogs.render.i18n import Locale, _, ngettext
+from cogs.render.markup import safe
+from cogs.render.refusals import host_problem
+from wanbot.jobs.ports import Delivery, FailureReason, JobOutcome, Progress
+from wanbot.providers.models import GenerationRequest
+from wanbot.store.base import Job
+
+
+def ordinal(n: int, locale: Locale = None) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return _("%(n)s%(suffix)s", locale) % {"n": n, "suffix": suffix}
+
+
+def clock(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def options_line(request: GenerationRequest, locale: Locale = None) -> str:
+    parts = [f"{request.n} × {request.aspect_ratio}" if request.n > 1 else request.aspect_ratio]
+    parts.append(request.size)
+    if request.image_set:
+        parts.append(_("image set", locale))
+    return " · ".join(parts)
+
+
+def placeholder(
+    request: GenerationRequest,
+    progress: Progress,
+    now: float | None = None,
+    locale: Locale = None,
+) -> str:
+    now = time.time() if now is None else now
+    head = f"🎨 {safe(request.prompt)}"
+    if progress.phase == "queued":
+        place = (
+            _("%(place)s in line", locale) % {"place": ordinal(progress.queue_position, locale)}
+            if progress.queue_position
+            else _("starting", locale)
+        )
+        line = _("Queued · %(place)s · %(provider)s · %(options)s", locale) % {
+            "place": place,
+            "provider": progress.provider_label,
+            "options": options_line(request, locale),
+        }
+        return f"{head}\n{line}"
+    line = _("Generating · %(elapsed)s elapsed", locale) % {"elapsed": clock(progress.elapsed_s)}
+    if progress.eta_s is not None and progress.eta_basis:
+        line += " · " + _("ready about %(eta)s from now (%(when)s)", locale) % {
+            "eta": clock(progress.eta_s),
+            "when": markup.relative_time(now + progress.eta_s),
+        }
+    elif progress.eta_s is not None:
+        line += " · " + _("usually about %(total)s in all", locale) % {
+            "total": clock(progress.eta_s + progress.elapsed_s)
+        }
+    lines = [head, line]
+    fraction = progress.fraction
+    if fraction is None and progress.eta_s is not None and progress.eta_basis:
+        total = progress.eta_s + progress.elapsed_s
+        fraction = progress.elapsed_s / total if total else None
+    if fraction is not None:
+        filled = max(0, min(10, round(fraction * 10)))
+        bar = "▰" * filled + "▱" * (10 - filled)
+        if progress.eta_basis:
+            bar += "  " + ngettext(
+                "(estimate from the last job like this one)",
+                "(estimate from the last %(count)s jobs like this one)",
+                progress.eta_basis,
+                locale,
+            ) % {"count": progress.eta_basis}
+        lines.append(bar)
+    return "\n".join(lines)
+
+
+def origin(job: Job, parent: Job | None, locale: Locale = None) -> str | None:
+    """Where a result came from: the images an edit started from, and the result it followed."""
+    parts = []
+    if job.request.input_images:
+        names = ", ".join(safe(i.filename, 60) for i in job.request.input_images)
+        parts.append(_("edit of %(names)s", locale) % {"names": names})
+    if parent is not None and parent.message_ids:
+        link = markup.message_link(parent.guild_id, parent.channel_id, parent.message_ids[0])
+        template = "from %(link)s" if job.request.input_images else "reroll of %(link)s"
+        parts.append(_(template, locale) % {"link": link})
+    return " · ".join(parts) or None
+
+
+def caption(
+    job: Job,
+    delivery: Delivery,
+    *,
+    part: int,
+    parts: int,
+    first: int,
+    last: int,
+    total: int,
+    mention: bool,
+    source: str | None = None,
+    locale: Locale = None,
+) -> str:
+    request = job.request
+    values = {"prompt": safe(request.prompt), "who": markup.user(job.user_id)}
+    head = _("%(prompt)s — for %(who)s", locale) % values
+    if mention:
+        head = _("%(who)s your images are ready: %(prompt)s", locale) % values
+    detail = [
+        request.aspect_ratio,
+        request.size,
+        _("seed %(seed)s", locale) % {"seed": request.seed} if request.seed is not None else "",
+        delivery.provider_label,
+        ngettext(
+            "%(charged)s credit, %(left)s left",
+            "%(charged)s credits, %(left)s left",
+            delivery.charged,
+            locale,
+        )
+        % {"charged": delivery.charged, "left": delivery.balance_after},
+    ]
+    lines = [head, " · ".join(d for d in detail if d)]
+    if source and part == 1:
+        lines.append(source)
+    span = {"first": first, "last": last, "total": total, "asked": request.n}
+    if parts > 1:
+        template = (
+            "images %(first)s-%(last)s of %(total)s"
+            if first != last
+            else "image %(first)s of %(total)s"
+        )
+        lines.append(_(template, locale) % span)
+    if request.n > total:
+        lines.append(
+            _(
+                "The model made %(total)s of the %(asked)s asked for; you paid for %(total)s.",
+                locale,
+            )
+            % span
+        )
+    notes = [
+        _("image %(index)s: %(note)s", locale) % {"index": i + 1, "note": f.note}
+        for i, f in enumerate(delivery.files)
+        if f.note
+    ]
+    if part == 1 and notes:
+        lines.extend(notes)
+    return "\n".join(lines)[:2000]
+
+
+_FAILED = {
+    FailureReason.CANCELLED: "Cancelled.",
+    FailureReason.HOST_CANCELLED: "%(provider)s cancelled it.",
+    FailureReason.HOST_FAILED: "%(provider)s couldn't make this one (%(problem)s).",
+    FailureReason.DEADLINE: "It took longer than this bot waits.",
+    FailureReason.DOWNLOAD_FAILED: "The images could not be fetched from the image host.",
+    FailureReason.PROVIDER_DISABLED: "%(provider)s is no longer enabled on this bot.",
+    FailureReason.RESTARTED_WHILE_SUBMITTING: (
+        "The bot restarted while sending it to the image host."
+    ),
+    FailureReason.INTERNAL: "Something went wrong on the bot's side.",
+}
+
+
+def refund(amount: int, locale: Locale = None) -> str:
+    if amount == 0:
+        return _("Nothing was charged.", locale)
+    return ngettext(
+        "Your %(amount)s credit is back.", "Your %(amount)s credits are back.", amount, locale
+    ) % {"amount": amount}
+
+
+def failure(outcome: JobOutcome, locale: Locale = None) -> str:
+    """How a job ended without images, and what came back."""
+    why = _(_FAILED[outcome.reason], locale) % {
+        "provider": outcome.provider_label,
+        "problem": host_problem(outcome.host_problem, locale),
+    }
+    return f"{why} {refund(outcome.refunded, locale)}"
+
+
+def ended(request: GenerationRequest, outcome: JobOutcome, locale: Locale = None) -> str:
+    return f"🎨 {safe(request.prompt)}\n{failure(outcome, locale)}"

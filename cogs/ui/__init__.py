@@ -1,0 +1,1 @@
+"""Buttons, selects and modals. Every job action is one persistent DynamicItem template."""

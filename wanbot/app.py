@@ -1,0 +1,149 @@
+"""The composition root: every service built once, in order, and handed to whoever needs it.
+
+The chat adapter plugs in later (`Services.plug`), once the client exists: the job pipeline
+and admission only know the ports.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from wanbot.admission import Admission, AuditLog, Limits, Requester
+from wanbot.config import Config
+from wanbot.credits import CreditPolicy
+from wanbot.jobs.fitting import Downloader
+from wanbot.jobs.ports import Delivery, JobOutcome, Notifier, Progress
+from wanbot.jobs.scheduler import Limits as RunLimits
+from wanbot.jobs.service import JobService
+from wanbot.moderation import Moderator, Refused
+from wanbot.providers.registry import ProviderSet, build_providers
+from wanbot.store.base import Job, Store
+
+log = logging.getLogger(__name__)
+
+
+class _Unplugged(RuntimeError):
+    pass
+
+
+class NotifierPort:
+    """The job pipeline's notifier, forwarding to the chat adapter once it is plugged in."""
+
+    def __init__(self) -> None:
+        self.target: Notifier | None = None
+
+    def _to(self) -> Notifier:
+        if self.target is None:
+            raise _Unplugged("no notifier plugged in")
+        return self.target
+
+    async def show_progress(self, job: Job, progress: Progress) -> None:
+        await self._to().show_progress(job, progress)
+
+    async def deliver(self, job: Job, delivery: Delivery) -> list[int]:
+        return await self._to().deliver(job, delivery)
+
+    async def show_failure(self, job: Job, outcome: JobOutcome) -> None:
+        await self._to().show_failure(job, outcome)
+
+
+class AuditPort:
+    """Admission's audit log, forwarding to the chat adapter once it is plugged in."""
+
+    def __init__(self) -> None:
+        self.target: AuditLog | None = None
+
+    def refused(
+        self,
+        channel_id: int,
+        requester: Requester,
+        prompt: str,
+        negative_prompt: str | None,
+        refusal: Refused,
+    ) -> None:
+        if self.target is None:
+            log.warning("refusal not audited: no audit log plugged in")
+            return
+        self.target.refused(channel_id, requester, prompt, negative_prompt, refusal)
+
+
+@dataclass
+class Services:
+    config: Config
+    store: Store
+    session: aiohttp.ClientSession
+    providers: ProviderSet
+    data_dir: Path
+    credits: CreditPolicy
+    moderator: Moderator
+    admission: Admission
+    jobs: JobService
+    notifier: NotifierPort
+    audit: AuditPort
+
+    def plug(self, notifier: Notifier, audit: AuditLog) -> None:
+        self.notifier.target = notifier
+        self.audit.target = audit
+
+
+def build_services(
+    config: Config, session: aiohttp.ClientSession, store: Store, data_dir: Path
+) -> Services:
+    settings = config.settings
+    providers = build_providers(config, session, data_dir)
+    log.info(
+        "providers enabled: %s (default %s)", ", ".join(providers.providers), providers.default
+    )
+    credits = CreditPolicy(settings.credits)
+    moderator = Moderator()
+    notifier = NotifierPort()
+    audit = AuditPort()
+    gen = settings.generation
+
+    def image_cost(provider: str) -> int:
+        override: int | None = getattr(settings.providers, provider).image_cost
+        return settings.credits.image_cost if override is None else override
+
+    admission = Admission(
+        store=store,
+        providers=providers,
+        credits=credits,
+        moderator=moderator,
+        limits=Limits(
+            cooldown_s=gen.cooldown_s,
+            job_timeout_s=gen.job_timeout_s,
+            max_queued_per_user=gen.max_queued_per_user,
+        ),
+        image_cost=image_cost,
+        audit=audit,
+    )
+    jobs = JobService(
+        store=store,
+        providers=providers,
+        notifier=notifier,
+        downloader=Downloader(session, mock_dir=data_dir / "mock"),
+        credits=credits,
+        limits=RunLimits(
+            total=gen.max_concurrent_jobs,
+            per_provider=gen.max_jobs_per_provider,
+            per_user=gen.max_running_per_user,
+        ),
+        data_dir=data_dir,
+    )
+    return Services(
+        config=config,
+        store=store,
+        session=session,
+        providers=providers,
+        data_dir=data_dir,
+        credits=credits,
+        moderator=moderator,
+        admission=admission,
+        jobs=jobs,
+        notifier=notifier,
+        audit=audit,
+    )
