@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ def _report_orphan(task: asyncio.Task[Any]) -> None:
         log.info("a transaction whose caller was cancelled ended with %s", type(error).__name__)
 
 
-def migrations(dialect: str = "sqlite") -> list[tuple[int, str]]:
+def migrations(dialect: str = "sqlite", folder: Traversable | None = None) -> list[tuple[int, str]]:
     """(version, sql) for every numbered migration, in order.
 
     `NNNN_name.sql` is portable SQL; `NNNN_name.<dialect>.sql`, where present, replaces it for
@@ -120,7 +121,9 @@ def migrations(dialect: str = "sqlite") -> list[tuple[int, str]]:
     """
     portable: dict[int, str] = {}
     specific: dict[int, str] = {}
-    for entry in resources.files("wanbot.store").joinpath("migrations").iterdir():
+    if folder is None:
+        folder = resources.files("wanbot.store").joinpath("migrations")
+    for entry in folder.iterdir():
         name = entry.name
         if not (name.endswith(".sql") and name[:4].isdigit()):
             continue
