@@ -14,7 +14,7 @@ from tests.store.faults import assert_ledger_consistent
 from tests.store.test_sqlite_store import Clock, make_job
 from wanbot.providers.models import GenerationRequest, InputImage
 from wanbot.store import Budget, SpendCaps, SQLiteStore
-from wanbot.store.base import REMOVED_PROMPT, JobPhase, MemberForgotten, NewJob
+from wanbot.store.base import REMOVED_PROMPT, JobPhase, MemberForgotten, NewJob, token_digest
 
 GUILD = 1
 OTHER_GUILD = 2
@@ -95,8 +95,8 @@ async def test_finished_jobs_keep_no_interaction_token_in_the_file(
     await store.close()
 
     assert rows(db_path, "SELECT id, interaction_token FROM jobs ORDER BY id") == [
-        ("done", ""),
-        ("failed", ""),
+        ("done", token_digest(tokens["done"])),
+        ("failed", token_digest(tokens["failed"])),
         ("live", tokens["live"]),
     ]
     on_disk = file_bytes(db_path)
@@ -111,7 +111,8 @@ async def test_a_cancelled_job_drops_its_token(store: SQLiteStore) -> None:
     await store.settle_failed("c", "cancelled", cancelled=True)
     stored = await store.get_job("c")
     assert stored is not None and stored.state is JobPhase.CANCELLED
-    assert stored.interaction_token == ""
+    assert stored.interaction_token != "secret-token"
+    assert stored.for_interaction("secret-token") and not stored.for_interaction("other")
 
 
 # -- forgetting a member -----------------------------------------------------------------------

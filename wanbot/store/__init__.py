@@ -18,6 +18,7 @@ from wanbot.store.base import (
     StatsStore,
     Store,
     StoreInUse,
+    token_digest,
 )
 from wanbot.store.sqlite import SQLiteStore
 from wanbot.store.url import UnsupportedStorageURL, open_store
@@ -43,4 +44,5 @@ __all__ = [
     "StoreInUse",
     "UnsupportedStorageURL",
     "open_store",
+    "token_digest",
 ]

@@ -17,6 +17,7 @@ from wanbot.store.models import (
     PeriodStats,
     Settlement,
     SpendCaps,
+    token_digest,
 )
 from wanbot.store.protocols import (
     GuildPolicyStore,
@@ -58,4 +59,5 @@ __all__ = [
     "StatsStore",
     "Store",
     "StoreInUse",
+    "token_digest",
 ]

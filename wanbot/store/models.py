@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass
 
 from wanbot.providers.models import GenerationRequest
@@ -48,6 +49,12 @@ class NewJob:
         return self.image_cost * self.request.n
 
 
+def token_digest(token: str) -> str:
+    """What a finished job keeps of its interaction token: enough to find the job by the token,
+    useless for posting as the bot."""
+    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class Job(NewJob):
     seq: int = 0
@@ -61,6 +68,10 @@ class Job(NewJob):
     created_at: float = 0.0
     submitted_at: float | None = None
     finished_at: float | None = None
+
+    def for_interaction(self, token: str) -> bool:
+        """Whether this job was made by the interaction with this token (finished or not)."""
+        return self.interaction_token in (token, token_digest(token))
 
 
 @dataclass(frozen=True)

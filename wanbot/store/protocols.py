@@ -78,7 +78,8 @@ class LedgerStore(Protocol):
     ) -> Settlement:
         """Record the delivery, capture `delivered` images' cost, release the rest, mark done.
 
-        The job's interaction token is dropped: a finished job needs it no more.
+        The job's interaction token is replaced by its digest (`token_digest`): a finished job
+        needs it no more, and `Job.for_interaction(token)` still finds it.
         """
         ...
 

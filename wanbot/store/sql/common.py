@@ -15,6 +15,19 @@ ACTIVE_PHASES = (JobPhase.QUEUED, JobPhase.SUBMITTING, JobPhase.RUNNING, JobPhas
 TERMINAL_PHASES = (JobPhase.DONE, JobPhase.FAILED, JobPhase.CANCELLED)
 
 
+Clock = Callable[[], float]
+
+
+class _Now:
+    """A column value meaning: the transaction's own time (read once it holds the database)."""
+
+    def __repr__(self) -> str:
+        return "NOW"
+
+
+NOW: Any = _Now()
+
+
 class SqlFamily:
     """Base of the per-family mixins that `SqlStore` combines."""
 
@@ -39,11 +52,25 @@ async def transition(
 ) -> bool:
     """Move a job from one of `allowed` to `to`, setting `columns`; False if it was elsewhere."""
     sets = ", ".join([f"{name} = ?" for name in columns] + ["state = ?", "updated_at = ?"])
+    values = [now if value is NOW else value for value in columns.values()]
     changed = await conn.execute(
         f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({marks(allowed)})",
-        [*columns.values(), str(to), now, job_id, *(str(a) for a in allowed)],
+        [*values, str(to), now, job_id, *(str(a) for a in allowed)],
     )
     return changed == 1
+
+
+async def transition_now(
+    conn: Connection,
+    /,
+    job_id: str,
+    allowed: Sequence[JobPhase],
+    to: JobPhase,
+    clock: Clock,
+    **columns: Any,
+) -> bool:
+    """`transition` at the time the transaction runs (after any wait for the database)."""
+    return await transition(conn, job_id, allowed, to, clock(), **columns)
 
 
 def job_from_row(row: Row) -> Job:

@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from wanbot.store.database import Connection
 from wanbot.store.models import Job, JobPhase
 from wanbot.store.protocols import JobStateError
-from wanbot.store.sql.common import SqlFamily, job_from_row, marks, transition
+from wanbot.store.sql.common import NOW, Clock, SqlFamily, job_from_row, marks, transition_now
 
 
 class JobSql(SqlFamily):
     async def set_placeholder(self, job_id: str, message_id: int) -> None:
-        await self.database.write(_set_placeholder, job_id, message_id, self._clock())
+        await self.database.write(_set_placeholder, job_id, message_id, self._clock)
 
     async def get_job(self, job_id: str) -> Job | None:
         return await self.database.read(_get_job, job_id)
@@ -23,20 +23,19 @@ class JobSql(SqlFamily):
 
     async def mark_submitting(self, job_id: str) -> bool:
         return await self.database.write(
-            transition, job_id, [JobPhase.QUEUED], JobPhase.SUBMITTING, self._clock()
+            transition_now, job_id, [JobPhase.QUEUED], JobPhase.SUBMITTING, self._clock
         )
 
     async def mark_running(self, job_id: str, provider: str, provider_job_id: str) -> None:
-        now = self._clock()
         ok = await self.database.write(
-            transition,
+            transition_now,
             job_id,
             [JobPhase.SUBMITTING],
             JobPhase.RUNNING,
-            now,
+            self._clock,
             provider=provider,
             provider_job_id=provider_job_id,
-            submitted_at=now,
+            submitted_at=NOW,
         )
         if not ok:
             raise JobStateError(f"job {job_id} was not submitting")
@@ -44,25 +43,24 @@ class JobSql(SqlFamily):
     async def mark_delivering(
         self, job_id: str, result_urls: Sequence[str], provider_cost: float | None
     ) -> None:
-        now = self._clock()
         ok = await self.database.write(
-            transition,
+            transition_now,
             job_id,
             [JobPhase.RUNNING],
             JobPhase.DELIVERING,
-            now,
+            self._clock,
             result_urls_json=json.dumps(list(result_urls)),
             provider_cost=provider_cost,
-            finished_at=now,
+            finished_at=NOW,
         )
         if not ok:
             raise JobStateError(f"job {job_id} was not running")
 
 
-async def _set_placeholder(conn: Connection, job_id: str, message_id: int, now: float) -> None:
+async def _set_placeholder(conn: Connection, job_id: str, message_id: int, clock: Clock) -> None:
     await conn.execute(
         "UPDATE jobs SET placeholder_message_id = ?, updated_at = ? WHERE id = ?",
-        (message_id, now, job_id),
+        (message_id, clock(), job_id),
     )
 
 

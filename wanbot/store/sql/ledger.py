@@ -23,12 +23,10 @@ from wanbot.store.models import (
     NewJob,
     Settlement,
     SpendCaps,
+    token_digest,
 )
 from wanbot.store.protocols import JobStateError
-from wanbot.store.sql.common import ACTIVE_PHASES, SqlFamily, marks, transition
-
-# A finished job needs its interaction token no more; blanking it keeps it out of backups.
-NO_TOKEN = ""
+from wanbot.store.sql.common import ACTIVE_PHASES, Clock, SqlFamily, marks, transition
 
 
 class LedgerSql(SqlFamily):
@@ -36,32 +34,32 @@ class LedgerSql(SqlFamily):
         self, job: NewJob, budget: Budget, caps: SpendCaps, max_queued_per_user: int
     ) -> int:
         return await self.database.write(
-            _admit, job, budget, caps, max_queued_per_user, self._clock()
+            _admit, job, budget, caps, max_queued_per_user, self._clock
         )
 
     async def settle_delivered(
         self, job_id: str, message_ids: Sequence[int], delivered: int
     ) -> Settlement:
         return await self.database.write(
-            _settle_delivered, job_id, list(message_ids), delivered, self._clock()
+            _settle_delivered, job_id, list(message_ids), delivered, self._clock
         )
 
     async def settle_failed(
         self, job_id: str, error: str, *, cancelled: bool = False
     ) -> Settlement:
         end = JobPhase.CANCELLED if cancelled else JobPhase.FAILED
-        return await self.database.write(_settle_failed, job_id, error, end, self._clock())
+        return await self.database.write(_settle_failed, job_id, error, end, self._clock)
 
     async def balance(self, guild_id: int, user_id: int, budget: Budget | None = None) -> int:
         if budget is None or budget.period_key is None:
             return await self.database.read(available, guild_id, user_id)
-        return await self.database.write(refill, guild_id, user_id, budget, self._clock())
+        return await self.database.write(_refill_now, guild_id, user_id, budget, self._clock)
 
     async def grant(
         self, guild_id: int, user_id: int, amount: int, actor_id: int | None, reason: str | None
     ) -> int:
         return await self.database.write(
-            _grant, guild_id, user_id, amount, actor_id, reason, self._clock()
+            _grant, guild_id, user_id, amount, actor_id, reason, self._clock
         )
 
     async def ledger(self, guild_id: int, user_id: int, limit: int = 10) -> list[LedgerEntry]:
@@ -105,6 +103,12 @@ async def refill(
     return balance + top_up
 
 
+async def _refill_now(
+    conn: Connection, guild_id: int, user_id: int, budget: Budget, clock: Clock
+) -> int:
+    return await refill(conn, guild_id, user_id, budget, clock())
+
+
 async def _committed_since(conn: Connection, since: float, guild_id: int | None) -> int:
     """Credits held since `since`, net of those holds' releases (what was really spent).
 
@@ -126,8 +130,9 @@ async def _committed_since(conn: Connection, since: float, guild_id: int | None)
 
 
 async def _admit(
-    conn: Connection, job: NewJob, budget: Budget, caps: SpendCaps, max_queued: int, now: float
+    conn: Connection, job: NewJob, budget: Budget, caps: SpendCaps, max_queued: int, clock: Clock
 ) -> int:
+    now = clock()
     cost = job.hold_amount
     active = [str(p) for p in ACTIVE_PHASES]
     queued = await conn.fetchval(
@@ -214,11 +219,15 @@ async def _entry(
 
 
 async def _settle_delivered(
-    conn: Connection, job_id: str, message_ids: list[int], delivered: int, now: float
+    conn: Connection, job_id: str, message_ids: list[int], delivered: int, clock: Clock
 ) -> Settlement:
-    image_cost = await conn.fetchval("SELECT image_cost FROM jobs WHERE id = ?", (job_id,))
-    if image_cost is None:
+    now = clock()
+    row = await conn.fetchone(
+        "SELECT image_cost, interaction_token FROM jobs WHERE id = ?", (job_id,)
+    )
+    if row is None:
         raise JobStateError(f"no job {job_id}")
+    image_cost = int(row["image_cost"])
     if not await transition(
         conn,
         job_id,
@@ -227,11 +236,12 @@ async def _settle_delivered(
         now,
         message_ids_json=json.dumps(message_ids),
         images_delivered=delivered,
-        interaction_token=NO_TOKEN,
+        # A finished job needs its token no more; the digest still finds the job by it.
+        interaction_token=token_digest(row["interaction_token"]),
     ):
         raise JobStateError(f"job {job_id} was not delivering")
     guild_id, user_id, held = await _hold(conn, job_id)
-    captured = min(held, delivered * int(image_cost))
+    captured = min(held, delivered * image_cost)
     released = held - captured
     await _entry(conn, "capture", (guild_id, user_id), 0, -captured, job_id, now)
     await _entry(conn, "release", (guild_id, user_id), released, -released, job_id, now)
@@ -240,9 +250,11 @@ async def _settle_delivered(
 
 
 async def _settle_failed(
-    conn: Connection, job_id: str, error: str, end: JobPhase, now: float
+    conn: Connection, job_id: str, error: str, end: JobPhase, clock: Clock
 ) -> Settlement:
-    if not await transition(
+    now = clock()
+    token = await conn.fetchval("SELECT interaction_token FROM jobs WHERE id = ?", (job_id,))
+    if token is None or not await transition(
         conn,
         job_id,
         ACTIVE_PHASES,
@@ -250,7 +262,7 @@ async def _settle_failed(
         now,
         error=error[:500],
         finished_at=now,
-        interaction_token=NO_TOKEN,
+        interaction_token=token_digest(token),
     ):
         raise JobStateError(f"job {job_id} has already ended")
     guild_id, user_id, held = await _hold(conn, job_id)
@@ -266,8 +278,9 @@ async def _grant(
     amount: int,
     actor_id: int | None,
     reason: str | None,
-    now: float,
+    clock: Clock,
 ) -> int:
+    now = clock()
     kind = "grant" if amount >= 0 else "revoke"
     balance = await available(conn, guild_id, user_id)
     # A revoke never takes the balance below zero.

@@ -57,8 +57,8 @@ async def _forget(conn: Connection, guild_id: int, user_id: int, now: float) -> 
         request_json, inputs = _without_prompt(row["request_json"])
         paths.extend(inputs)
         await conn.execute(
-            "UPDATE jobs SET request_json = ?, user_id = ?, interaction_token = '',"
-            " prompt_removed_at = ?, updated_at = ? WHERE id = ?",
+            "UPDATE jobs SET request_json = ?, user_id = ?, prompt_removed_at = ?, updated_at = ?"
+            " WHERE id = ?",
             (request_json, FORGOTTEN_USER, now, now, row["id"]),
         )
     preferences = await conn.execute(

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from wanbot.store.database import Connection
-from wanbot.store.sql.common import SqlFamily
+from wanbot.store.sql.common import Clock, SqlFamily
 
 
 class PreferenceSql(SqlFamily):
@@ -20,7 +20,7 @@ class PreferenceSql(SqlFamily):
 
     async def save_preferences(self, guild_id: int, user_id: int, prefs: Mapping[str, Any]) -> None:
         encoded = json.dumps(dict(prefs), sort_keys=True) if prefs else None
-        await self.database.write(_save, guild_id, user_id, encoded, self._clock())
+        await self.database.write(_save, guild_id, user_id, encoded, self._clock)
 
 
 async def _get(conn: Connection, guild_id: int, user_id: int) -> str | None:
@@ -32,7 +32,7 @@ async def _get(conn: Connection, guild_id: int, user_id: int) -> str | None:
 
 
 async def _save(
-    conn: Connection, guild_id: int, user_id: int, encoded: str | None, now: float
+    conn: Connection, guild_id: int, user_id: int, encoded: str | None, clock: Clock
 ) -> None:
     if encoded is None:
         await conn.execute(
@@ -44,5 +44,5 @@ async def _save(
         "INSERT INTO member_preferences (guild_id, user_id, prefs_json, updated_at)"
         " VALUES (?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET"
         " prefs_json = excluded.prefs_json, updated_at = excluded.updated_at",
-        (guild_id, user_id, encoded, now),
+        (guild_id, user_id, encoded, clock()),
     )
