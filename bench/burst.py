@@ -37,7 +37,7 @@ from bench.common import (
 )
 from cogs.client import WanBot
 from tests.fakes.discord_server import FakeDiscord, InteractionHandle
-from wanbot.store.base import Job, JobPhase
+from wanbot.store.base import Job, JobPhase, token_digest
 
 ACK_DEADLINE_S = 3.0
 MOCK_DELAY_S = 0.5
@@ -180,8 +180,9 @@ def collect(
             acks.append(callbacks[0][2])
             if callbacks[0][1] != 200:
                 late += 1
-    tokens = {h.token for h in handles}
-    mine = [j for j in jobs if j.interaction_token in tokens]
+    # A finished job keeps only its token's digest.
+    token_of = {key: h.token for h in handles for key in (h.token, token_digest(h.token))}
+    mine = [j for j in jobs if j.interaction_token in token_of]
     done = [j for j in mine if j.state is JobPhase.DONE]
     delivered = 0
     to_image: list[float] = []
@@ -192,7 +193,7 @@ def collect(
         if message.attachments:
             delivered += 1
             to_image.append(
-                (message.edited_at or message.created_at) - sent_at[job.interaction_token]
+                (message.edited_at or message.created_at) - sent_at[token_of[job.interaction_token]]
             )
     requests = fake.requests[base_requests:]
     by_route: collections.Counter[str] = collections.Counter()

@@ -232,7 +232,7 @@ class Driver:
     async def _reap_failed(self) -> None:
         ended = await self.bot.store.jobs_in([JobPhase.FAILED, JobPhase.CANCELLED])
         for job in ended:
-            token = job.interaction_token
+            token = next((t for t in self.outstanding if job.for_interaction(t)), "")
             if token in self.outstanding and token not in self._seen_failed:
                 self._seen_failed.add(token)
                 del self.outstanding[token]

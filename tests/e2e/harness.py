@@ -98,7 +98,7 @@ class Harness:
         for _ in range(100):
             jobs = await self.store.jobs_in(list(JobPhase))
             for job in jobs:
-                if job.interaction_token == handle.token:
+                if job.for_interaction(handle.token):
                     return job
             await asyncio.sleep(0.05)
         raise AssertionError("no job for that interaction")

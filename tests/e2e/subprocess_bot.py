@@ -24,6 +24,7 @@ from tests.e2e.harness import clean_environ
 from tests.e2e.harness import write_config as harness_config
 from tests.fakes.discord_server import FakeDiscord
 from wanbot.providers.models import GenerationRequest
+from wanbot.store.base import token_digest
 from wanbot.store.sqlite import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,7 +66,9 @@ def query(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
 
 
 def job_by_token(path: Path, token: str) -> Row | None:
-    rows = query(path, "SELECT * FROM jobs WHERE interaction_token = ?", (token,))
+    rows = query(
+        path, "SELECT * FROM jobs WHERE interaction_token IN (?, ?)", (token, token_digest(token))
+    )
     return rows[0] if rows else None
 
 

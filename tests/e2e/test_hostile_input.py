@@ -750,7 +750,7 @@ async def answer(handle: InteractionHandle, within_s: float = 10.0) -> FakeMessa
 
 async def job_by_token(h: Harness, token: str) -> Job | None:
     for job in await h.store.jobs_in(list(JobPhase)):
-        if job.interaction_token == token:
+        if job.for_interaction(token):
             return job
     return None
 

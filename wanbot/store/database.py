@@ -1,0 +1,170 @@
+"""The seam between the per-family SQL and a database engine.
+
+The SQL in `wanbot.store.sql` is written against `Database` and `Connection` only, with `?`
+placeholders, so a second engine is one module: an implementation of these two protocols (turning
+`?` into its own placeholders) plus dialect migration files where the DDL must differ.
+
+A transaction is a coroutine function handed to `Database.write` or `Database.read`, not an
+`async with` block: the engine runs it as a task of its own that the caller's cancellation cannot
+interrupt (see `finish_detached`). A caller that is cancelled stops waiting; its transaction still
+commits or rolls back, so no transaction ever survives a cancelled caller on a shared connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Row(Protocol):
+    """One result row, read by position or by column name (sqlite3.Row, asyncpg.Record)."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+
+class Connection(Protocol):
+    """What a transaction body may do. Placeholders are `?`, values are passed separately."""
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return how many rows it changed."""
+        ...
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first column of the first row, None without a row."""
+        ...
+
+
+class Database(Protocol):
+    dialect: str  # "sqlite", "postgresql": picks dialect migration files
+
+    async def write(
+        self,
+        body: Callable[Concatenate[Connection, P], Awaitable[T]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run `body` in one read-write transaction, serialised against every other writer (a
+        read-then-write such as a balance check and a hold cannot interleave with another).
+        Commit when it returns, roll back when it raises; a cancelled caller changes neither."""
+        ...
+
+    async def read(
+        self,
+        body: Callable[Concatenate[Connection, P], Awaitable[T]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run `body` against one consistent state of the database; it must not write."""
+        ...
+
+    async def scrub(self) -> None:
+        """Leave no copy of deleted or overwritten data in the engine's files (after a forget)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class Attempt:
+    """Whether a detached transaction has started touching the database."""
+
+    begun: bool = False
+
+
+async def finish_detached(task: asyncio.Task[T], attempt: Attempt) -> T:
+    """Wait for a transaction task; if the caller is cancelled, let it finish on its own.
+
+    Cancelled before the transaction began (still waiting for the connection or the lock), the
+    task is cancelled too: nothing was written, nothing needs finishing. Once begun, it runs to
+    its commit or rollback and only the caller stops waiting.
+    """
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not task.done():
+            if attempt.begun:
+                task.add_done_callback(_report_orphan)
+            else:
+                task.cancel()
+        raise
+
+
+def _report_orphan(task: asyncio.Task[Any]) -> None:
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        log.info("a transaction whose caller was cancelled ended with %s", type(error).__name__)
+
+
+def migrations(dialect: str = "sqlite", folder: Traversable | None = None) -> list[tuple[int, str]]:
+    """(version, sql) for every numbered migration, in order.
+
+    `NNNN_name.sql` is portable SQL; `NNNN_name.<dialect>.sql`, where present, replaces it for
+    that dialect (e.g. `0001_initial.postgresql.sql` for identity columns).
+    """
+    portable: dict[int, str] = {}
+    specific: dict[int, str] = {}
+    if folder is None:
+        folder = resources.files("wanbot.store").joinpath("migrations")
+    for entry in folder.iterdir():
+        name = entry.name
+        if not (name.endswith(".sql") and name[:4].isdigit()):
+            continue
+        parts = name.removesuffix(".sql").split(".")
+        if len(parts) == 1:
+            portable[int(name[:4])] = entry.read_text(encoding="utf-8")
+        elif len(parts) == 2 and parts[1] == dialect:
+            specific[int(name[:4])] = entry.read_text(encoding="utf-8")
+    return sorted((portable | specific).items())
+
+
+def statements(sql: str) -> list[str]:
+    """Split a migration file into statements (no semicolons inside our SQL literals)."""
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+async def migrate(db: Database, clock: Callable[[], float]) -> None:
+    """Apply every numbered migration not applied yet, each in its own transaction."""
+    await db.write(_ensure_migrations_table)
+    done = set(await db.read(_applied_versions))
+    for version, sql in migrations(db.dialect):
+        if version not in done:
+            await db.write(_apply, version, sql, clock())
+            log.info("applied migration %04d", version)
+
+
+async def _ensure_migrations_table(conn: Connection) -> None:
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+    )
+
+
+async def _applied_versions(conn: Connection) -> list[int]:
+    return [int(r[0]) for r in await conn.fetchall("SELECT version FROM schema_migrations")]
+
+
+async def _apply(conn: Connection, version: int, sql: str, now: float) -> None:
+    for statement in statements(sql):
+        await conn.execute(statement)
+    await conn.execute(
+        "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", (version, now)
+    )

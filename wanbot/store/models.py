@@ -1,0 +1,190 @@
+"""The store's records: what a job, a ledger entry or a server's policy is, free of any SQL."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass
+
+from wanbot.providers.models import GenerationRequest
+
+
+class JobPhase(enum.StrEnum):
+    QUEUED = "queued"
+    SUBMITTING = "submitting"
+    RUNNING = "running"
+    DELIVERING = "delivering"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobPhase.DONE, JobPhase.FAILED, JobPhase.CANCELLED)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """Everything needed to finish a job without the live Interaction."""
+
+    id: str
+    kind: str  # imagine, edit
+    guild_id: int
+    channel_id: int
+    user_id: int
+    application_id: int
+    interaction_token: str
+    token_expires_at: float
+    request: GenerationRequest
+    provider: str
+    image_cost: int
+    deadline_at: float
+    upload_limit: int = 10 * 1024 * 1024  # the interaction's attachment size limit
+    private: bool = False
+    parent_job_id: str | None = None
+    placeholder_message_id: int | None = None
+
+    @property
+    def hold_amount(self) -> int:
+        return self.image_cost * self.request.n
+
+
+def token_digest(token: str) -> str:
+    """What a finished job keeps of its interaction token: enough to find the job by the token,
+    useless for posting as the bot."""
+    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Job(NewJob):
+    seq: int = 0
+    state: JobPhase = JobPhase.QUEUED
+    provider_job_id: str | None = None
+    provider_cost: float | None = None
+    images_delivered: int | None = None
+    result_urls: tuple[str, ...] = ()
+    message_ids: tuple[int, ...] = ()
+    error: str | None = None
+    created_at: float = 0.0
+    submitted_at: float | None = None
+    finished_at: float | None = None
+
+    def for_interaction(self, token: str) -> bool:
+        """Whether this job was made by the interaction with this token (finished or not)."""
+        return self.interaction_token in (token, token_digest(token))
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The refill due at admission: top the balance up to `allowance` once per `period_key`."""
+
+    allowance: int
+    period_key: str | None  # None: no refill applies
+
+
+@dataclass(frozen=True)
+class SpendCaps:
+    """Daily limits in credits committed (held or captured); 0 means no limit."""
+
+    day_start: float
+    per_guild: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: int
+    guild_id: int
+    user_id: int
+    kind: str
+    available: int
+    held: int
+    job_id: str | None
+    actor_id: int | None
+    reason: str | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Settlement:
+    captured: int
+    released: int
+    balance: int
+
+
+@dataclass(frozen=True)
+class BlockEntry:
+    """One server blocklist entry: a word or phrase (matched on word boundaries) or a regex."""
+
+    id: int
+    pattern: str
+    is_regex: bool
+
+
+@dataclass(frozen=True)
+class GuildSettings:
+    """A server's generation policy, read in one go for each request."""
+
+    guild_id: int
+    audit_channel_id: int | None = None
+    nsfw_policy: str = "filter"  # in age-restricted channels: "allow" or "filter"
+    allowed_channels: frozenset[int] = frozenset()  # empty: every channel not denied
+    denied_channels: frozenset[int] = frozenset()
+    blocklist: tuple[BlockEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class MemberBan:
+    user_id: int
+    reason: str | None
+    actor_id: int | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Activity:
+    """A ledger entry that changed the spendable balance, with what its job was."""
+
+    kind: str  # refill, grant, revoke, hold, release
+    amount: int
+    job_kind: str | None
+    prompt: str | None
+    job_state: str | None
+    actor_id: int | None
+    reason: str | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class MemberSpend:
+    user_id: int
+    jobs: int
+    credits: int
+
+
+@dataclass(frozen=True)
+class PeriodStats:
+    jobs: int
+    failed: int
+    credits: int  # captured: paid for delivered images
+
+
+@dataclass(frozen=True)
+class GuildStats:
+    today: PeriodStats
+    month: PeriodStats
+    top: tuple[MemberSpend, ...]  # this month, most credits first
+
+
+# Stands in for a prompt that was removed on request or by age; the request stays loadable.
+REMOVED_PROMPT = "[removed]"
+
+
+@dataclass(frozen=True)
+class MemberForgotten:
+    """What `forget_member` removed. Active jobs are left alone: cancel them, then forget again."""
+
+    jobs: int  # finished jobs whose prompts were removed and whose member was anonymised
+    preferences: int  # saved-defaults rows deleted (0 or 1)
+    active_jobs: int
+    input_paths: tuple[str, ...]  # kept input files of those jobs, for the caller to delete

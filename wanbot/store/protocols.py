@@ -1,0 +1,193 @@
+"""What the bot asks of its database, in words of intent, one narrow protocol per table family.
+
+Every method is one transaction that a cancelled caller can never leave open. SQL lives only in the
+implementations. A consumer types its dependency as the narrowest protocol it uses; `Store` is the
+union, for the composition root.
+
+`admit_job` and the two `settle_*` methods touch the jobs table as well as the ledger, yet belong
+to `LedgerStore`: their transaction exists to keep the ledger's guarantees (a hold only with its
+job, caps and balance checked in the hold's own transaction, one hold/capture/release per job);
+the job row is the subject of the hold. `JobStore` holds the transitions that move no credits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from wanbot.store.models import (
+    Activity,
+    Budget,
+    GuildSettings,
+    GuildStats,
+    Job,
+    JobPhase,
+    LedgerEntry,
+    MemberBan,
+    MemberForgotten,
+    NewJob,
+    Settlement,
+    SpendCaps,
+)
+
+
+class JobStateError(Exception):
+    """A transition asked of a job that is not in a state that allows it."""
+
+
+class StoreInUse(Exception):
+    """Another process has this database open; one process per SQLite file."""
+
+
+class MetaStore(Protocol):
+    async def get_meta(self, key: str) -> str | None: ...
+
+    async def set_meta(self, key: str, value: str) -> None: ...
+
+
+class JobStore(Protocol):
+    async def set_placeholder(self, job_id: str, message_id: int) -> None: ...
+
+    async def get_job(self, job_id: str) -> Job | None: ...
+
+    async def jobs_in(self, phases: Sequence[JobPhase]) -> list[Job]: ...
+
+    async def mark_submitting(self, job_id: str) -> bool:
+        """queued → submitting; False if the job is no longer queued (cancelled meanwhile)."""
+        ...
+
+    async def mark_running(self, job_id: str, provider: str, provider_job_id: str) -> None: ...
+
+    async def mark_delivering(
+        self, job_id: str, result_urls: Sequence[str], provider_cost: float | None
+    ) -> None: ...
+
+
+class LedgerStore(Protocol):
+    async def admit_job(
+        self, job: NewJob, budget: Budget, caps: SpendCaps, max_queued_per_user: int
+    ) -> int:
+        """Refill if due, hold the job's cost and insert it as queued; return the balance left.
+
+        Raise InsufficientCredits, SpendCapReached or QueueFull with nothing written.
+        """
+        ...
+
+    async def settle_delivered(
+        self, job_id: str, message_ids: Sequence[int], delivered: int
+    ) -> Settlement:
+        """Record the delivery, capture `delivered` images' cost, release the rest, mark done.
+
+        The job's interaction token is replaced by its digest (`token_digest`): a finished job
+        needs it no more, and `Job.for_interaction(token)` still finds it.
+        """
+        ...
+
+    async def settle_failed(
+        self, job_id: str, error: str, *, cancelled: bool = False
+    ) -> Settlement:
+        """Release the whole hold and end the job failed (or cancelled); drop its token."""
+        ...
+
+    async def balance(self, guild_id: int, user_id: int, budget: Budget | None = None) -> int:
+        """The member's spendable credits, after a refill if one is due."""
+        ...
+
+    async def grant(
+        self, guild_id: int, user_id: int, amount: int, actor_id: int | None, reason: str | None
+    ) -> int: ...
+
+    async def ledger(self, guild_id: int, user_id: int, limit: int = 10) -> list[LedgerEntry]: ...
+
+    async def held_credits(self, guild_id: int, user_id: int) -> int:
+        """Credits set aside for the member's unfinished jobs."""
+        ...
+
+    async def activity(self, guild_id: int, user_id: int, limit: int = 5) -> list[Activity]:
+        """The member's latest balance changes, newest first, with each job's kind and prompt."""
+        ...
+
+
+class GuildPolicyStore(Protocol):
+    async def guild_settings(self, guild_id: int) -> GuildSettings: ...
+
+    async def set_audit_channel(self, guild_id: int, channel_id: int | None) -> None: ...
+
+    async def set_nsfw_policy(self, guild_id: int, policy: str) -> None: ...
+
+    async def set_channel_rule(
+        self, guild_id: int, channel_id: int, rule: str | None, actor_id: int | None
+    ) -> bool:
+        """Allow or deny one channel, or remove its rule (None); False if nothing changed."""
+        ...
+
+    async def clear_channel_rules(self, guild_id: int) -> int: ...
+
+    async def add_blocked(
+        self, guild_id: int, pattern: str, is_regex: bool, actor_id: int | None
+    ) -> bool:
+        """False if the entry was there already."""
+        ...
+
+    async def remove_blocked(self, guild_id: int, pattern: str) -> bool: ...
+
+    async def ban_member(
+        self, guild_id: int, user_id: int, actor_id: int | None, reason: str | None
+    ) -> bool:
+        """False if the member was banned already (the first ban's reason stays)."""
+        ...
+
+    async def unban_member(self, guild_id: int, user_id: int) -> bool: ...
+
+    async def member_ban(self, guild_id: int, user_id: int) -> MemberBan | None: ...
+
+    async def bans(self, guild_id: int) -> list[MemberBan]: ...
+
+
+class PreferenceStore(Protocol):
+    async def get_preferences(self, guild_id: int, user_id: int) -> dict[str, Any]:
+        """The member's saved defaults as stored (empty when none)."""
+        ...
+
+    async def save_preferences(self, guild_id: int, user_id: int, prefs: Mapping[str, Any]) -> None:
+        """Replace the member's defaults; empty `prefs` removes them."""
+        ...
+
+
+class StatsStore(Protocol):
+    async def recent_durations(self, provider: str, size: str, limit: int = 20) -> list[float]:
+        """Seconds from submission to result of the last jobs of this provider and size."""
+        ...
+
+    async def last_job_at(self, guild_id: int, user_id: int) -> float | None:
+        """When the member's latest job was admitted."""
+        ...
+
+    async def guild_stats(
+        self, guild_id: int, day_start: float, month_start: float, top: int = 5
+    ) -> GuildStats: ...
+
+
+class MemberDataStore(Protocol):
+    async def forget_member(self, guild_id: int, user_id: int) -> MemberForgotten:
+        """Remove the member's prompts and preferences in one server and anonymise their finished
+        jobs; the ledger (and so every balance and total) stays exactly as it was. Removed text
+        does not linger in the database file."""
+        ...
+
+    async def blank_prompts_older_than(self, before: float) -> int:
+        """Remove the prompts of finished jobs admitted before `before`; return how many."""
+        ...
+
+
+class Store(
+    MetaStore,
+    JobStore,
+    LedgerStore,
+    GuildPolicyStore,
+    PreferenceStore,
+    StatsStore,
+    MemberDataStore,
+    Protocol,
+):
+    async def close(self) -> None: ...

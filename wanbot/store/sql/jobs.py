@@ -1,0 +1,76 @@
+"""The jobs table: reads and the transitions that move no credits (see `ledger` for those)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from wanbot.store.database import Connection
+from wanbot.store.models import Job, JobPhase
+from wanbot.store.protocols import JobStateError
+from wanbot.store.sql.common import NOW, Clock, SqlFamily, job_from_row, marks, transition_now
+
+
+class JobSql(SqlFamily):
+    async def set_placeholder(self, job_id: str, message_id: int) -> None:
+        await self.database.write(_set_placeholder, job_id, message_id, self._clock)
+
+    async def get_job(self, job_id: str) -> Job | None:
+        return await self.database.read(_get_job, job_id)
+
+    async def jobs_in(self, phases: Sequence[JobPhase]) -> list[Job]:
+        return await self.database.read(_jobs_in, [str(p) for p in phases])
+
+    async def mark_submitting(self, job_id: str) -> bool:
+        return await self.database.write(
+            transition_now, job_id, [JobPhase.QUEUED], JobPhase.SUBMITTING, self._clock
+        )
+
+    async def mark_running(self, job_id: str, provider: str, provider_job_id: str) -> None:
+        ok = await self.database.write(
+            transition_now,
+            job_id,
+            [JobPhase.SUBMITTING],
+            JobPhase.RUNNING,
+            self._clock,
+            provider=provider,
+            provider_job_id=provider_job_id,
+            submitted_at=NOW,
+        )
+        if not ok:
+            raise JobStateError(f"job {job_id} was not submitting")
+
+    async def mark_delivering(
+        self, job_id: str, result_urls: Sequence[str], provider_cost: float | None
+    ) -> None:
+        ok = await self.database.write(
+            transition_now,
+            job_id,
+            [JobPhase.RUNNING],
+            JobPhase.DELIVERING,
+            self._clock,
+            result_urls_json=json.dumps(list(result_urls)),
+            provider_cost=provider_cost,
+            finished_at=NOW,
+        )
+        if not ok:
+            raise JobStateError(f"job {job_id} was not running")
+
+
+async def _set_placeholder(conn: Connection, job_id: str, message_id: int, clock: Clock) -> None:
+    await conn.execute(
+        "UPDATE jobs SET placeholder_message_id = ?, updated_at = ? WHERE id = ?",
+        (message_id, clock(), job_id),
+    )
+
+
+async def _get_job(conn: Connection, job_id: str) -> Job | None:
+    row = await conn.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+    return None if row is None else job_from_row(row)
+
+
+async def _jobs_in(conn: Connection, phases: list[str]) -> list[Job]:
+    rows = await conn.fetchall(
+        f"SELECT * FROM jobs WHERE state IN ({marks(phases)}) ORDER BY seq", phases
+    )
+    return [job_from_row(r) for r in rows]

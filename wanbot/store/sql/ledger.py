@@ -1,0 +1,356 @@
+"""The credit ledger, and the job transitions that move credits: admit (hold) and settle.
+
+Append-only: `available` is an entry's effect on the member's spendable balance, `held` its effect
+on credits set aside for a job; a balance is a sum. One hold, capture and release per job at most
+(unique constraints). Admission and settlement write the job row and its ledger entries in one
+transaction, so a job and its hold exist together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from wanbot.errors import InsufficientCredits, QueueFull, SpendCapReached
+from wanbot.store.database import Connection
+from wanbot.store.models import (
+    REMOVED_PROMPT,
+    Activity,
+    Budget,
+    JobPhase,
+    LedgerEntry,
+    NewJob,
+    Settlement,
+    SpendCaps,
+    token_digest,
+)
+from wanbot.store.protocols import JobStateError
+from wanbot.store.sql.common import ACTIVE_PHASES, Clock, SqlFamily, marks, transition
+
+
+class LedgerSql(SqlFamily):
+    async def admit_job(
+        self, job: NewJob, budget: Budget, caps: SpendCaps, max_queued_per_user: int
+    ) -> int:
+        return await self.database.write(
+            _admit, job, budget, caps, max_queued_per_user, self._clock
+        )
+
+    async def settle_delivered(
+        self, job_id: str, message_ids: Sequence[int], delivered: int
+    ) -> Settlement:
+        return await self.database.write(
+            _settle_delivered, job_id, list(message_ids), delivered, self._clock
+        )
+
+    async def settle_failed(
+        self, job_id: str, error: str, *, cancelled: bool = False
+    ) -> Settlement:
+        end = JobPhase.CANCELLED if cancelled else JobPhase.FAILED
+        return await self.database.write(_settle_failed, job_id, error, end, self._clock)
+
+    async def balance(self, guild_id: int, user_id: int, budget: Budget | None = None) -> int:
+        if budget is None or budget.period_key is None:
+            return await self.database.read(available, guild_id, user_id)
+        return await self.database.write(_refill_now, guild_id, user_id, budget, self._clock)
+
+    async def grant(
+        self, guild_id: int, user_id: int, amount: int, actor_id: int | None, reason: str | None
+    ) -> int:
+        return await self.database.write(
+            _grant, guild_id, user_id, amount, actor_id, reason, self._clock
+        )
+
+    async def ledger(self, guild_id: int, user_id: int, limit: int = 10) -> list[LedgerEntry]:
+        return await self.database.read(_ledger, guild_id, user_id, limit)
+
+    async def held_credits(self, guild_id: int, user_id: int) -> int:
+        return await self.database.read(_held, guild_id, user_id)
+
+    async def activity(self, guild_id: int, user_id: int, limit: int = 5) -> list[Activity]:
+        return await self.database.read(_activity, guild_id, user_id, limit)
+
+
+async def available(conn: Connection, guild_id: int, user_id: int) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT COALESCE(SUM(available), 0) FROM ledger WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        )
+    )
+
+
+async def refill(
+    conn: Connection, guild_id: int, user_id: int, budget: Budget | None, now: float
+) -> int:
+    """Top the balance up to the allowance once per period; return the balance after."""
+    balance = await available(conn, guild_id, user_id)
+    if budget is None or budget.period_key is None:
+        return balance
+    if await conn.fetchone(
+        "SELECT 1 FROM ledger WHERE guild_id = ? AND user_id = ? AND kind = 'refill' "
+        "AND period_key = ?",
+        (guild_id, user_id, budget.period_key),
+    ):
+        return balance
+    top_up = max(0, budget.allowance - balance)
+    await conn.execute(
+        "INSERT INTO ledger (guild_id, user_id, kind, available, held, period_key, created_at)"
+        " VALUES (?, ?, 'refill', ?, 0, ?, ?)",
+        (guild_id, user_id, top_up, budget.period_key, now),
+    )
+    return balance + top_up
+
+
+async def _refill_now(
+    conn: Connection, guild_id: int, user_id: int, budget: Budget, clock: Clock
+) -> int:
+    return await refill(conn, guild_id, user_id, budget, clock())
+
+
+async def _committed_since(conn: Connection, since: float, guild_id: int | None) -> int:
+    """Credits held since `since`, net of those holds' releases (what was really spent).
+
+    A release counts only against its own hold, so freeing an earlier day's hold does not raise
+    today's allowance.
+    """
+    where = "WHERE h.kind = 'hold' AND h.created_at >= ?"
+    params: list[Any] = [since]
+    if guild_id is not None:
+        where += " AND h.guild_id = ?"
+        params.append(guild_id)
+    return int(
+        await conn.fetchval(
+            "SELECT COALESCE(SUM(h.held - COALESCE(r.available, 0)), 0) FROM ledger h"
+            f" LEFT JOIN ledger r ON r.job_id = h.job_id AND r.kind = 'release' {where}",
+            params,
+        )
+    )
+
+
+async def _admit(
+    conn: Connection, job: NewJob, budget: Budget, caps: SpendCaps, max_queued: int, clock: Clock
+) -> int:
+    now = clock()
+    cost = job.hold_amount
+    active = [str(p) for p in ACTIVE_PHASES]
+    queued = await conn.fetchval(
+        "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ?"
+        f" AND state IN ({marks(active)})",
+        (job.guild_id, job.user_id, *active),
+    )
+    if int(queued) >= max_queued:
+        raise QueueFull(max_queued)
+    if caps.per_guild and (
+        await _committed_since(conn, caps.day_start, job.guild_id) + cost > caps.per_guild
+    ):
+        raise SpendCapReached("guild")
+    if caps.total and await _committed_since(conn, caps.day_start, None) + cost > caps.total:
+        raise SpendCapReached("total")
+    balance = await refill(conn, job.guild_id, job.user_id, budget, now)
+    if balance < cost:
+        # The refill (if any) is rolled back with the refusal: nothing is written.
+        raise InsufficientCredits(balance, cost, job.image_cost)
+    # PostgreSQL: MAX + 1 is safe only because writers are serialised; a sequence would do there.
+    seq = await conn.fetchval("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs")
+    await conn.execute(
+        "INSERT INTO jobs (id, seq, kind, state, guild_id, channel_id, user_id,"
+        " application_id, interaction_token, token_expires_at, placeholder_message_id,"
+        " request_json, provider, image_cost, images_requested, size, private,"
+        " parent_job_id, created_at, updated_at, deadline_at, upload_limit)"
+        " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            job.id,
+            seq,
+            job.kind,
+            job.guild_id,
+            job.channel_id,
+            job.user_id,
+            job.application_id,
+            job.interaction_token,
+            job.token_expires_at,
+            job.placeholder_message_id,
+            job.request.model_dump_json(),
+            job.provider,
+            job.image_cost,
+            job.request.n,
+            job.request.size,
+            job.private,
+            job.parent_job_id,
+            now,
+            now,
+            job.deadline_at,
+            job.upload_limit,
+        ),
+    )
+    await conn.execute(
+        "INSERT INTO ledger (guild_id, user_id, kind, available, held, job_id, created_at)"
+        " VALUES (?, ?, 'hold', ?, ?, ?, ?)",
+        (job.guild_id, job.user_id, -cost, cost, job.id, now),
+    )
+    return balance - cost
+
+
+async def _hold(conn: Connection, job_id: str) -> tuple[int, int, int]:
+    row = await conn.fetchone(
+        "SELECT guild_id, user_id, held FROM ledger WHERE job_id = ? AND kind = 'hold'",
+        (job_id,),
+    )
+    if row is None:
+        raise JobStateError(f"job {job_id} has no hold")
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+async def _entry(
+    conn: Connection,
+    kind: str,
+    member: tuple[int, int],
+    available: int,
+    held: int,
+    job_id: str,
+    now: float,
+) -> None:
+    await conn.execute(
+        "INSERT INTO ledger (guild_id, user_id, kind, available, held, job_id, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (*member, kind, available, held, job_id, now),
+    )
+
+
+async def _settle_delivered(
+    conn: Connection, job_id: str, message_ids: list[int], delivered: int, clock: Clock
+) -> Settlement:
+    now = clock()
+    row = await conn.fetchone(
+        "SELECT image_cost, interaction_token FROM jobs WHERE id = ?", (job_id,)
+    )
+    if row is None:
+        raise JobStateError(f"no job {job_id}")
+    image_cost = int(row["image_cost"])
+    if not await transition(
+        conn,
+        job_id,
+        [JobPhase.DELIVERING],
+        JobPhase.DONE,
+        now,
+        message_ids_json=json.dumps(message_ids),
+        images_delivered=delivered,
+        # A finished job needs its token no more; the digest still finds the job by it.
+        interaction_token=token_digest(row["interaction_token"]),
+    ):
+        raise JobStateError(f"job {job_id} was not delivering")
+    guild_id, user_id, held = await _hold(conn, job_id)
+    captured = min(held, delivered * image_cost)
+    released = held - captured
+    await _entry(conn, "capture", (guild_id, user_id), 0, -captured, job_id, now)
+    await _entry(conn, "release", (guild_id, user_id), released, -released, job_id, now)
+    balance = await available(conn, guild_id, user_id)
+    return Settlement(captured=captured, released=released, balance=balance)
+
+
+async def _settle_failed(
+    conn: Connection, job_id: str, error: str, end: JobPhase, clock: Clock
+) -> Settlement:
+    now = clock()
+    token = await conn.fetchval("SELECT interaction_token FROM jobs WHERE id = ?", (job_id,))
+    if token is None or not await transition(
+        conn,
+        job_id,
+        ACTIVE_PHASES,
+        end,
+        now,
+        error=error[:500],
+        finished_at=now,
+        interaction_token=token_digest(token),
+    ):
+        raise JobStateError(f"job {job_id} has already ended")
+    guild_id, user_id, held = await _hold(conn, job_id)
+    await _entry(conn, "release", (guild_id, user_id), held, -held, job_id, now)
+    balance = await available(conn, guild_id, user_id)
+    return Settlement(captured=0, released=held, balance=balance)
+
+
+async def _grant(
+    conn: Connection,
+    guild_id: int,
+    user_id: int,
+    amount: int,
+    actor_id: int | None,
+    reason: str | None,
+    clock: Clock,
+) -> int:
+    now = clock()
+    kind = "grant" if amount >= 0 else "revoke"
+    balance = await available(conn, guild_id, user_id)
+    # A revoke never takes the balance below zero.
+    effective = amount if amount >= 0 else -min(-amount, balance)
+    await conn.execute(
+        "INSERT INTO ledger (guild_id, user_id, kind, available, held, actor_id, reason,"
+        " created_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
+        (guild_id, user_id, kind, effective, actor_id, reason, now),
+    )
+    return balance + effective
+
+
+async def _ledger(conn: Connection, guild_id: int, user_id: int, limit: int) -> list[LedgerEntry]:
+    rows = await conn.fetchall(
+        "SELECT id, guild_id, user_id, kind, available, held, job_id, actor_id, reason,"
+        " created_at FROM ledger WHERE guild_id = ? AND user_id = ? ORDER BY id DESC LIMIT ?",
+        (guild_id, user_id, limit),
+    )
+    return [
+        LedgerEntry(
+            id=r["id"],
+            guild_id=r["guild_id"],
+            user_id=r["user_id"],
+            kind=r["kind"],
+            available=r["available"],
+            held=r["held"],
+            job_id=r["job_id"],
+            actor_id=r["actor_id"],
+            reason=r["reason"],
+            created_at=r["created_at"],
+        )
+        for r in rows
+    ]
+
+
+async def _held(conn: Connection, guild_id: int, user_id: int) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT COALESCE(SUM(held), 0) FROM ledger WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        )
+    )
+
+
+async def _activity(conn: Connection, guild_id: int, user_id: int, limit: int) -> list[Activity]:
+    rows = await conn.fetchall(
+        "SELECT l.kind, l.available, l.actor_id, l.reason, l.created_at,"
+        " j.kind AS job_kind, j.state AS job_state, j.request_json"
+        " FROM ledger l LEFT JOIN jobs j ON j.id = l.job_id"
+        " WHERE l.guild_id = ? AND l.user_id = ? AND l.available <> 0"
+        " ORDER BY l.id DESC LIMIT ?",
+        (guild_id, user_id, limit),
+    )
+    found = []
+    for r in rows:
+        prompt = None
+        if r["request_json"]:
+            prompt = str(json.loads(r["request_json"]).get("prompt", "")) or None
+            if prompt == REMOVED_PROMPT:
+                prompt = None
+        found.append(
+            Activity(
+                kind=r["kind"],
+                amount=r["available"],
+                job_kind=r["job_kind"],
+                prompt=prompt,
+                job_state=r["job_state"],
+                actor_id=r["actor_id"],
+                reason=r["reason"],
+                created_at=r["created_at"],
+            )
+        )
+    return found
