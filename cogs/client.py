@@ -17,6 +17,7 @@ from discord.ext import commands
 
 from cogs.errors import ErrorBoundary
 from cogs.notifier import DiscordNotifier
+from cogs.operators import Operations
 from cogs.views import DYNAMIC_ITEMS
 from wanbot import health
 from wanbot.config import Config
@@ -58,6 +59,7 @@ class WanBot(commands.Bot):
         session: aiohttp.ClientSession,
         providers: ProviderSet,
         data_dir: Path,
+        operations: Operations,
     ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
@@ -68,7 +70,9 @@ class WanBot(commands.Bot):
             chunk_guilds_at_startup=False,
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=ErrorBoundary,
+            http_trace=operations.discord_trace,
         )
+        self.operations = operations
         self.config = config
         self._heartbeat: asyncio.Task[None] | None = None
         self._housekeeping: asyncio.Task[None] | None = None
@@ -187,8 +191,9 @@ async def open_bot(config: Config) -> AsyncIterator[WanBot]:
     data_dir = Path(settings.generation.data_dir)
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     store = await SQLiteStore.open(settings.storage.sqlite_path)
+    operations = Operations(config)
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(trace_configs=operations.session_traces) as session:
             providers = build_providers(config, session, data_dir)
             log.info(
                 "providers enabled: %s (default %s)",
@@ -196,9 +201,14 @@ async def open_bot(config: Config) -> AsyncIterator[WanBot]:
                 providers.default,
             )
             bot = WanBot(
-                config=config, store=store, session=session, providers=providers, data_dir=data_dir
+                config=config,
+                store=store,
+                session=session,
+                providers=providers,
+                data_dir=data_dir,
+                operations=operations,
             )
-            async with bot:
+            async with bot, operations.serving(bot):
                 yield bot
     finally:
         await store.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 import pytest
@@ -118,3 +120,19 @@ def test_thresholds_come_from_the_config() -> None:
     )
     assert thresholds_from(config) == {"pixeldojo": 200.0, "skillsvideo": 1500.5}
     assert thresholds_from(ProvidersConfig()) == {"pixeldojo": 0.0, "skillsvideo": 0.0}
+
+
+async def test_run_polls_after_a_first_delay_then_every_period() -> None:
+    source = Source(*([100.0] * 50))
+    tracker = BalanceTracker({"skillsvideo": 50.0})
+    task = asyncio.create_task(
+        tracker.run({"skillsvideo": source}, every_s=0.02, first_after_s=0.1)
+    )
+    await asyncio.sleep(0.05)
+    assert tracker.latest("skillsvideo") is None  # still in the first delay
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert tracker.latest("skillsvideo") == 100.0
+    assert 50 - len(source.values) >= 3

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: How often `run()` asks the hosts that have a balance API.
 POLL_EVERY_S: Final = 300.0
+#: The first read waits a little, so a bot restarted in a loop doesn't hammer the hosts.
+FIRST_POLL_AFTER_S: Final = 30.0
 
 
 class BalanceSource(Protocol):
@@ -65,7 +67,7 @@ class BalanceTracker:
     ) -> None:
         self._hosts = {name: _HostBalance(threshold) for name, threshold in thresholds.items()}
         self._metrics = metrics
-        self._notify = notify
+        self.notify = notify
         self._clock = clock
         self._pending: set[asyncio.Task[None]] = set()
 
@@ -87,7 +89,7 @@ class BalanceTracker:
         Synchronous so a job can report what a submission said without waiting on the notifier.
         """
         crossing = self._record(provider, value)
-        if crossing is not None and self._notify is not None:
+        if crossing is not None and self.notify is not None:
             task = asyncio.get_running_loop().create_task(self._tell(crossing))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
@@ -116,9 +118,13 @@ class BalanceTracker:
         return read
 
     async def run(
-        self, sources: Mapping[str, BalanceSource], every_s: float = POLL_EVERY_S
+        self,
+        sources: Mapping[str, BalanceSource],
+        every_s: float = POLL_EVERY_S,
+        first_after_s: float = FIRST_POLL_AFTER_S,
     ) -> None:
         """Poll forever (start it as a background task; cancel it to stop)."""
+        await asyncio.sleep(first_after_s)
         while True:
             await self.poll_once(sources)
             await asyncio.sleep(every_s)
@@ -153,10 +159,10 @@ class BalanceTracker:
         return LowBalance(provider=provider, balance=value, threshold=host.threshold)
 
     async def _tell(self, crossing: LowBalance) -> None:
-        if self._notify is None:
+        if self.notify is None:
             return
         try:
-            await self._notify(crossing)
+            await self.notify(crossing)
         except Exception:
             log.exception("could not send the low-balance warning for %s", crossing.provider)
 

@@ -175,8 +175,8 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep or not host or not port_text.isdigit():
         raise ValueError('must be "HOST:PORT", e.g. "127.0.0.1:8080" or "0.0.0.0:8080"')
     port = int(port_text)
-    if not 0 < port < 65536:
-        raise ValueError(f"port {port} is not between 1 and 65535")
+    if not 0 <= port < 65536:
+        raise ValueError(f"port {port} is not between 0 (any free port) and 65535")
     return host.removeprefix("[").removesuffix("]"), port
 
 
