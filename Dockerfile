@@ -16,11 +16,13 @@ COPY bot.py config.example.toml ./
 ENV PATH=/opt/wanbot/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     WANBOT_CONFIG=/app/config.toml
-# The default config keeps the database and scratch files on the volume.
-RUN printf '[storage]\nurl = "sqlite:////data/wanbot.db"\n\n[generation]\ndata_dir = "/data"\n' > /app/config.toml
+# The default config keeps the database and scratch files on the volume and serves /healthz and
+# /metrics on port 8080 (mount your own file at /app/config.toml to change any of it).
+RUN printf '[storage]\nurl = "sqlite:////data/wanbot.db"\n\n[generation]\ndata_dir = "/data"\n\n[http]\nlisten = "0.0.0.0:8080"\n' > /app/config.toml
 USER wanbot
 VOLUME ["/data"]
+EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-  CMD ["python", "-m", "wanbot.health", "/data"]
+  CMD ["python", "-m", "wanbot.health", "http://127.0.0.1:8080/healthz"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["python", "bot.py"]

@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         enabled = ", ".join(config.enabled_providers())
         print(f"config OK ({source}); providers: {enabled}; default: {config.default_provider}")
         return 0
-    configure_logging(config.settings.logging.level, config.secrets.values())
+    log_settings = config.settings.logging
+    configure_logging(log_settings.level, config.secrets.values(), format=log_settings.format)
     try:
         return asyncio.run(run(config))
     except KeyboardInterrupt:

@@ -18,6 +18,7 @@ from discord.ext import commands
 
 from cogs.audit import DiscordAudit
 from cogs.notifier import DiscordNotifier
+from cogs.operators import Operations
 from cogs.respond import ErrorBoundary, guild_allowed
 from cogs.ui.actions import ActionRouter, JobButton
 from wanbot import health
@@ -45,7 +46,7 @@ def point_at(api_base_url: str, gateway_url: str) -> None:
 
 
 class WanBot(commands.Bot):
-    def __init__(self, *, services: Services) -> None:
+    def __init__(self, *, services: Services, operations: Operations) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(
@@ -55,7 +56,9 @@ class WanBot(commands.Bot):
             chunk_guilds_at_startup=False,
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=ErrorBoundary,
+            http_trace=operations.discord_trace,
         )
+        self.operations = operations
         self.services = services
         self.config = services.config
         self.allowed_guilds = list(services.config.settings.discord.allowed_guilds)
@@ -177,10 +180,12 @@ async def open_bot(config: Config) -> AsyncIterator[WanBot]:
     data_dir = Path(settings.generation.data_dir)
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     store = await SQLiteStore.open(settings.storage.sqlite_path)
+    operations = Operations(config)
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(trace_configs=operations.session_traces) as session:
             services = build_services(config, session, store, data_dir)
-            async with WanBot(services=services) as bot:
+            bot = WanBot(services=services, operations=operations)
+            async with bot, operations.serving(bot):
                 yield bot
     finally:
         await store.close()

@@ -110,6 +110,8 @@ class ProviderSection(Section):
 class PixelDojoConfig(ProviderSection):
     base_url: str = "https://pixeldojo.ai/api/v1"
     model: str = "wan-2.7-image-pro"
+    # Warn once when the host's balance falls under this (0: never).
+    low_balance: Annotated[float, Field(ge=0)] = 0.0
     image_field: Literal["images", "image_urls", "image_url"] | None = None
 
 
@@ -117,6 +119,7 @@ class SkillsVideoConfig(ProviderSection):
     base_url: str = "https://open.skills.video/api/v1"
     model: str = "wan/wan-v2.7-pro"
     use_stream: bool = True
+    low_balance: Annotated[float, Field(ge=0)] = 0.0
 
 
 class DashScopeConfig(ProviderSection):
@@ -138,6 +141,44 @@ class ProvidersConfig(Section):
 
 class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class HttpConfig(Section):
+    listen: str = ""
+    public_url: str = ""
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            parse_listen(value)
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_http_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """(host, port) to serve on, or None when the HTTP server is off."""
+        return parse_listen(self.listen) if self.listen else None
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """Split `HOST:PORT` (IPv6 as `[::1]:8080`) into (host, port); ValueError says what is wrong."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError('must be "HOST:PORT", e.g. "127.0.0.1:8080" or "0.0.0.0:8080"')
+    port = int(port_text)
+    if not 0 <= port < 65536:
+        raise ValueError(f"port {port} is not between 0 (any free port) and 65535")
+    return host.removeprefix("[").removesuffix("]"), port
 
 
 class Settings(Section):
@@ -147,6 +188,7 @@ class Settings(Section):
     credits: CreditsConfig = CreditsConfig()
     providers: ProvidersConfig = ProvidersConfig()
     logging: LoggingConfig = LoggingConfig()
+    http: HttpConfig = HttpConfig()
 
 
 @dataclass(frozen=True, repr=False)

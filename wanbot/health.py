@@ -1,16 +1,20 @@
-"""A heartbeat file for container health checks: fresh while the bot is connected to Discord.
+"""Container health checks: ask the bot's /healthz, or (with no HTTP server) a heartbeat file.
 
-python -m wanbot.health [DATA_DIR]     exits 0 when healthy, 1 when not
+python -m wanbot.health http://127.0.0.1:8080/healthz    exits 0 when /healthz answers 200, else 1
+python -m wanbot.health [DATA_DIR]                         exits 0 while the heartbeat file is fresh
 """
 
 from __future__ import annotations
 
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 HEARTBEAT_FILE = "heartbeat"
 STALE_AFTER_S = 90.0
+URL_TIMEOUT_S = 4.0
 
 
 def beat(data_dir: Path) -> None:
@@ -25,6 +29,23 @@ def is_healthy(data_dir: Path, now: float | None = None) -> bool:
     return (time.time() if now is None else now) - last < STALE_AFTER_S
 
 
+def url_is_healthy(url: str, timeout_s: float = URL_TIMEOUT_S) -> bool:
+    """True when `url` (the bot's /healthz) answers 200; 503, errors and timeouts are False."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def main(argv: list[str]) -> int:
+    target = argv[0] if argv else "data"
+    if target.startswith(("http://", "https://")):
+        healthy = url_is_healthy(target)
+    else:
+        healthy = is_healthy(Path(target))
+    return 0 if healthy else 1
+
+
 if __name__ == "__main__":
-    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "data")
-    sys.exit(0 if is_healthy(folder) else 1)
+    sys.exit(main(sys.argv[1:]))

@@ -631,6 +631,8 @@ class FakeDiscord:
         self._conns: set[_Conn] = set()
         self._identify_count = 0
         self._resume_count = 0
+        # While True, gateway connections are refused (503), as during a network outage.
+        self.gateway_refusing = False
 
         self._thread: threading.Thread | None = None
         self._thread_ident: int | None = None
@@ -1357,6 +1359,8 @@ class FakeDiscord:
         await self._dispatch(event, data)
 
     async def _h_gateway(self, request: web.Request) -> web.StreamResponse:
+        if self.gateway_refusing:
+            return web.Response(status=503)
         ws = web.WebSocketResponse(max_msg_size=0)
         await ws.prepare(request)
         conn = _Conn(ws, request)

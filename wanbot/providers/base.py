@@ -45,6 +45,13 @@ class Provider(abc.ABC):
         """
         raise TypeError(f"{self.name} does not push updates")
 
+    async def balance(self) -> float | None:
+        """The host's credit balance: the latest it reported, or asked for now. None: unknown.
+
+        Hosts without a balance API answer None; a host whose API fails raises ProviderError.
+        """
+        return None
+
     async def cancel(self, job_id: str) -> bool:
         """Ask the host to stop a job; False when it has no way to."""
         return False

@@ -163,6 +163,8 @@ class PixelDojoProvider(HostedProvider[PixelDojoConfig]):
         self._model = self.config.model
         self._schema_fields: frozenset[str] | None = None
         self._schema_lock = asyncio.Lock()
+        #: `creditsRemaining` from the latest submission; PixelDojo has no balance endpoint.
+        self.last_balance: float | None = None
 
     # -- the Provider interface -------------------------------------------------------------
     def check(self, request: GenerationRequest) -> None:
@@ -205,6 +207,8 @@ class PixelDojoProvider(HostedProvider[PixelDojoConfig]):
                 provider=self.name,
                 status=response.status,
             )
+        if answer.credits_remaining is not None:
+            self.last_balance = answer.credits_remaining
         status = self._status(str(answer.job_id), answer)
         log.info(
             "%s: submitted job %s (model %s, n=%d, %s, edit=%s), cost %s, %s credits left",
@@ -227,6 +231,9 @@ class PixelDojoProvider(HostedProvider[PixelDojoConfig]):
         status = self._status(job_id, answer)
         log.debug("%s: job %s is %s", self.name, job_id, status.raw_status)
         return status
+
+    async def balance(self) -> float | None:
+        return self.last_balance
 
     # -- request body -----------------------------------------------------------------------
     async def _body(self, request: GenerationRequest) -> dict[str, Any]:

@@ -123,6 +123,14 @@ class Generation(HostAnswer):
     error: str | dict[str, Any] | None = None
 
 
+class Credits(HostAnswer):
+    """`GET /credits`: the account's balance, split by where the credits came from."""
+
+    total: float | None = None
+    subscription: float | None = None
+    permanent: float | None = None
+
+
 class ErrorBody(HostAnswer):
     error: str | dict[str, Any] | None = None
     code: str | None = None
@@ -215,6 +223,23 @@ class SkillsVideoProvider(HostedProvider[SkillsVideoConfig]):
         response = await self._http.request("GET", f"generation/{quote(job_id, safe='')}")
         generation = self._parse(response, job_lookup=True)
         return self._job_status(generation, generation.id or job_id)
+
+    async def balance(self) -> float | None:
+        response = await self._http.request("GET", "credits")
+        if response.status >= 300:
+            raise self._error(response, job_lookup=False)
+        try:
+            credits = Credits.model_validate_json(response.text)
+        except ValidationError:
+            raise Unavailable(
+                f"the image host sent an unreadable balance (http {response.status})",
+                provider=self.name,
+            ) from None
+        if credits.total is not None:
+            return credits.total
+        if credits.subscription is None and credits.permanent is None:
+            return None
+        return (credits.subscription or 0.0) + (credits.permanent or 0.0)
 
     @property
     def pushes_updates(self) -> bool:

@@ -1,0 +1,124 @@
+"""The operators' side wired to the running bot: the HTTP server, metrics and host balances.
+
+`open_bot` builds one `Operations` before the session and the bot (both take its traces), then
+serves it for the bot's lifetime:
+
+    ops = Operations(config)
+    session = aiohttp.ClientSession(trace_configs=ops.session_traces)
+    bot = WanBot(..., operations=ops)          # discord.py gets ops.discord_trace
+    async with ops.serving(bot):
+        ...                      # the HTTP server and the balance poller stop when this exits
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from wanbot.balance import BalanceTracker, LowBalance, thresholds_from
+from wanbot.config import Config
+from wanbot.http.hooks import WebhookRegistry
+from wanbot.http.server import HttpServer
+from wanbot.http.traces import ProviderRequestTrace, discord_429_trace
+from wanbot.metrics import Metrics
+from wanbot.store.base import JobPhase
+
+if TYPE_CHECKING:
+    from cogs.client import WanBot
+
+log = logging.getLogger(__name__)
+
+ACTIVE_PHASES = (JobPhase.QUEUED, JobPhase.SUBMITTING, JobPhase.RUNNING, JobPhase.DELIVERING)
+
+
+class BotHealth:
+    """The HealthProbe /healthz asks: gateway connected, dispatcher alive, store writable."""
+
+    def __init__(self, bot: WanBot) -> None:
+        self._bot = bot
+
+    def gateway_connected(self) -> bool:
+        bot = self._bot
+        ws = bot.ws
+        return bot.is_ready() and not bot.is_closed() and ws is not None and ws.open
+
+    def dispatcher_alive(self) -> bool:
+        return self._bot.jobs.dispatcher_alive
+
+    async def store_writable(self) -> bool:
+        await self._bot.store.set_meta("healthz", f"{time.time():.0f}")
+        return True
+
+
+class Operations:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.metrics.seed(config.enabled_providers())
+        providers = config.settings.providers
+        self.provider_trace = ProviderRequestTrace(
+            self.metrics,
+            {
+                "pixeldojo": providers.pixeldojo.base_url,
+                "skillsvideo": providers.skillsvideo.base_url,
+                "dashscope": providers.dashscope.base_url,
+            },
+        )
+        self.discord_trace = discord_429_trace(self.metrics)
+        self.hooks = WebhookRegistry()
+        self.balances = BalanceTracker(thresholds_from(providers), metrics=self.metrics)
+        self.server: HttpServer | None = None
+
+    @property
+    def session_traces(self) -> list[aiohttp.TraceConfig]:
+        return [self.provider_trace.config]
+
+    @contextlib.asynccontextmanager
+    async def serving(self, bot: WanBot) -> AsyncIterator[None]:
+        self.balances.notify = lambda crossing: warn_low_balance(bot, crossing)
+        address = self.config.settings.http.address
+        if address is not None:
+            self.server = HttpServer(
+                *address,
+                metrics=self.metrics,
+                probe=BotHealth(bot),
+                hooks=self.hooks,
+                before_scrape=lambda: refresh_job_gauges(bot, self.metrics),
+            )
+            await self.server.start()
+        poller = asyncio.create_task(
+            self.balances.run(bot.services.providers.providers), name="balance-poller"
+        )
+        try:
+            yield
+        finally:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+            if self.server is not None:
+                await self.server.stop()
+
+
+async def refresh_job_gauges(bot: WanBot, metrics: Metrics) -> None:
+    jobs = await bot.store.jobs_in(list(ACTIVE_PHASES))
+    for phase in ACTIVE_PHASES:
+        metrics.set_active(phase.value, sum(1 for job in jobs if job.state is phase))
+    metrics.set_queue_depth(sum(1 for job in jobs if job.state is JobPhase.QUEUED))
+
+
+async def warn_low_balance(bot: WanBot, crossing: LowBalance) -> None:
+    """One line in the audit channel of every server that has one."""
+    label = bot.services.providers.label(crossing.provider)
+    text = (
+        f"⚠️ {label}'s balance is low: {crossing.balance:g} credits left "
+        f"(warning threshold {crossing.threshold:g}). Top it up before jobs start failing."
+    )
+    for guild in bot.guilds:
+        settings = await bot.store.guild_settings(guild.id)
+        await bot.audit.post(settings.audit_channel_id, text)
