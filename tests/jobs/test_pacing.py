@@ -122,9 +122,15 @@ def test_webhook_answers_reach_the_job_token_or_its_channel() -> None:
     feed(pressure, edit, 429, {"X-RateLimit-Scope": "shared", "X-RateLimit-Reset-After": "2"})
     assert not pressure.try_acquire("j2", CHANNEL)
     assert pressure.channel_of_token(TOKEN) == CHANNEL
-    pressure.forget("j1")
+    pressure.forget("j1")  # progress over; the result may still go through this token
+    assert pressure.channel_of_token(TOKEN) == CHANNEL
+    pressure.unregister("j1")
     assert pressure.channel_of_token(TOKEN) is None
-    assert pressure.snapshot()["count_429"] == 2
+    # An unknown token's answers keep nothing (no growth per interaction) but are counted.
+    feed(pressure, edit, 429, {"X-RateLimit-Scope": "user", "X-RateLimit-Reset-After": "9"})
+    feed(pressure, edit, 200, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "9"})
+    assert pressure.snapshot()["tokens_held"] == 0
+    assert pressure.snapshot()["count_429"] == 3
 
 
 def test_progress_stands_aside_while_a_result_is_posted_in_the_channel() -> None:

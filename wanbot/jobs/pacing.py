@@ -102,8 +102,12 @@ class ChannelPressure:
         self._token_of_job[job_id] = key
 
     def forget(self, job_id: str) -> None:
-        """The job is over: drop what was kept for it."""
+        """The job's progress is over (its reporter stopped); its result may still be posted."""
         self._last_edit.pop(job_id, None)
+
+    def unregister(self, job_id: str) -> None:
+        """The job is over, result posted or not: drop everything kept for it."""
+        self.forget(job_id)
         key = self._token_of_job.pop(job_id, None)
         if key is not None:
             self._channel_of_token.pop(key, None)
@@ -121,7 +125,15 @@ class ChannelPressure:
         """An answer on an interaction webhook or callback route of this token."""
         key = token_key(token)
         channel_id = self._channel_of_token.get(key)
-        if seen.status == 429 and seen.scope == "shared" and channel_id is not None:
+        if channel_id is None:
+            # Not a job's token (a command's own reply): nothing of ours waits on it. Only a
+            # global limit concerns everyone.
+            if seen.status == 429 and seen.scope == "global":
+                self._observe(None, seen)
+            elif seen.status == 429:
+                self.count_429 += 1
+            return
+        if seen.status == 429 and seen.scope == "shared":
             # The hidden per-channel limit, met through a webhook: the channel is what's full.
             self._observe(self._channel(channel_id), seen)
             return
