@@ -67,7 +67,9 @@ class GenerationConfig(Section):
     provider: ProviderName | Literal["auto"] = "auto"
     fallback: list[ProviderName] = []
     max_concurrent_jobs: PositiveInt = 8
-    max_jobs_per_provider: PositiveInt = 4
+    # The ceiling of a host's adaptive window (see wanbot.jobs.scheduler): hosts run jobs in
+    # parallel and say when to slow down (429/503), so the bot need not guess low.
+    max_jobs_per_provider: PositiveInt = 16
     max_running_per_user: PositiveInt = 2
     max_queued_per_user: PositiveInt = 5
     job_timeout_s: Annotated[float, Field(gt=0)] = 600.0

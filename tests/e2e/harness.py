@@ -14,6 +14,7 @@ from typing import Any
 from PIL import Image
 
 from cogs.client import WanBot, open_bot
+from tests.fakes.discord_runner import DiscordEndpoint
 from tests.fakes.discord_server import FakeDiscord, FakeMessage, InteractionHandle
 from wanbot.config import Config, load_config
 from wanbot.store.base import Job, JobPhase
@@ -22,7 +23,7 @@ from wanbot.store.sqlite import SQLiteStore
 
 def write_config(
     tmp_path: Path,
-    fake: FakeDiscord,
+    fake: DiscordEndpoint,
     extra: str = "",
     *,
     mock_delay: float = 0.3,
@@ -53,7 +54,7 @@ delay_s = {mock_delay}
     return path
 
 
-def make_config(path: Path, fake: FakeDiscord, env: Mapping[str, str] | None = None) -> Config:
+def make_config(path: Path, fake: DiscordEndpoint, env: Mapping[str, str] | None = None) -> Config:
     return load_config(path, env={"DISCORD_TOKEN": fake.token, **(env or {})})
 
 

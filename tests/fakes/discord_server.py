@@ -977,6 +977,16 @@ class FakeDiscord:
 
         self._call(store)
 
+    def add_member(self, key: str) -> FakeUser:
+        """One more plain member of the guild (no roles); call before start()."""
+        if self._thread is not None:
+            raise RuntimeError("add members before start(): GUILD_CREATE has been sent")
+        uid = self._next_id()
+        self._user_roles[uid] = []
+        self._usernames[uid] = key
+        user = self._users[key] = FakeUser(key, uid, key, False)
+        return user
+
     # -- ids, users, payload builders --------------------------------------------------------------
 
     def _next_id(self) -> int:

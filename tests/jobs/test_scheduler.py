@@ -146,3 +146,96 @@ def test_mark_running_counts_resumed_jobs() -> None:
     assert [t.job_id for t in scheduler.take_ready()] == ["a0"]
     scheduler.finish("b0")
     assert [t.job_id for t in scheduler.take_ready()] == ["c0"]
+
+
+# -- per-host windows (AIMD) -------------------------------------------------------------------
+
+
+def adaptive(floor: int = 2, ceiling: int = 16) -> FairScheduler:
+    return FairScheduler(Limits(total=100, per_provider=ceiling, per_user=100, host_floor=floor))
+
+
+def fill(scheduler: FairScheduler, count: int, provider: str = "x") -> None:
+    for i in range(count):
+        scheduler.push(ticket(f"{provider}{i}", (1, i), provider))
+
+
+def test_a_host_window_starts_at_its_floor_and_grows_per_accepted_submission() -> None:
+    scheduler = adaptive(floor=2, ceiling=5)
+    fill(scheduler, 10)
+    started = scheduler.take_ready()
+    assert [t.job_id for t in started] == ["x0", "x1"]
+    assert scheduler.window("x") == 2
+    for _ in started:
+        scheduler.host_accepted("x")
+    assert scheduler.window("x") == 4
+    assert [t.job_id for t in scheduler.take_ready()] == ["x2", "x3"]
+    for _ in range(10):
+        scheduler.host_accepted("x")
+    assert scheduler.window("x") == 5  # never above max_jobs_per_provider
+    assert [t.job_id for t in scheduler.take_ready()] == ["x4"]
+    assert scheduler.running_count == 5
+
+
+def test_a_throttled_host_halves_once_per_window_and_never_below_the_floor() -> None:
+    scheduler = adaptive(floor=2, ceiling=16)
+    fill(scheduler, 40)
+    for _ in range(14):
+        scheduler.host_accepted("x")
+    assert scheduler.window("x") == 16
+    started = scheduler.take_ready()
+    assert len(started) == 16
+    # The host refuses the last four together: one cut, not four.
+    for t in started[-4:]:
+        scheduler.host_throttled("x", t.job_id)
+        assert scheduler.requeue(t.job_id)
+    assert scheduler.window("x") == 8
+    # A refusal of a job started after the cut is news: cut again.
+    scheduler.finish(started[0].job_id)
+    scheduler.finish(started[1].job_id)
+    assert scheduler.take_ready() == []  # 10 still running, window 8
+    for t in started[2:12]:
+        scheduler.finish(t.job_id)
+    again = scheduler.take_ready()
+    assert len(again) == 8
+    scheduler.host_throttled("x", again[0].job_id)
+    assert scheduler.window("x") == 4
+    for _ in range(5):
+        scheduler.host_throttled("x")
+    assert scheduler.window("x") == 2  # the floor
+
+
+def test_a_refused_job_goes_back_to_the_head_of_the_line_and_positions_stay_true() -> None:
+    scheduler = adaptive(floor=1, ceiling=4)
+    scheduler.push(ticket("a0", A))
+    scheduler.push(ticket("a1", A))
+    scheduler.push(ticket("b0", B))
+    (first,) = scheduler.take_ready()
+    assert first.job_id == "a0"
+    assert scheduler.positions() == {"b0": 1, "a1": 2}
+    scheduler.host_throttled("p1", "a0")
+    assert scheduler.requeue("a0")
+    assert scheduler.running_count == 0
+    assert scheduler.positions() == {"a0": 1, "b0": 2, "a1": 3}
+    assert not scheduler.requeue("a0")  # not running any more
+    (again,) = scheduler.take_ready()
+    assert again.job_id == "a0"
+
+
+def test_a_member_with_nothing_else_queued_is_first_again_after_a_refusal() -> None:
+    scheduler = adaptive(floor=1, ceiling=4)
+    scheduler.push(ticket("a0", A))
+    (first,) = scheduler.take_ready()
+    scheduler.push(ticket("b0", B))
+    assert scheduler.requeue(first.job_id)
+    assert scheduler.positions() == {"a0": 1, "b0": 2}
+
+
+def test_hosts_have_their_own_windows_and_no_floor_means_fixed() -> None:
+    scheduler = adaptive(floor=2, ceiling=8)
+    scheduler.host_accepted("x")
+    scheduler.host_throttled("y")
+    assert (scheduler.window("x"), scheduler.window("y"), scheduler.window("z")) == (3, 2, 2)
+    fixed = FairScheduler(Limits(total=10, per_provider=6, per_user=10))
+    fixed.host_throttled("x")
+    assert fixed.window("x") == 6

@@ -1,4 +1,9 @@
-"""Placeholder updates, coalesced and paced so progress never draws a 429 from Discord."""
+"""Placeholder updates, coalesced (the latest state wins) and gated so progress yields to results.
+
+The gate a reporter asks is a `ProgressGate`: `wanbot.jobs.pacing.ChannelPressure` (pacing learned
+from Discord's answers) or the older `EditPacer` (a fixed budget, kept until the job service no
+longer uses it).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,22 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 from wanbot.jobs.ports import Notifier, Progress
 from wanbot.store.base import Job
 
 log = logging.getLogger(__name__)
+
+
+class ProgressGate(Protocol):
+    def try_acquire(self, job_id: str, channel_id: int) -> bool:
+        """True if a progress edit for this job may go now (and count it as gone)."""
+        ...
+
+    def forget(self, job_id: str) -> None:
+        """The job's progress is over."""
+        ...
 
 
 class EditPacer:
@@ -100,7 +116,7 @@ class ProgressReporter:
         self,
         job: Job,
         notifier: Notifier,
-        pacer: EditPacer,
+        pacer: ProgressGate,
         snapshot: Callable[[], tuple[Job, Progress] | None],
         tick_s: float = 0.5,
     ) -> None:

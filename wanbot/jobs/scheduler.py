@@ -3,6 +3,11 @@
 Pure bookkeeping, no I/O: the job service tells it what was queued, started and finished.
 Members take turns (round-robin), so one member's batch of twenty never starves a member who
 asked for one image.
+
+Per host, how many jobs may be in flight is a window learned from the host (AIMD, as TCP does):
+it starts at `Limits.host_floor`, grows by one for each submission the host accepts, halves when
+the host answers 429/503, and stays between the floor and `Limits.per_provider`. Without a floor
+(`host_floor=None`) the window is fixed at `per_provider`.
 """
 
 from __future__ import annotations
@@ -14,8 +19,17 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Limits:
     total: int
-    per_provider: int
+    per_provider: int  # the most a host's window may grow to
     per_user: int
+    host_floor: int | None = None  # where a host's window starts and the least it shrinks to
+
+
+@dataclass
+class _HostWindow:
+    size: int
+    floor: int
+    ceiling: int
+    epoch: int = 0  # bumped at every cut: a 429 from a job started before a cut is old news
 
 
 @dataclass(frozen=True)
@@ -31,6 +45,8 @@ class FairScheduler:
         # Insertion order of the dict is the turn order; the member served last moves to the end.
         self._queues: OrderedDict[tuple[int, int], deque[Ticket]] = OrderedDict()
         self._running: dict[str, Ticket] = {}
+        self._hosts: dict[str, _HostWindow] = {}
+        self._started_epoch: dict[str, int] = {}
 
     def __len__(self) -> int:
         return sum(len(q) for q in self._queues.values())
@@ -45,6 +61,7 @@ class FairScheduler:
     def mark_running(self, ticket: Ticket) -> None:
         """Count a job that is already running (one resumed after a restart)."""
         self._running[ticket.job_id] = ticket
+        self._started_epoch[ticket.job_id] = self._host(ticket.provider).epoch
 
     def remove(self, job_id: str) -> bool:
         """Drop a queued job (cancelled); True if it was queued."""
@@ -59,6 +76,49 @@ class FairScheduler:
 
     def finish(self, job_id: str) -> None:
         self._running.pop(job_id, None)
+        self._started_epoch.pop(job_id, None)
+
+    # -- host windows ----------------------------------------------------------------------
+    def _host(self, provider: str) -> _HostWindow:
+        host = self._hosts.get(provider)
+        if host is None:
+            ceiling = self.limits.per_provider
+            floor = ceiling if self.limits.host_floor is None else self.limits.host_floor
+            floor = max(1, min(floor, ceiling))
+            host = self._hosts[provider] = _HostWindow(size=floor, floor=floor, ceiling=ceiling)
+        return host
+
+    def window(self, provider: str) -> int:
+        """How many jobs of this host may be in flight now."""
+        return self._host(provider).size
+
+    def host_accepted(self, provider: str) -> None:
+        """The host took a submission: one more may go (additive increase)."""
+        host = self._host(provider)
+        host.size = min(host.ceiling, host.size + 1)
+
+    def host_throttled(self, provider: str, job_id: str | None = None) -> None:
+        """The host answered 429/503 to a submission: halve the window (multiplicative decrease).
+
+        With the job's id, a refusal of a job started before the last cut does not cut again:
+        the jobs of one over-full window are all refused together, and that is one signal.
+        """
+        host = self._host(provider)
+        if job_id is not None and self._started_epoch.get(job_id, host.epoch) < host.epoch:
+            return
+        host.size = max(host.floor, host.size // 2)
+        host.epoch += 1
+
+    def requeue(self, job_id: str) -> bool:
+        """Put a running job back at the head of its member's line (the host refused it)."""
+        ticket = self._running.pop(job_id, None)
+        self._started_epoch.pop(job_id, None)
+        if ticket is None:
+            return False
+        # The member gets back the turn the refusal took away: first among members again.
+        self._queues.setdefault(ticket.user_key, deque()).appendleft(ticket)
+        self._queues.move_to_end(ticket.user_key, last=False)
+        return True
 
     def _count(self, *, provider: str | None = None, user: tuple[int, int] | None = None) -> int:
         return sum(
@@ -69,7 +129,7 @@ class FairScheduler:
 
     def _may_start(self, ticket: Ticket) -> bool:
         return (
-            self._count(provider=ticket.provider) < self.limits.per_provider
+            self._count(provider=ticket.provider) < self.window(ticket.provider)
             and self._count(user=ticket.user_key) < self.limits.per_user
         )
 
@@ -88,6 +148,7 @@ class FairScheduler:
                     continue
                 queue.popleft()
                 self._running[ticket.job_id] = ticket
+                self._started_epoch[ticket.job_id] = self._host(ticket.provider).epoch
                 started.append(ticket)
                 progress = True
                 del self._queues[key]
