@@ -8,7 +8,8 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from cogs.respond import ErrorBoundary, guild_allowed
 from cogs.ui.actions import ActionRouter, JobButton
 from wanbot import health
 from wanbot.app import Services, build_services
-from wanbot.config import Config
+from wanbot.config import Config, Secrets, Settings, anchored
 from wanbot.inputs import prune_inputs
 from wanbot.jobs.service import JobService
 from wanbot.providers.mock import MockProvider
@@ -189,3 +190,35 @@ async def open_bot(config: Config) -> AsyncIterator[WanBot]:
                 yield bot
     finally:
         await store.close()
+
+
+@contextlib.asynccontextmanager
+async def offline_bot(extensions: Iterable[str] = EXTENSIONS) -> AsyncIterator[WanBot]:
+    """The bot as `open_bot` builds it (real services on a temporary SQLite file, mock images),
+    with the extensions loaded and never connected: the command tree for catalogs and tests."""
+    from wanbot.store.sqlite import SQLiteStore
+
+    with tempfile.TemporaryDirectory(prefix="wanbot-offline-") as folder:
+        base = Path(folder)
+        settings = anchored(
+            Settings.model_validate(
+                {
+                    "storage": {"url": f"sqlite:///{base / 'wanbot.db'}"},
+                    "generation": {"provider": "mock", "data_dir": str(base / "data")},
+                }
+            ),
+            base,
+        )
+        config = Config(settings=settings, secrets=Secrets(None, {}), source=None)
+        store = await SQLiteStore.open(settings.storage.sqlite_path)
+        try:
+            async with aiohttp.ClientSession() as session:
+                services = build_services(
+                    config, session, store, Path(settings.generation.data_dir)
+                )
+                bot = WanBot(services=services, operations=Operations(config))
+                for extension in extensions:
+                    await bot.load_extension(extension)
+                yield bot
+        finally:
+            await store.close()

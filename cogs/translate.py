@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
 from typing import Any
 
 import discord
 from discord import app_commands
 from discord.app_commands import TranslationContextLocation as Where
-from discord.ext import commands
 
 from wanbot.i18n import COMMAND_CONTEXT, Language, language_of, translation
 
@@ -87,16 +85,6 @@ class _Recorder(app_commands.Translator):
     ) -> str | None:
         self.strings.add(string.message)
         return None
-
-
-async def offline_bot(extensions: Iterable[str]) -> commands.Bot:
-    """A bot with the extensions' commands loaded and never connected (for catalogs and tests)."""
-    bot = commands.Bot(
-        command_prefix=commands.when_mentioned, intents=discord.Intents.none(), help_command=None
-    )
-    for extension in extensions:
-        await bot.load_extension(extension)
-    return bot
 
 
 async def translated_payloads(

@@ -26,7 +26,7 @@ def preferences(prefs: Preferences, locale: Locale = None) -> str:
     if prefs.negative_prompt:
         shown = markup.shorten(prefs.negative_prompt, 60)
         parts.append(_('negative: "%(text)s"', locale) % {"text": shown})
-    parts.append(_("private results" if prefs.private else "public results", locale))
+    parts.append(_("private results", locale) if prefs.private else _("public results", locale))
     return " · ".join(parts)
 
 
@@ -69,7 +69,8 @@ def activity(entry: Activity, period: str, locale: Locale = None) -> str:
 def credits_summary(summary: CreditSummary, locale: Locale = None) -> str:
     """Balance (after any refill due), allowance, next refill and the latest entries."""
     parts = [
-        ngettext("%(n)s credit", "%(n)s credits", summary.balance, locale) % {"n": summary.balance}
+        ngettext("%(balance)s credit", "%(balance)s credits", summary.balance, locale)
+        % {"balance": summary.balance}
     ]
     source = (
         " " + _("(from %(role)s)", locale) % {"role": markup.role(summary.role_id)}

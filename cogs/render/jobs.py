@@ -9,14 +9,14 @@ from cogs.render import markup
 from cogs.render.i18n import Locale, _, ngettext
 from cogs.render.markup import safe
 from cogs.render.refusals import host_problem
+from wanbot.i18n import translator
 from wanbot.jobs.ports import Delivery, FailureReason, JobOutcome, Progress
 from wanbot.providers.models import GenerationRequest
 from wanbot.store.base import Job
 
 
 def ordinal(n: int, locale: Locale = None) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return _("%(n)s%(suffix)s", locale) % {"n": n, "suffix": suffix}
+    return translator(locale).ordinal(n)
 
 
 def clock(seconds: float) -> str:
@@ -118,12 +118,12 @@ def caption(
         _("seed %(seed)s", locale) % {"seed": request.seed} if request.seed is not None else "",
         delivery.provider_label,
         ngettext(
-            "%(charged)s credit, %(left)s left",
-            "%(charged)s credits, %(left)s left",
+            "%(credits)s credit, %(left)s left",
+            "%(credits)s credits, %(left)s left",
             delivery.charged,
             locale,
         )
-        % {"charged": delivery.charged, "left": delivery.balance_after},
+        % {"credits": delivery.charged, "left": delivery.balance_after},
     ]
     lines = [head, " · ".join(d for d in detail if d)]
     if source and part == 1:
