@@ -180,6 +180,7 @@ def reply_handle_of(interaction: discord.Interaction[Any]) -> ReplyHandle:
         interaction_token=interaction.token,
         created_at=interaction.created_at.timestamp(),
         upload_limit=interaction.filesize_limit,
+        locale=locale_of(interaction),
     )
 
 

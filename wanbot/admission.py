@@ -55,6 +55,7 @@ class ReplyHandle:
     interaction_token: str
     created_at: float
     upload_limit: int
+    locale: str | None = None  # the member's Discord client language ("zh-CN"), kept with the job
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,7 @@ class Admission:
             upload_limit=reply.upload_limit,
             private=ask.private,
             parent_job_id=ask.parent_job_id,
+            locale=reply.locale,
         )
         allowance, _ = self.credits.allowance_for(requester.role_ids)
         async with self._lock(requester):
