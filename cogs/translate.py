@@ -11,6 +11,8 @@ English), so a bad catalog entry can never make a sync fail.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 from typing import Any
@@ -85,6 +87,23 @@ class _Recorder(app_commands.Translator):
     ) -> str | None:
         self.strings.add(string.message)
         return None
+
+
+async def sync_payload(
+    tree: app_commands.CommandTree[Any], guild: discord.abc.Snowflake | None = None
+) -> list[dict[str, Any]]:
+    """Exactly what `tree.sync(guild=guild)` sends: every kind of command, translated by the
+    tree's translator when it has one."""
+    commands = tree.get_commands(guild=guild)
+    translator = tree.translator
+    if translator is None:
+        return [c.to_dict(tree) for c in commands]
+    return [await c.get_translated_payload(tree, translator) for c in commands]
+
+
+def payload_digest(payload: list[dict[str, Any]]) -> str:
+    """A fingerprint of a sync payload: a changed name, option or translation changes it."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
 async def translated_payloads(

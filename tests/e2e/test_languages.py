@@ -17,17 +17,6 @@ from tests.fakes.discord_server import FakeDiscord
 ZH = "zh-CN"
 
 
-def _with_translator(bot: WanBot) -> None:
-    """Register the translator first thing in setup_hook, as the wired bot will."""
-    original = bot.setup_hook
-
-    async def setup_hook() -> None:
-        await bot.tree.set_translator(CatalogTranslator())
-        await original()
-
-    bot.setup_hook = setup_hook  # type: ignore[method-assign]
-
-
 def _walk(item: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:
     here = f"{path}/{item['name']}"
     found = [(here, item)]
@@ -47,8 +36,8 @@ def _assert_localized(commands: list[dict[str, Any]]) -> None:
                 assert (choice.get("name_localizations") or {}).get(ZH), (path, choice)
 
 
-async def test_registered_commands_carry_chinese(fake: FakeDiscord, tmp_path: Path) -> None:
-    async with running_bot(fake, tmp_path, configure=_with_translator):
+async def test_the_bot_as_built_registers_chinese(fake: FakeDiscord, tmp_path: Path) -> None:
+    async with running_bot(fake, tmp_path):
         await fake.wait_for(lambda f: f.command_put_count >= 1)
     assert fake.violations == []
     registered = fake.registered_commands[None]
@@ -56,17 +45,6 @@ async def test_registered_commands_carry_chinese(fake: FakeDiscord, tmp_path: Pa
     by_name = {c["name"]: c for c in registered}
     assert by_name["imagine"]["name_localizations"] == {ZH: "画图"}
     assert by_name["Edit image"]["name_localizations"] == {ZH: "编辑图片"}
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the lead registers CatalogTranslator in WanBot.setup_hook; then drop this marker",
-)
-async def test_the_bot_as_built_registers_chinese(fake: FakeDiscord, tmp_path: Path) -> None:
-    async with running_bot(fake, tmp_path):
-        await fake.wait_for(lambda f: f.command_put_count >= 1)
-    _assert_localized(fake.registered_commands[None])
 
 
 async def test_interactions_carry_the_members_locale(fake: FakeDiscord, tmp_path: Path) -> None:
@@ -104,16 +82,35 @@ async def test_the_fake_rejects_localizations_discord_would(
             return "Not A Valid Name" if locale is discord.Locale.chinese else None
 
     def bad(bot: WanBot) -> None:
-        original = bot.setup_hook
-
-        async def setup_hook() -> None:
-            await bot.tree.set_translator(BadTranslator())
-            await original()
-
-        bot.setup_hook = setup_hook  # type: ignore[method-assign]
+        bot.command_translator = BadTranslator  # type: ignore[method-assign]
 
     with pytest.raises(discord.HTTPException):
         async with running_bot(fake, tmp_path, configure=bad):
             pass
     assert any("invalid zh-CN localization" in v for v in fake.violations)
     fake.clear_violations()
+
+
+async def test_a_changed_translation_syncs_the_commands_again(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    class Reworded(CatalogTranslator):
+        async def translate(self, string: Any, locale: discord.Locale, context: Any) -> str | None:
+            if string.message == "imagine" and locale is discord.Locale.chinese:
+                return "作画"
+            return await super().translate(string, locale, context)
+
+    def reworded(bot: WanBot) -> None:
+        bot.command_translator = Reworded  # type: ignore[method-assign]
+
+    async with running_bot(fake, tmp_path):
+        pass
+    assert fake.command_put_count == 1
+    async with running_bot(fake, tmp_path, configure=reworded):
+        pass
+    assert fake.command_put_count == 2  # only a translation changed
+    by_name = {c["name"]: c for c in fake.registered_commands[None]}
+    assert by_name["imagine"]["name_localizations"] == {ZH: "作画"}
+    async with running_bot(fake, tmp_path, configure=reworded):
+        pass
+    assert fake.command_put_count == 2
