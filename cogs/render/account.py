@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cogs.render import markup
-from cogs.render.i18n import N_, Locale, _, command_name, ngettext, number
+from cogs.render.i18n import N_, Locale, _, command_name, ngettext, number, sentences
 from wanbot.credits import CreditSummary
 from wanbot.preferences import Preferences
 from wanbot.store.base import Activity
@@ -49,8 +49,15 @@ def defaults_reply(prefs: Preferences, head: str | None, locale: Locale = None) 
     """`head` is "saved", "cleared" or None (only showing them)."""
     line = _("Your defaults: %(line)s", locale) % {"line": preferences(prefs, locale)}
     if head is not None:
-        line = f"{_(_HEADS[head], locale)} {line}"
+        line = sentences(_(_HEADS[head], locale), line)
     return f"{line}\n{_(SET_HINT, locale)}"
+
+
+def aside(text: str | None, locale: Locale = None, limit: int = 200) -> str:
+    """A member's reason shown after a sentence: ` (text)`, `（text）`; empty without one."""
+    if not text:
+        return ""
+    return _(" (%(reason)s)", locale) % {"reason": markup.safe(text, limit)}
 
 
 def _signed(amount: int, locale: Locale) -> str:
@@ -78,9 +85,7 @@ def activity(entry: Activity, period: str, locale: Locale = None) -> str:
         text = _("%(amount)s from %(who)s", locale) % values
     else:
         text = _("%(amount)s removed by %(who)s", locale) % values
-    if entry.reason:
-        text += " " + _("(%(reason)s)", locale) % {"reason": markup.safe(entry.reason, 40)}
-    return text
+    return text + aside(entry.reason, locale, 40)
 
 
 def credits_summary(summary: CreditSummary, locale: Locale = None) -> str:
@@ -90,7 +95,7 @@ def credits_summary(summary: CreditSummary, locale: Locale = None) -> str:
         % {"balance": number(summary.balance, locale)}
     ]
     source = (
-        " " + _("(from %(role)s)", locale) % {"role": markup.role(summary.role_id)}
+        _(" (from %(role)s)", locale) % {"role": markup.role(summary.role_id)}
         if summary.role_id
         else ""
     )

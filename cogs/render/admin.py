@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import Literal
 
 from cogs.render import markup
-from cogs.render.i18n import N_, Locale, _, command_name, ngettext, number
+from cogs.render.account import aside
+from cogs.render.i18n import N_, Locale, _, command_name, ngettext, number, sentences
 from wanbot.store.base import BlockEntry, GuildSettings, GuildStats, MemberBan, PeriodStats
 
 BANS_SHOWN = 30
@@ -14,13 +15,6 @@ _NSFW_MEANING = {
     "filter": N_("prompts there are checked like everywhere else"),
     "allow": N_("adult prompts are allowed there; the blocklist still applies"),
 }
-
-
-def aside(text: str | None, locale: Locale = None, limit: int = 200) -> str:
-    """A member's reason shown after a sentence: ` (text)`, `（text）`; empty without one."""
-    if not text:
-        return ""
-    return _(" (%(reason)s)", locale) % {"reason": markup.safe(text, limit)}
 
 
 def credits_count(n: int, locale: Locale = None) -> str:
@@ -66,7 +60,8 @@ def revoked(
         "balance": number(balance, locale),
     }
     if taken < asked:
-        text += " " + _("(They had only %(before)s.)", locale) % {"before": number(before, locale)}
+        had = _("(They had only %(before)s.)", locale) % {"before": number(before, locale)}
+        text = sentences(text, had)
     return text
 
 
@@ -155,12 +150,15 @@ def bans(found: Sequence[MemberBan], locale: Locale = None) -> str:
         return _("Nobody is stopped from generating.", locale)
     lines = []
     for ban in found[:BANS_SHOWN]:
-        line = _("%(member)s since %(date)s", locale) % {
+        values = {
             "member": markup.user(ban.user_id),
             "date": f"<t:{int(ban.created_at)}:d>",
+            "actor": markup.user(ban.actor_id) if ban.actor_id else "",
         }
         if ban.actor_id:
-            line += " " + _("by %(actor)s", locale) % {"actor": markup.user(ban.actor_id)}
+            line = _("%(member)s since %(date)s by %(actor)s", locale) % values
+        else:
+            line = _("%(member)s since %(date)s", locale) % values
         if ban.reason:
             line = _("%(line)s: %(reason)s", locale) % {
                 "line": line,
@@ -204,7 +202,8 @@ def period(which: Literal["today", "month"], stats: PeriodStats, locale: Locale 
         text = ngettext("This month: %(jobs)s job", "This month: %(jobs)s jobs", stats.jobs, locale)
     text %= {"jobs": number(stats.jobs, locale)}
     if stats.failed:
-        text += " " + _("(%(failed)s failed)", locale) % {"failed": number(stats.failed, locale)}
+        failed = _("(%(failed)s failed)", locale) % {"failed": number(stats.failed, locale)}
+        text = sentences(text, failed)
     spent = ngettext(
         "%(credits)s credit spent", "%(credits)s credits spent", stats.credits, locale
     ) % {"credits": number(stats.credits, locale)}

@@ -5,7 +5,7 @@ admitted job, every /admin change and host warnings. Written in the server's lan
 from __future__ import annotations
 
 from cogs.render import markup
-from cogs.render.admin import aside
+from cogs.render.account import aside
 from cogs.render.i18n import Locale, _, command_name, ngettext, number
 from cogs.render.jobs import options_line
 from cogs.render.refusals import reason_text

@@ -16,7 +16,20 @@ from wanbot.i18n import COMMAND_CONTEXT, N_, translator
 
 Locale = str | None  # a Discord locale ("zh-CN", "en-US"); None: English
 
-__all__ = ["N_", "Locale", "_", "command_name", "listing", "ngettext", "number", "pgettext"]
+__all__ = [
+    "N_",
+    "Locale",
+    "_",
+    "command_name",
+    "listing",
+    "ngettext",
+    "number",
+    "pgettext",
+    "sentences",
+]
+# Chinese sets no space between sentences, nor around full-width brackets.
+_ENDS_FULL_WIDTH = tuple("。！？；：）」』”")
+_STARTS_FULL_WIDTH = tuple("（「『“")
 
 
 def _(message: str, locale: Locale = None) -> str:
@@ -54,3 +67,16 @@ def listing(items: Iterable[object], locale: Locale = None, *, either: bool = Fa
         "items": comma.join(shown[:-1]),
         "last": shown[-1],
     }
+
+
+def sentences(*parts: str) -> str:
+    """Sentences (or a sentence and its aside) one after another: a space between them in
+    English, none after a full-width stop or before a full-width bracket, as Chinese writes."""
+    text = ""
+    for part in parts:
+        if not part:
+            continue
+        if text and not text.endswith(_ENDS_FULL_WIDTH) and not part.startswith(_STARTS_FULL_WIDTH):
+            text += " "
+        text += part
+    return text

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from cogs.render import markup
-from cogs.render.i18n import N_, Locale, _, ngettext, number
+from cogs.render.i18n import N_, Locale, _, ngettext, number, sentences
 from cogs.render.markup import safe
 from cogs.render.refusals import host_problem
 from wanbot.i18n import translator
@@ -204,7 +204,7 @@ def failure(outcome: JobOutcome, locale: Locale = None) -> str:
         "provider": outcome.provider_label,
         "problem": host_problem(outcome.host_problem, locale),
     }
-    return f"{why} {refund(outcome.refunded, locale)}"
+    return sentences(why, refund(outcome.refunded, locale))
 
 
 def ended(request: GenerationRequest, outcome: JobOutcome, locale: Locale = None) -> str:

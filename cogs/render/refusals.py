@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cogs.render import markup
-from cogs.render.i18n import N_, Locale, _, listing, ngettext, number
+from cogs.render.i18n import N_, Locale, _, listing, ngettext, number, sentences
 from wanbot.errors import Refusal, RefusalReason
 from wanbot.jobs.outcomes import host_problem_key
 from wanbot.providers.capabilities import ISSUE_TEXT
@@ -145,9 +145,11 @@ def _unsupported(d: Mapping[str, Any], locale: Locale) -> str:
         text = problem[:1].upper() + problem[1:].rstrip(".") + "."
     other = d.get("other")
     if other and d.get("asked_for"):
-        text += " " + _("Try /imagine provider:%(other)s, or change that option.", locale) % d
+        text = sentences(
+            text, _("Try /imagine provider:%(other)s, or change that option.", locale) % d
+        )
     elif other:
-        text += " " + _("Try provider:%(other)s.", locale) % d
+        text = sentences(text, _("Try provider:%(other)s.", locale) % d)
     return text
 
 
@@ -159,7 +161,7 @@ def _insufficient(d: Mapping[str, Any], locale: Locale) -> str:
         locale,
     ) % {k: number(int(d[k]), locale) for k in ("balance", "needed", "per_image")}
     if "refills_at" in d:
-        text += " " + refill_hint(d["refills_at"], locale)
+        text = sentences(text, refill_hint(d["refills_at"], locale))
     return text
 
 
@@ -195,7 +197,7 @@ def reason_text(refusal: Refusal, locale: Locale = None) -> str:
         usable = d.get("usable") or []
         if usable:
             shown = " ".join(markup.channel(c) for c in usable[:3])
-            text += " " + _("Try %(channels)s.", locale) % {"channels": shown}
+            text = sentences(text, _("Try %(channels)s.", locale) % {"channels": shown})
         return text
     if reason is RefusalReason.PROMPT_BLOCKED:
         return _("That %(field)s can't be used in %(channel)s: %(why)s.", locale) % {
@@ -241,7 +243,7 @@ def refusal(refusal: Refusal, locale: Locale = None) -> str:
         refusal.details.get("text", "")
     ):
         closing = NOTHING_CHANGED
-    return f"{reason_text(refusal, locale)} {_(closing, locale)}"
+    return sentences(reason_text(refusal, locale), _(closing, locale))
 
 
 _HOST_PROBLEMS = {
@@ -265,7 +267,7 @@ def host_problem(key: str | None, locale: Locale = None) -> str:
 
 def host_error(error: ProviderError, locale: Locale = None) -> str:
     text = _("%(problem)s.", locale) % {"problem": host_problem(host_problem_key(error), locale)}
-    return f"{text[:1].upper()}{text[1:]} {_(NOTHING_CHARGED, locale)}"
+    return sentences(f"{text[:1].upper()}{text[1:]}", _(NOTHING_CHARGED, locale))
 
 
 def unexpected(ref: str, locale: Locale = None) -> str:
