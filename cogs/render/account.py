@@ -16,6 +16,7 @@ _THINKING = {
     None: N_("thinking as the host decides"),
 }
 _RELEASED = {"failed": N_("failed"), "cancelled": N_("cancelled"), "done": N_("not delivered")}
+_RETURNED = N_("returned")
 _REFILL = {
     "daily": N_("%(amount)s daily refill"),
     "weekly": N_("%(amount)s weekly refill"),
@@ -74,7 +75,7 @@ def activity(entry: Activity, period: str, locale: Locale = None) -> str:
         )
         return _('%(amount)s /%(kind)s "%(prompt)s"', locale) % values
     if entry.kind == "release":
-        why = _(_RELEASED.get(entry.job_state or "", N_("returned")), locale)
+        why = _(_RELEASED.get(entry.job_state or "", _RETURNED), locale)
         return _("%(amount)s refund (%(why)s)", locale) % {**values, "why": why}
     if entry.kind == "refill":
         if period in _REFILL:
