@@ -151,7 +151,7 @@ def _button_labels(message: FakeMessage) -> list[str]:
 async def test_a_members_messages_are_in_their_language(
     fake: FakeDiscord, tmp_path: Path, locale: str
 ) -> None:
-    async with running_bot(fake, tmp_path, mock_delay=1.0) as h:
+    async with running_bot(fake, tmp_path, mock_delay=3.0) as h:
         fake.set_locale("alice", locale)
         refused = await answer(await h.imagine(PROMPT, n=5))
         assert refused.ephemeral
@@ -180,6 +180,17 @@ async def test_a_members_messages_are_in_their_language(
         summary = await answer(await fake.slash("credits", {}))
         _in_language(locale, summary.content, english="48 credits", chinese="48 积分")
         _in_language(locale, summary.content, english="/imagine", chinese="/画图")
+
+    # every message the bot sent or edited, progress edits included
+    bodies = [r.payload for r in fake.requests if isinstance(r.payload, dict)]
+    bodies += [b["data"] for b in bodies if isinstance(b.get("data"), dict)]  # callbacks
+    shown = [b["content"] for b in bodies if isinstance(b.get("content"), str) and b["content"]]
+    assert any(("生成中" if locale == ZH else "Generating") in text for text in shown)
+    for text in shown:
+        if locale == ZH:
+            assert_chinese(text, echoed=[PROMPT, PROMPT[:19]])
+        else:
+            assert not CJK.search(text), text
 
 
 async def test_a_result_posted_after_the_token_expired_is_in_the_commands_language(
