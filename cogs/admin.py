@@ -18,9 +18,9 @@ from discord.ext import commands
 from cogs.audit import DiscordAudit
 from cogs.client import WanBot
 from cogs.render import account as render_account
-from cogs.render import admin as render_admin
-from cogs.render import markup as render
-from cogs.respond import locale_of
+from cogs.render import admin as render
+from cogs.render import audit as render_audit
+from cogs.respond import guild_locale_of, locale_of
 from wanbot.credits import CreditPolicy, credit_summary, day_start
 from wanbot.errors import Refusal, RefusalReason
 from wanbot.moderation import clean_entry
@@ -108,15 +108,14 @@ class Admin(
         before = await store.balance(guild_id, user.id, budget)
         after = await store.grant(guild_id, user.id, amount, interaction.user.id, reason)
         changed = after - before
-        why = f" ({render.safe(reason, 200)})" if reason else ""
+        locale, server = locale_of(interaction), guild_locale_of(interaction)
+        actor = interaction.user.id
         if amount > 0:
-            text = f"Gave <@{user.id}> {changed} credits{why}. They have {after} now."
-            audit = f"💳 <@{interaction.user.id}> gave <@{user.id}> {changed} credits{why}."
+            text = render.granted(user.id, changed, after, reason, locale)
+            audit = render_audit.grant_audit(actor, user.id, changed, reason, server)
         else:
-            text = f"Took {-changed} credits from <@{user.id}>{why}. They have {after} now."
-            if -changed < -amount:
-                text += f" (They had only {before}.)"
-            audit = f"💳 <@{interaction.user.id}> took {-changed} credits from <@{user.id}>{why}."
+            text = render.revoked(user.id, -changed, -amount, before, after, reason, locale)
+            audit = render_audit.revoke_audit(actor, user.id, -changed, reason, server)
         await self._reply(interaction, text)
         await self._audit(guild_id, audit)
 
@@ -128,8 +127,9 @@ class Admin(
         summary = await credit_summary(
             self.store, self.credits, interaction.guild_id, user.id, roles, time.time()
         )
-        text = render_account.credits_summary(summary, locale_of(interaction))
-        await self._reply(interaction, f"<@{user.id}>: {text}")
+        locale = locale_of(interaction)
+        text = render_account.credits_summary(summary, locale)
+        await self._reply(interaction, render.member_balance(user.id, text, locale))
 
     # -- where and what ------------------------------------------------------------------------
     @app_commands.command(name="channels", description="Allow or deny image generation by channel")
@@ -149,7 +149,7 @@ class Admin(
         if action == "clear" and channel is None:
             removed = await store.clear_channel_rules(guild_id)
             await self._reply(
-                interaction, f"Removed {removed} channel rules. Every channel may generate."
+                interaction, render.channel_rules_cleared(removed, locale_of(interaction))
             )
             return
         if action != "list":
@@ -160,7 +160,7 @@ class Admin(
             rule = None if action == "clear" else action
             await store.set_channel_rule(guild_id, channel.id, rule, interaction.user.id)
         settings = await store.guild_settings(guild_id)
-        await self._reply(interaction, render_admin.channel_rules(settings))
+        await self._reply(interaction, render.channel_rules(settings, locale_of(interaction)))
 
     @app_commands.command(name="blocklist", description="Words or patterns prompts may not use")
     @app_commands.describe(
@@ -179,7 +179,9 @@ class Admin(
         guild_id, store = interaction.guild_id, self.store
         if action == "list":
             settings = await store.guild_settings(guild_id)
-            await self._reply(interaction, render_admin.blocklist(settings.blocklist))
+            await self._reply(
+                interaction, render.blocklist(settings.blocklist, locale_of(interaction))
+            )
             return
         if term is None:
             raise Refusal(RefusalReason.ADMIN_INPUT, {"problem": "what_term", "action": action})
@@ -187,8 +189,9 @@ class Admin(
             removed = await store.remove_blocked(guild_id, term.strip())
             if not removed:
                 removed = await store.remove_blocked(guild_id, clean_entry(term, False))
-            text = "Removed." if removed else "That isn't on the blocklist."
-            await self._reply(interaction, text)
+            await self._reply(
+                interaction, render.blocklist_removed(removed, locale_of(interaction))
+            )
             return
         entry = clean_entry(term, bool(regex))
         settings = await store.guild_settings(guild_id)
@@ -197,9 +200,7 @@ class Admin(
                 RefusalReason.ADMIN_INPUT, {"problem": "blocklist_full", "limit": MAX_BLOCKLIST}
             )
         added = await store.add_blocked(guild_id, entry, bool(regex), interaction.user.id)
-        kind = "Pattern" if regex else "Word"
-        shown = render.safe(entry, 200)
-        text = f"{kind} {shown!r} added." if added else f"{shown!r} was on the blocklist already."
+        text = render.blocklist_added(entry, bool(regex), added, locale_of(interaction))
         await self._reply(interaction, text)
 
     @app_commands.command(name="nsfw", description="What age-restricted channels allow")
@@ -217,15 +218,11 @@ class Admin(
             await self.store.set_nsfw_policy(interaction.guild_id, policy)
             await self._audit(
                 interaction.guild_id,
-                f"⚙️ <@{interaction.user.id}> set the age-restricted channel policy to {policy}.",
+                render_audit.nsfw_audit(interaction.user.id, policy, guild_locale_of(interaction)),
             )
         settings = await self.store.guild_settings(interaction.guild_id)
-        meaning = {
-            "filter": "prompts there are checked like everywhere else",
-            "allow": "adult prompts are allowed there; the blocklist still applies",
-        }[settings.nsfw_policy]
         await self._reply(
-            interaction, f"Age-restricted channels: {settings.nsfw_policy} ({meaning})."
+            interaction, render.nsfw_policy(settings.nsfw_policy, locale_of(interaction))
         )
 
     # -- who --------------------------------------------------------------------------------
@@ -241,45 +238,34 @@ class Admin(
         added = await self.store.ban_member(
             interaction.guild_id, user.id, interaction.user.id, reason
         )
-        if not added:
-            await self._reply(interaction, f"<@{user.id}> can't generate already.")
-            return
-        await self._reply(interaction, f"<@{user.id}> can no longer generate images here.")
-        why = f" ({render.safe(reason, 200)})" if reason else ""
-        await self._audit(
-            interaction.guild_id,
-            f"⛔ <@{interaction.user.id}> stopped <@{user.id}> from generating{why}.",
-        )
+        await self._reply(interaction, render.banned(user.id, added, locale_of(interaction)))
+        if added:
+            await self._audit(
+                interaction.guild_id,
+                render_audit.ban_audit(
+                    interaction.user.id, user.id, reason, guild_locale_of(interaction)
+                ),
+            )
 
     @app_commands.command(name="unban", description="Let a member generate images again")
     @app_commands.describe(user="Who")
     async def unban(self, interaction: discord.Interaction[Any], user: discord.Member) -> None:
         assert interaction.guild_id is not None
         removed = await self.store.unban_member(interaction.guild_id, user.id)
-        if not removed:
-            await self._reply(interaction, f"<@{user.id}> wasn't stopped from generating.")
-            return
-        await self._reply(interaction, f"<@{user.id}> can generate images again.")
-        await self._audit(
-            interaction.guild_id,
-            f"✅ <@{interaction.user.id}> let <@{user.id}> generate again.",
-        )
+        await self._reply(interaction, render.unbanned(user.id, removed, locale_of(interaction)))
+        if removed:
+            await self._audit(
+                interaction.guild_id,
+                render_audit.unban_audit(
+                    interaction.user.id, user.id, guild_locale_of(interaction)
+                ),
+            )
 
     @app_commands.command(name="bans", description="Members who can't generate images")
     async def bans(self, interaction: discord.Interaction[Any]) -> None:
         assert interaction.guild_id is not None
         found = await self.store.bans(interaction.guild_id)
-        if not found:
-            await self._reply(interaction, "Nobody is stopped from generating.")
-            return
-        lines = [
-            f"<@{b.user_id}> since <t:{int(b.created_at)}:d>"
-            + (f" by <@{b.actor_id}>" if b.actor_id else "")
-            + (f": {render.safe(b.reason, 100)}" if b.reason else "")
-            for b in found[:30]
-        ]
-        more = f"\n…and {len(found) - 30} more." if len(found) > 30 else ""
-        await self._reply(interaction, "\n".join(lines) + more)
+        await self._reply(interaction, render.bans(found, locale_of(interaction)))
 
     # -- audit and stats ------------------------------------------------------------------------
     @app_commands.command(name="audit-channel", description="Where every job is logged")
@@ -292,25 +278,20 @@ class Admin(
     ) -> None:
         assert interaction.guild_id is not None
         store = self.store
+        locale = locale_of(interaction)
         if clear:
             await store.set_audit_channel(interaction.guild_id, None)
-            await self._reply(interaction, "Jobs are no longer logged.")
+            await self._reply(interaction, render.audit_channel_cleared(locale))
             return
         if channel is None:
             current = (await store.guild_settings(interaction.guild_id)).audit_channel_id
-            text = (
-                f"Jobs are logged in <#{current}>. Change it with /admin audit-channel "
-                "channel:#name, or stop with clear:true."
-                if current
-                else "Jobs are not logged. Start with /admin audit-channel channel:#name."
-            )
-            await self._reply(interaction, text)
+            await self._reply(interaction, render.audit_channel(current, locale))
             return
         await store.set_audit_channel(interaction.guild_id, channel.id)
-        await self._reply(interaction, f"Every job will be logged in <#{channel.id}>.")
+        await self._reply(interaction, render.audit_channel_set(channel.id, locale))
         await self.audit.post(
             channel.id,
-            f"📋 <@{interaction.user.id}> set this channel as wanbot's audit log.",
+            render_audit.audit_channel_audit(interaction.user.id, guild_locale_of(interaction)),
         )
 
     @app_commands.command(name="stats", description="Jobs and spending today and this month")
@@ -318,16 +299,7 @@ class Admin(
         assert interaction.guild_id is not None
         now = time.time()
         stats = await self.store.guild_stats(interaction.guild_id, day_start(now), month_start(now))
-        lines = [
-            render_admin.period("Today", stats.today),
-            render_admin.period("This month", stats.month),
-        ]
-        if stats.top:
-            top = " · ".join(
-                f"<@{m.user_id}> {m.credits} credits, {m.jobs} jobs" for m in stats.top
-            )
-            lines.append(f"Top this month: {top}")
-        await self._reply(interaction, "\n".join(lines))
+        await self._reply(interaction, render.stats(stats, locale_of(interaction)))
 
 
 async def setup(bot: WanBot) -> None:

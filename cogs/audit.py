@@ -1,5 +1,6 @@
 """The server's audit channel: refusals worth a moderator's attention and every admitted job.
-Best effort and in the background: an audit post never fails or delays the action."""
+Best effort and in the background: an audit post never fails or delays the action. Lines are in
+the server's language (its preferred locale), since its moderators read them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 
 import discord
 
-from cogs.render import admin as render_admin
+from cogs.render import audit as render_audit
 from wanbot.admission import Admitted, Requester
 from wanbot.moderation import Refused
 
@@ -39,6 +40,11 @@ class DiscordAudit:
         except discord.HTTPException:
             log.warning("could not post to audit channel %s", channel_id, exc_info=True)
 
+    def guild_locale(self, guild_id: int) -> str | None:
+        """The server's preferred locale, as the gateway last told it; None (English) if unknown."""
+        guild = self._client.get_guild(guild_id)
+        return str(guild.preferred_locale) if guild is not None else None
+
     def refused(
         self,
         channel_id: int,
@@ -47,12 +53,14 @@ class DiscordAudit:
         negative_prompt: str | None,
         refusal: Refused,
     ) -> None:
-        text = render_admin.refusal_audit(requester, prompt, negative_prompt, refusal)
+        locale = self.guild_locale(requester.guild_id)
+        text = render_audit.refusal_audit(requester, prompt, negative_prompt, refusal, locale)
         self._in_background(channel_id, text)
 
     def admitted(self, admitted: Admitted, placeholder_id: int | None) -> None:
+        locale = self.guild_locale(admitted.job.guild_id)
         self._in_background(
-            admitted.audit_channel_id, render_admin.job_audit(admitted, placeholder_id)
+            admitted.audit_channel_id, render_audit.job_audit(admitted, placeholder_id, locale)
         )
 
     async def drain(self) -> None:

@@ -5,25 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from cogs.audit import DiscordAudit
 from cogs.notifier import DiscordNotifier
 from cogs.operators import Operations
 from cogs.respond import ErrorBoundary, guild_allowed
+from cogs.translate import CatalogTranslator, payload_digest, sync_payload
 from cogs.ui.actions import ActionRouter, JobButton
 from wanbot import health
 from wanbot.app import Services, build_services
-from wanbot.config import Config
+from wanbot.config import Config, Secrets, Settings, anchored
 from wanbot.inputs import prune_inputs
 from wanbot.jobs.service import JobService
 from wanbot.providers.mock import MockProvider
@@ -78,7 +78,12 @@ class WanBot(commands.Bot):
     def jobs(self) -> JobService:
         return self.services.jobs
 
+    def command_translator(self) -> app_commands.Translator:
+        """Names and descriptions of the commands in every language wanbot speaks."""
+        return CatalogTranslator()
+
     async def setup_hook(self) -> None:
+        await self.tree.set_translator(self.command_translator())
         self.add_dynamic_items(JobButton)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -140,7 +145,8 @@ class WanBot(commands.Bot):
         """Sync as `discord.command_sync` says, skipping scopes whose commands have not changed.
 
         Discord allows 200 command creations a day per scope; a bot restarted often would
-        run out if it synced every start.
+        run out if it synced every start. The fingerprint is of the payload as sent, translations
+        included, so a changed catalog syncs too.
         """
         mode = self.config.settings.discord.command_sync
         if mode == "off":
@@ -150,17 +156,7 @@ class WanBot(commands.Bot):
         )
         store = self.services.store
         for guild in scopes:
-            commands_: list[Any] = []
-            for kind in (
-                discord.AppCommandType.chat_input,
-                discord.AppCommandType.user,
-                discord.AppCommandType.message,
-            ):
-                commands_.extend(self.tree.get_commands(guild=guild, type=kind))
-            payload = [c.to_dict(self.tree) for c in commands_]
-            digest = hashlib.sha256(
-                json.dumps(payload, sort_keys=True, default=str).encode()
-            ).hexdigest()
+            digest = payload_digest(await sync_payload(self.tree, guild))
             key = f"command_hash:{'global' if guild is None else guild.id}"
             if await store.get_meta(key) == digest:
                 log.info("commands unchanged for %s; not syncing", key.split(":", 1)[1])
@@ -189,3 +185,35 @@ async def open_bot(config: Config) -> AsyncIterator[WanBot]:
                 yield bot
     finally:
         await store.close()
+
+
+@contextlib.asynccontextmanager
+async def offline_bot(extensions: Iterable[str] = EXTENSIONS) -> AsyncIterator[WanBot]:
+    """The bot as `open_bot` builds it (real services on a temporary SQLite file, mock images),
+    with the extensions loaded and never connected: the command tree for catalogs and tests."""
+    from wanbot.store.sqlite import SQLiteStore
+
+    with tempfile.TemporaryDirectory(prefix="wanbot-offline-") as folder:
+        base = Path(folder)
+        settings = anchored(
+            Settings.model_validate(
+                {
+                    "storage": {"url": f"sqlite:///{base / 'wanbot.db'}"},
+                    "generation": {"provider": "mock", "data_dir": str(base / "data")},
+                }
+            ),
+            base,
+        )
+        config = Config(settings=settings, secrets=Secrets(None, {}), source=None)
+        store = await SQLiteStore.open(settings.storage.sqlite_path)
+        try:
+            async with aiohttp.ClientSession() as session:
+                services = build_services(
+                    config, session, store, Path(settings.generation.data_dir)
+                )
+                bot = WanBot(services=services, operations=Operations(config))
+                for extension in extensions:
+                    await bot.load_extension(extension)
+                yield bot
+        finally:
+            await store.close()

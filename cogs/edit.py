@@ -19,7 +19,7 @@ from cogs.audit import DiscordAudit
 from cogs.client import WanBot
 from cogs.jobflow import start_job
 from cogs.render.i18n import _
-from cogs.respond import acknowledged_if_slow, requester_of
+from cogs.respond import acknowledged_if_slow, locale_of, requester_of
 from cogs.ui.actions import ActionRouter
 from cogs.ui.edit import EditModal, ImageSource, VaryMenu, VarySelect, sources_of
 from wanbot.admission import Admission, Ask
@@ -223,7 +223,9 @@ class Editing(commands.Cog):
         sources = sources_of(message)[:MAX_EDIT_INPUTS]
         if not sources:
             raise Refusal(RefusalReason.NO_IMAGE, {"where": "message"})
-        await interaction.response.send_modal(EditModal(self._run_from_ui, sources, None))
+        await interaction.response.send_modal(
+            EditModal(self._run_from_ui, sources, None, locale_of(interaction))
+        )
 
     async def vary(self, interaction: discord.Interaction[Any], job_id: str) -> None:
         message = interaction.message
@@ -237,22 +239,23 @@ class Editing(commands.Cog):
         if len(sources) == 1:
             await self.run_edit(interaction, job.request.prompt, sources, n=1, parent_job_id=job_id)
             return
-        menu = VaryMenu(VarySelect(self._run_from_ui, job_id, job.request.prompt, sources))
+        locale = locale_of(interaction)
+        choice = VarySelect(self._run_from_ui, job_id, job.request.prompt, sources, locale)
+        menu = VaryMenu(choice)
+        question = _("Which image should I vary?", locale)
         if interaction.response.is_done():
-            await interaction.followup.send(
-                _("Which image should I vary?"), view=menu, ephemeral=True
-            )
+            await interaction.followup.send(question, view=menu, ephemeral=True)
         else:
-            await interaction.response.send_message(
-                _("Which image should I vary?"), view=menu, ephemeral=True
-            )
+            await interaction.response.send_message(question, view=menu, ephemeral=True)
 
     async def edit_result(self, interaction: discord.Interaction[Any], job_id: str) -> None:
         message = interaction.message
         sources = sources_of(message)[:MAX_EDIT_INPUTS] if message else []
         if not sources:
             raise Refusal(RefusalReason.RESULT_IMAGES_GONE)
-        await interaction.response.send_modal(EditModal(self._run_from_ui, sources, job_id))
+        await interaction.response.send_modal(
+            EditModal(self._run_from_ui, sources, job_id, locale_of(interaction))
+        )
 
 
 def _forget_inputs(inputs: list[InputImage]) -> None:

@@ -15,12 +15,11 @@ from discord.ext import commands
 from cogs.audit import DiscordAudit
 from cogs.client import WanBot
 from cogs.jobflow import start_job
-from cogs.render.i18n import _
+from cogs.render import jobs as render_jobs
 from cogs.respond import acknowledged_if_slow, locale_of, reply
 from cogs.ui.actions import ActionRouter, may_moderate
 from wanbot.admission import Admission, Ask
 from wanbot.errors import Refusal, RefusalReason
-from wanbot.jobs.run import CancelResult
 from wanbot.jobs.service import JobService
 from wanbot.options import build_request
 from wanbot.preferences import pick
@@ -31,11 +30,6 @@ log = logging.getLogger(__name__)
 
 AspectChoice = Literal["1:1", "16:9", "9:16", "4:3", "3:4", "5:4", "4:5"]
 SizeChoice = Literal["1K", "2K", "4K"]
-_CANCELLED = {
-    CancelResult.CANCELLED: "Cancelled.",
-    CancelResult.CANCELLING: "Cancelling…",
-    CancelResult.TOO_LATE: "That job can't be cancelled any more.",
-}
 
 
 class Generation(commands.Cog):
@@ -75,7 +69,7 @@ class Generation(commands.Cog):
             if interaction.user.id != job.user_id and not may_moderate(interaction):
                 raise Refusal(RefusalReason.NOT_OWNER, {"action": "cancel"})
             result = await self.jobs.cancel(job_id)
-        await reply(interaction, _(_CANCELLED[result], locale_of(interaction)))
+        await reply(interaction, render_jobs.cancel_reply(result, locale_of(interaction)))
 
     async def delete(self, interaction: discord.Interaction[Any], job_id: str) -> None:
         await interaction.response.defer()

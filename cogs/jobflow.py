@@ -45,10 +45,11 @@ async def start_job(
     try:
         placeholder_id: int | None = None
         progress = Progress(phase="queued", provider_label=admitted.provider_label)
-        text = render_jobs.placeholder(job.request, progress, locale=locale_of(interaction))
+        locale = locale_of(interaction)
+        text = render_jobs.placeholder(job.request, progress, locale=locale)
         try:
             placeholder_id = await show_placeholder(
-                interaction, text, progress_view(job.id), private=ask.private
+                interaction, text, progress_view(job.id, locale), private=ask.private
             )
         except (discord.HTTPException, TimeoutError):
             # The job is paid for and stays admitted: it is delivered to the channel instead.

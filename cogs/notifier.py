@@ -2,7 +2,8 @@
 
 Everything goes through the interaction's webhook (application id + token), which lives for 15
 minutes. Past that, results go to the channel as a new message that mentions the member, sent with
-a nonce so a retried post can't appear twice.
+a nonce so a retried post can't appear twice. Every message is in the language of the command
+that started the job (`job.locale`), however much later it is sent.
 """
 
 from __future__ import annotations
@@ -49,16 +50,16 @@ class DiscordNotifier:
     async def show_progress(self, job: Job, progress: Progress) -> None:
         if job.placeholder_message_id is None or not self._token_alive(job):
             return
-        view = progress_view(job.id) if progress.cancellable else None
+        view = progress_view(job.id, job.locale) if progress.cancellable else None
         await self._webhook(job).edit_message(
             job.placeholder_message_id,
-            content=render.placeholder(job.request, progress),
+            content=render.placeholder(job.request, progress, locale=job.locale),
             view=view,
             allowed_mentions=NO_PINGS,
         )
 
     async def show_failure(self, job: Job, outcome: JobOutcome) -> None:
-        text = render.ended(job.request, outcome)
+        text = render.ended(job.request, outcome, job.locale)
         if job.placeholder_message_id is not None and self._token_alive(job):
             try:
                 await self._webhook(job).edit_message(
@@ -71,14 +72,14 @@ class DiscordNotifier:
 
     async def deliver(self, job: Job, delivery: Delivery) -> list[int]:
         parent = await self._store.get_job(job.parent_job_id) if job.parent_job_id else None
-        source = render.origin(job, parent)
+        source = render.origin(job, parent, job.locale)
         batches = pack(list(delivery.files))
         ids: list[int] = []
         first = 1
         use_webhook = self._token_alive(job) and job.placeholder_message_id is not None
         for part, batch in enumerate(batches, start=1):
             last = first + len(batch) - 1
-            view = result_view(job.id) if part == 1 else None
+            view = result_view(job.id, job.locale) if part == 1 else None
             caption = functools.partial(
                 render.caption,
                 job,
@@ -89,6 +90,7 @@ class DiscordNotifier:
                 last=last,
                 total=len(delivery.files),
                 source=source,
+                locale=job.locale,
             )
             message_id: int | None = None
             if use_webhook:

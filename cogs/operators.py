@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
+from cogs.render.audit import low_balance
 from wanbot.balance import BalanceTracker, LowBalance, thresholds_from
 from wanbot.config import Config
 from wanbot.http.hooks import WebhookRegistry
@@ -115,10 +116,7 @@ async def refresh_job_gauges(bot: WanBot, metrics: Metrics) -> None:
 async def warn_low_balance(bot: WanBot, crossing: LowBalance) -> None:
     """One line in the audit channel of every server that has one."""
     label = bot.services.providers.label(crossing.provider)
-    text = (
-        f"⚠️ {label}'s balance is low: {crossing.balance:g} credits left "
-        f"(warning threshold {crossing.threshold:g}). Top it up before jobs start failing."
-    )
     for guild in bot.guilds:
         settings = await bot.store.guild_settings(guild.id)
+        text = low_balance(label, crossing.balance, crossing.threshold, str(guild.preferred_locale))
         await bot.audit.post(settings.audit_channel_id, text)

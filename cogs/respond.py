@@ -29,7 +29,13 @@ NO_PINGS = discord.AllowedMentions.none()
 
 
 def locale_of(interaction: discord.Interaction[Any]) -> str:
+    """The member's client language ("zh-CN"): what their replies are written in."""
     return str(interaction.locale)
+
+
+def guild_locale_of(interaction: discord.Interaction[Any]) -> str | None:
+    """The server's language: what audit lines, read by its moderators, are written in."""
+    return str(interaction.guild_locale) if interaction.guild_locale else None
 
 
 @contextlib.asynccontextmanager
@@ -126,7 +132,9 @@ def describe(error: BaseException, where: str, job_id: str | None, locale: str |
     if isinstance(error, app_commands.CheckFailure):
         if isinstance(error.__cause__, Refusal):
             return refusals.refusal(error.__cause__, locale)
-        return str(error) or refusals.refusal(Refusal(RefusalReason.NOT_ALLOWED_GUILD), locale)
+        # discord.py's own checks (guild only, permissions) say why in English only
+        log.info("%s: check failed: %s", where, error)
+        return refusals.not_usable_here(locale)
     ref = uuid.uuid4().hex[:8]
     log.error("%s failed (ref %s, job %s)", where, ref, job_id or "-", exc_info=error)
     return refusals.unexpected(ref, locale)
@@ -180,6 +188,7 @@ def reply_handle_of(interaction: discord.Interaction[Any]) -> ReplyHandle:
         interaction_token=interaction.token,
         created_at=interaction.created_at.timestamp(),
         upload_limit=interaction.filesize_limit,
+        locale=locale_of(interaction),
     )
 
 

@@ -11,15 +11,15 @@ English), so a bad catalog entry can never make a sync fail.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
-from collections.abc import Iterable
 from typing import Any
 
 import discord
 from discord import app_commands
 from discord.app_commands import TranslationContextLocation as Where
-from discord.ext import commands
 
 from wanbot.i18n import COMMAND_CONTEXT, Language, language_of, translation
 
@@ -89,14 +89,21 @@ class _Recorder(app_commands.Translator):
         return None
 
 
-async def offline_bot(extensions: Iterable[str]) -> commands.Bot:
-    """A bot with the extensions' commands loaded and never connected (for catalogs and tests)."""
-    bot = commands.Bot(
-        command_prefix=commands.when_mentioned, intents=discord.Intents.none(), help_command=None
-    )
-    for extension in extensions:
-        await bot.load_extension(extension)
-    return bot
+async def sync_payload(
+    tree: app_commands.CommandTree[Any], guild: discord.abc.Snowflake | None = None
+) -> list[dict[str, Any]]:
+    """Exactly what `tree.sync(guild=guild)` sends: every kind of command, translated by the
+    tree's translator when it has one."""
+    commands = tree.get_commands(guild=guild)
+    translator = tree.translator
+    if translator is None:
+        return [c.to_dict(tree) for c in commands]
+    return [await c.get_translated_payload(tree, translator) for c in commands]
+
+
+def payload_digest(payload: list[dict[str, Any]]) -> str:
+    """A fingerprint of a sync payload: a changed name, option or translation changes it."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
 async def translated_payloads(

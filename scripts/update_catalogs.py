@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cogs.client import EXTENSIONS
-from cogs.translate import command_strings, offline_bot
+from cogs.client import offline_bot
+from cogs.translate import command_strings
 from wanbot.catalogs import (
     POT_PATH,
     build_template,
@@ -30,8 +30,8 @@ from wanbot.i18n import COMMAND_CONTEXT, Language, po_path
 
 
 async def main(check: bool, keep_unused: bool) -> int:
-    bot = await offline_bot(EXTENSIONS)
-    strings = await command_strings(bot.tree)
+    async with offline_bot() as bot:
+        strings = await command_strings(bot.tree)
     used = extract_code_messages()
     template = build_template(used, strings)
     status = 0

@@ -55,6 +55,7 @@ class ReplyHandle:
     interaction_token: str
     created_at: float
     upload_limit: int
+    locale: str | None = None  # the member's Discord client language ("zh-CN"), kept with the job
 
 
 @dataclass(frozen=True)
@@ -161,18 +162,20 @@ class Admission:
                 RefusalReason.PROVIDER_NOT_ENABLED,
                 {"name": chosen, "enabled": [p.label for p in providers.providers.values()]},
             )
-        problem = providers.get(chosen).capabilities.problem(request)
-        if problem:
+        issue = providers.get(chosen).capabilities.issue(request)
+        if issue is not None:
             others = [
                 key
                 for key, p in providers.providers.items()
-                if key not in (chosen, "mock") and p.capabilities.problem(request) is None
+                if key not in (chosen, "mock") and p.capabilities.issue(request) is None
             ]
             raise Refusal(
                 RefusalReason.UNSUPPORTED_OPTION,
                 {
                     "provider": chosen,
-                    "problem": problem,
+                    "problem": str(issue),  # English, for logs
+                    "issue": issue.key,
+                    "issue_values": issue.values,
                     "other": others[0] if others else None,
                     "asked_for": asked is not None,
                 },
@@ -255,6 +258,7 @@ class Admission:
             upload_limit=reply.upload_limit,
             private=ask.private,
             parent_job_id=ask.parent_job_id,
+            locale=reply.locale,
         )
         allowance, _ = self.credits.allowance_for(requester.role_ids)
         async with self._lock(requester):

@@ -6,22 +6,28 @@ from __future__ import annotations
 import time
 
 from cogs.render import markup
-from cogs.render.i18n import Locale, _, ngettext
+from cogs.render.i18n import N_, Locale, _, ngettext, number, sentences
 from cogs.render.markup import safe
 from cogs.render.refusals import host_problem
-from wanbot.jobs.ports import Delivery, FailureReason, JobOutcome, Progress
+from wanbot.i18n import translator
+from wanbot.jobs.ports import DeliveredFile, Delivery, FailureReason, JobOutcome, Progress
+from wanbot.jobs.run import CancelResult
 from wanbot.providers.models import GenerationRequest
 from wanbot.store.base import Job
 
 
 def ordinal(n: int, locale: Locale = None) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return _("%(n)s%(suffix)s", locale) % {"n": n, "suffix": suffix}
+    """A place in line: "3rd" in English, the bare number in Chinese (the catalog adds 第…位)."""
+    return translator(locale).ordinal(n)
 
 
 def clock(seconds: float) -> str:
     seconds = int(max(0, seconds))
     return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def megabytes(size: int, locale: Locale = None) -> str:
+    return _("%(mb)s MB", locale) % {"mb": translator(locale).number(round(size / 1e6, 1))}
 
 
 def options_line(request: GenerationRequest, locale: Locale = None) -> str:
@@ -76,7 +82,7 @@ def placeholder(
                 "(estimate from the last %(count)s jobs like this one)",
                 progress.eta_basis,
                 locale,
-            ) % {"count": progress.eta_basis}
+            ) % {"count": number(progress.eta_basis, locale)}
         lines.append(bar)
     return "\n".join(lines)
 
@@ -89,9 +95,27 @@ def origin(job: Job, parent: Job | None, locale: Locale = None) -> str | None:
         parts.append(_("edit of %(names)s", locale) % {"names": names})
     if parent is not None and parent.message_ids:
         link = markup.message_link(parent.guild_id, parent.channel_id, parent.message_ids[0])
-        template = "from %(link)s" if job.request.input_images else "reroll of %(link)s"
-        parts.append(_(template, locale) % {"link": link})
+        if job.request.input_images:
+            parts.append(_("from %(link)s", locale) % {"link": link})
+        else:
+            parts.append(_("reroll of %(link)s", locale) % {"link": link})
     return " · ".join(parts) or None
+
+
+def file_note(file: DeliveredFile, locale: Locale = None) -> str | None:
+    """What happened to a result file on its way to Discord, if anything."""
+    if file.original_bytes is None:
+        return file.note
+    return _(
+        "shown as JPEG %(width)s×%(height)s, %(size)s; original %(format)s was %(original_size)s",
+        locale,
+    ) % {
+        "width": file.width,
+        "height": file.height,
+        "size": megabytes(file.size_bytes, locale),
+        "format": file.original_format or "",
+        "original_size": megabytes(file.original_bytes, locale),
+    }
 
 
 def caption(
@@ -118,36 +142,34 @@ def caption(
         _("seed %(seed)s", locale) % {"seed": request.seed} if request.seed is not None else "",
         delivery.provider_label,
         ngettext(
-            "%(charged)s credit, %(left)s left",
-            "%(charged)s credits, %(left)s left",
+            "%(credits)s credit, %(left)s left",
+            "%(credits)s credits, %(left)s left",
             delivery.charged,
             locale,
         )
-        % {"charged": delivery.charged, "left": delivery.balance_after},
+        % {
+            "credits": number(delivery.charged, locale),
+            "left": number(delivery.balance_after, locale),
+        },
     ]
     lines = [head, " · ".join(d for d in detail if d)]
     if source and part == 1:
         lines.append(source)
-    span = {"first": first, "last": last, "total": total, "asked": request.n}
     if parts > 1:
-        template = (
-            "images %(first)s-%(last)s of %(total)s"
-            if first != last
-            else "image %(first)s of %(total)s"
-        )
-        lines.append(_(template, locale) % span)
+        span = {"first": first, "last": last, "total": total}
+        if first != last:
+            lines.append(_("images %(first)s-%(last)s of %(total)s", locale) % span)
+        else:
+            lines.append(_("image %(first)s of %(total)s", locale) % span)
     if request.n > total:
         lines.append(
-            _(
-                "The model made %(total)s of the %(asked)s asked for; you paid for %(total)s.",
-                locale,
-            )
-            % span
+            _("The model made %(made)s of the %(asked)s asked for; you paid for %(made)s.", locale)
+            % {"made": total, "asked": request.n}
         )
     notes = [
-        _("image %(index)s: %(note)s", locale) % {"index": i + 1, "note": f.note}
+        _("image %(index)s: %(note)s", locale) % {"index": i + 1, "note": note}
         for i, f in enumerate(delivery.files)
-        if f.note
+        if (note := file_note(f, locale))
     ]
     if part == 1 and notes:
         lines.extend(notes)
@@ -155,16 +177,16 @@ def caption(
 
 
 _FAILED = {
-    FailureReason.CANCELLED: "Cancelled.",
-    FailureReason.HOST_CANCELLED: "%(provider)s cancelled it.",
-    FailureReason.HOST_FAILED: "%(provider)s couldn't make this one (%(problem)s).",
-    FailureReason.DEADLINE: "It took longer than this bot waits.",
-    FailureReason.DOWNLOAD_FAILED: "The images could not be fetched from the image host.",
-    FailureReason.PROVIDER_DISABLED: "%(provider)s is no longer enabled on this bot.",
-    FailureReason.RESTARTED_WHILE_SUBMITTING: (
+    FailureReason.CANCELLED: N_("Cancelled."),
+    FailureReason.HOST_CANCELLED: N_("%(provider)s cancelled it."),
+    FailureReason.HOST_FAILED: N_("%(provider)s couldn't make this one (%(problem)s)."),
+    FailureReason.DEADLINE: N_("It took longer than this bot waits."),
+    FailureReason.DOWNLOAD_FAILED: N_("The images could not be fetched from the image host."),
+    FailureReason.PROVIDER_DISABLED: N_("%(provider)s is no longer enabled on this bot."),
+    FailureReason.RESTARTED_WHILE_SUBMITTING: N_(
         "The bot restarted while sending it to the image host."
     ),
-    FailureReason.INTERNAL: "Something went wrong on the bot's side.",
+    FailureReason.INTERNAL: N_("Something went wrong on the bot's side."),
 }
 
 
@@ -173,7 +195,7 @@ def refund(amount: int, locale: Locale = None) -> str:
         return _("Nothing was charged.", locale)
     return ngettext(
         "Your %(amount)s credit is back.", "Your %(amount)s credits are back.", amount, locale
-    ) % {"amount": amount}
+    ) % {"amount": number(amount, locale)}
 
 
 def failure(outcome: JobOutcome, locale: Locale = None) -> str:
@@ -182,8 +204,20 @@ def failure(outcome: JobOutcome, locale: Locale = None) -> str:
         "provider": outcome.provider_label,
         "problem": host_problem(outcome.host_problem, locale),
     }
-    return f"{why} {refund(outcome.refunded, locale)}"
+    return sentences(why, refund(outcome.refunded, locale))
 
 
 def ended(request: GenerationRequest, outcome: JobOutcome, locale: Locale = None) -> str:
     return f"🎨 {safe(request.prompt)}\n{failure(outcome, locale)}"
+
+
+_CANCEL_REPLIES = {
+    CancelResult.CANCELLED: N_("Cancelled."),
+    CancelResult.CANCELLING: N_("Cancelling…"),
+    CancelResult.TOO_LATE: N_("That job can't be cancelled any more."),
+}
+
+
+def cancel_reply(result: CancelResult, locale: Locale = None) -> str:
+    """The answer to the Cancel button."""
+    return _(_CANCEL_REPLIES[result], locale)

@@ -14,19 +14,20 @@ from typing import Any, Protocol, cast
 
 import discord
 
-from cogs.render.i18n import _
+from cogs.render.i18n import N_, Locale, _
 from cogs.respond import guarded, guild_allowed
 from wanbot.errors import Refusal, RefusalReason
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[discord.Interaction[Any], str], Awaitable[None]]
+# action: (label, marked for the catalogs, and emoji)
 ACTIONS: dict[str, tuple[str, str | None]] = {
-    "cancel": ("Cancel", None),
-    "reroll": ("Reroll", "🔁"),
-    "vary": ("Vary", "🎨"),
-    "edit": ("Edit", "✏️"),
-    "delete": ("Delete", "🗑"),
+    "cancel": (N_("Cancel"), None),
+    "reroll": (N_("Reroll"), "🔁"),
+    "vary": (N_("Vary"), "🎨"),
+    "edit": (N_("Edit"), "✏️"),
+    "delete": (N_("Delete"), "🗑"),
 }
 RESULT_ACTIONS = ("reroll", "vary", "edit", "delete")
 
@@ -58,11 +59,13 @@ class JobButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"wanbot:(?P<action>cancel|reroll|vary|edit|delete):(?P<job>[0-9a-f]{32})",
 ):
-    def __init__(self, action: str, job_id: str) -> None:
+    def __init__(self, action: str, job_id: str, locale: Locale = None) -> None:
+        """`locale`: the language of the label, which the message keeps; a button rebuilt from
+        its custom_id to handle a click needs none."""
         label, emoji = ACTIONS[action]
         super().__init__(
             discord.ui.Button(
-                label=_(label),
+                label=_(label, locale),
                 emoji=emoji,
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"wanbot:{action}:{job_id}",
@@ -88,16 +91,16 @@ class JobButton(
             await handler(interaction, self.job_id)
 
 
-def progress_view(job_id: str) -> discord.ui.View:
+def progress_view(job_id: str, locale: Locale = None) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    view.add_item(JobButton("cancel", job_id))
+    view.add_item(JobButton("cancel", job_id, locale))
     return view
 
 
-def result_view(job_id: str) -> discord.ui.View:
+def result_view(job_id: str, locale: Locale = None) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for action in RESULT_ACTIONS:
-        view.add_item(JobButton(action, job_id))
+        view.add_item(JobButton(action, job_id, locale))
     return view
 
 

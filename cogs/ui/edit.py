@@ -8,7 +8,7 @@ from typing import Any
 
 import discord
 
-from cogs.render.i18n import _
+from cogs.render.i18n import Locale, _
 from cogs.respond import guarded
 from wanbot.errors import Refusal, RefusalReason
 from wanbot.inputs import Offered
@@ -48,25 +48,32 @@ def sources_of(message: discord.Message) -> list[ImageSource]:
     return found
 
 
-class EditModal(discord.ui.Modal, title="Edit image"):
-    prompt: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
-        label="What should change?",
-        style=discord.TextStyle.paragraph,
-        max_length=4000,
-        custom_id="wanbot:edit-modal:prompt",
-    )
-    count: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
-        label="How many images (1-4)",
-        required=False,
-        max_length=1,
-        default="1",
-        custom_id="wanbot:edit-modal:n",
-    )
+class EditModal(discord.ui.Modal):
+    """What should change, and how many images: built in the member's language."""
 
     def __init__(
-        self, run_edit: EditRunner, sources: list[ImageSource], parent_job_id: str | None
+        self,
+        run_edit: EditRunner,
+        sources: list[ImageSource],
+        parent_job_id: str | None,
+        locale: Locale = None,
     ) -> None:
-        super().__init__(timeout=600)
+        super().__init__(title=_("Edit image", locale), timeout=600)
+        self.prompt: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
+            label=_("What should change?", locale),
+            style=discord.TextStyle.paragraph,
+            max_length=4000,
+            custom_id="wanbot:edit-modal:prompt",
+        )
+        self.count: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
+            label=_("How many images (1-4)", locale),
+            required=False,
+            max_length=1,
+            default="1",
+            custom_id="wanbot:edit-modal:n",
+        )
+        self.add_item(self.prompt)
+        self.add_item(self.count)
         self.run_edit = run_edit
         self.sources = sources
         self.parent_job_id = parent_job_id
@@ -85,13 +92,18 @@ class VarySelect(discord.ui.Select["VaryMenu"]):
     """Which result image to vary, when a result has several (lives as long as the reply)."""
 
     def __init__(
-        self, run_edit: EditRunner, job_id: str, prompt: str, sources: list[ImageSource]
+        self,
+        run_edit: EditRunner,
+        job_id: str,
+        prompt: str,
+        sources: list[ImageSource],
+        locale: Locale = None,
     ) -> None:
         super().__init__(
-            placeholder=_("Vary which image?"),
+            placeholder=_("Vary which image?", locale),
             options=[
                 discord.SelectOption(
-                    label=_("Vary image %(index)s") % {"index": i + 1}, value=str(i)
+                    label=_("Vary image %(index)s", locale) % {"index": i + 1}, value=str(i)
                 )
                 for i in range(len(sources))
             ],

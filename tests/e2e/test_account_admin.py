@@ -286,7 +286,7 @@ async def test_credits_show_balance_refill_and_recent_entries(
         stats = await admin(h, "stats")
         assert "Today: 1 job · 4 credits spent" in stats.content
         assert "This month: 1 job · 4 credits spent" in stats.content
-        assert f"Top this month: <@{h.user_id('alice')}> 4 credits, 1 jobs" in stats.content
+        assert f"Top this month: <@{h.user_id('alice')}> 4 credits, 1 job" in stats.content
 
 
 async def test_role_allowance_applies(fake: FakeDiscord, tmp_path: Path) -> None:

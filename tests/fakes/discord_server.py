@@ -560,8 +560,11 @@ class FakeDiscord:
         guild_ready: bool = True,
         privileged_intents: bool = False,
         attachment_url_lifetime_s: float = 86_400.0,
+        guild_locale: str = "en-US",
     ) -> None:
         self.ack_deadline_s = ack_deadline_s
+        # the server's language (its "preferred locale"), as the guild and interactions carry it
+        self.guild_locale = guild_locale
         self.token_lifetime_s = token_lifetime_s
         self.upload_limit = upload_limit
         self.webhook_rate = webhook_rate
@@ -1178,7 +1181,7 @@ class FakeDiscord:
             "premium_tier": self._premium_tier(),
             "premium_subscription_count": 0,
             "premium_progress_bar_enabled": False,
-            "preferred_locale": "en-US",
+            "preferred_locale": self.guild_locale,
             "features": [],
             "system_channel_id": str(self.channel_id),
             "system_channel_flags": 0,
@@ -1526,13 +1529,13 @@ class FakeDiscord:
             "token": token,
             "version": 1,
             "guild_id": str(self.guild_id),
-            "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
+            "guild": {"id": str(self.guild_id), "locale": self.guild_locale, "features": []},
             "channel_id": str(channel_id),
             "channel": self._channel_payload(channel_id, for_user=user_id),
             "member": self._member_payload(user_id, permissions=True),
             "app_permissions": str(self._permissions(self.bot_user_id)),
             "locale": locale or self._user_locales.get(user_id, "en-US"),
-            "guild_locale": "en-US",
+            "guild_locale": self.guild_locale,
             "entitlements": [],
             "entitlement_sku_ids": [],
             "authorizing_integration_owners": {"0": str(self.guild_id)},

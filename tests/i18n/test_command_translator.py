@@ -11,13 +11,8 @@ import pytest
 from discord import app_commands
 from discord.app_commands import TranslationContextLocation as Where
 
-from cogs.client import EXTENSIONS
-from cogs.translate import (
-    CatalogTranslator,
-    offline_bot,
-    translated_payloads,
-    valid_localization,
-)
+from cogs.client import offline_bot
+from cogs.translate import CatalogTranslator, translated_payloads, valid_localization
 
 ZH = "zh-CN"
 # Discord's command and option name rule, on the localized names (\w covers CJK letters)
@@ -25,8 +20,8 @@ DISCORD_NAME = r"^[-_\w]{1,32}$"
 
 
 async def _payloads() -> list[dict[str, Any]]:
-    bot = await offline_bot(EXTENSIONS)
-    return await translated_payloads(bot.tree, CatalogTranslator())
+    async with offline_bot() as bot:
+        return await translated_payloads(bot.tree, CatalogTranslator())
 
 
 def _walk(payload: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -116,8 +111,8 @@ def test_valid_localization_follows_discords_rules(
 
 
 async def test_an_invalid_or_missing_translation_is_left_out() -> None:
-    bot = await offline_bot(EXTENSIONS)
-    imagine = bot.tree.get_command("imagine")
+    async with offline_bot() as bot:
+        imagine = bot.tree.get_command("imagine")
     assert isinstance(imagine, app_commands.Command)
     prompt = imagine.get_parameter("prompt")
     assert prompt is not None

@@ -133,7 +133,9 @@ def fit_under(path: Path, limit: int, filename: str) -> DeliveredFile:
         f"shown as JPEG {frame.width}×{frame.height}, {_mb(fitted)}; "
         f"original {original_format} was {_mb(size)}"
     )
-    return DeliveredFile(target, f"{stem}.jpg", frame.width, frame.height, fitted, note)
+    return DeliveredFile(
+        target, f"{stem}.jpg", frame.width, frame.height, fitted, note, original_format, size
+    )
 
 
 def pack(

@@ -33,6 +33,9 @@ class DeliveredFile:
     height: int
     size_bytes: int
     note: str | None = None  # said in the caption when the file was re-encoded or resized
+    # what it was before, when re-encoded: the caption says so in the member's language
+    original_format: str | None = None
+    original_bytes: int | None = None
 
 
 @dataclass(frozen=True)

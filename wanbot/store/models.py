@@ -43,6 +43,7 @@ class NewJob:
     private: bool = False
     parent_job_id: str | None = None
     placeholder_message_id: int | None = None
+    locale: str | None = None  # the Discord locale of the command that started it ("zh-CN")
 
     @property
     def hold_amount(self) -> int:

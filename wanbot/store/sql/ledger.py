@@ -158,8 +158,8 @@ async def _admit(
         "INSERT INTO jobs (id, seq, kind, state, guild_id, channel_id, user_id,"
         " application_id, interaction_token, token_expires_at, placeholder_message_id,"
         " request_json, provider, image_cost, images_requested, size, private,"
-        " parent_job_id, created_at, updated_at, deadline_at, upload_limit)"
-        " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " parent_job_id, created_at, updated_at, deadline_at, upload_limit, locale)"
+        " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             job.id,
             seq,
@@ -182,6 +182,7 @@ async def _admit(
             now,
             job.deadline_at,
             job.upload_limit,
+            job.locale,
         ),
     )
     await conn.execute(
