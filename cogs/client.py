@@ -173,13 +173,13 @@ class WanBot(commands.Bot):
 @contextlib.asynccontextmanager
 async def open_bot(config: Config) -> AsyncIterator[WanBot]:
     """Build every dependency once, in order, and close them in reverse: store, session, bot."""
-    from wanbot.store.sqlite import SQLiteStore
+    from wanbot.store.url import open_store
 
     settings = config.settings
     point_at(settings.discord.api_base_url, settings.discord.gateway_url)
     data_dir = Path(settings.generation.data_dir)
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-    store = await SQLiteStore.open(settings.storage.sqlite_path)
+    store = await open_store(settings.storage.url)
     operations = Operations(config)
     try:
         async with aiohttp.ClientSession(trace_configs=operations.session_traces) as session:

@@ -26,7 +26,14 @@ from wanbot.store.models import (
     token_digest,
 )
 from wanbot.store.protocols import JobStateError
-from wanbot.store.sql.common import ACTIVE_PHASES, Clock, SqlFamily, marks, transition
+from wanbot.store.sql.common import (
+    ACTIVE_PHASES,
+    JOBS_CHANNEL,
+    Clock,
+    SqlFamily,
+    marks,
+    transition,
+)
 
 
 class LedgerSql(SqlFamily):
@@ -152,8 +159,7 @@ async def _admit(
     if balance < cost:
         # The refill (if any) is rolled back with the refusal: nothing is written.
         raise InsufficientCredits(balance, cost, job.image_cost)
-    # PostgreSQL: MAX + 1 is safe only because writers are serialised; a sequence would do there.
-    seq = await conn.fetchval("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs")
+    seq = await next_seq(conn)
     await conn.execute(
         "INSERT INTO jobs (id, seq, kind, state, guild_id, channel_id, user_id,"
         " application_id, interaction_token, token_expires_at, placeholder_message_id,"
@@ -189,7 +195,17 @@ async def _admit(
         " VALUES (?, ?, 'hold', ?, ?, ?, ?)",
         (job.guild_id, job.user_id, -cost, cost, job.id, now),
     )
+    await conn.notify(JOBS_CHANNEL)
     return balance - cost
+
+
+async def next_seq(conn: Connection) -> int:
+    """The next place in the queue order."""
+    if conn.dialect == "postgresql":
+        # Concurrent SERIALIZABLE admissions reading MAX(seq) would all conflict on it.
+        return int(await conn.fetchval("SELECT nextval('jobs_seq')"))
+    # SQLite: writers are serialised, so MAX + 1 is unique.
+    return int(await conn.fetchval("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs"))
 
 
 async def _hold(conn: Connection, job_id: str) -> tuple[int, int, int]:

@@ -1,0 +1,169 @@
+"""Leases on unfinished jobs, and the queue as every process sees it (from the database).
+
+A process claims jobs (its worker id and a lease expiry on each row), renews the leases while it
+works and gives them up when it stops; a job whose lease ran out is claimable again, so another
+process takes it over. Claims lock rows: on PostgreSQL `FOR UPDATE SKIP LOCKED` lets processes
+claim side by side without waiting on each other or taking the same job; SQLite has one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from wanbot.store.database import Connection
+from wanbot.store.models import InFlight, Job, JobPhase
+from wanbot.store.sql.common import (
+    ACTIVE_PHASES,
+    IN_FLIGHT_PHASES,
+    JOBS_CHANNEL,
+    Clock,
+    SqlFamily,
+    job_from_row,
+    marks,
+)
+
+ACTIVE = [str(p) for p in ACTIVE_PHASES]
+
+
+class LeaseSql(SqlFamily):
+    async def claim_jobs(
+        self, worker_id: str, phases: Sequence[JobPhase], limit: int, lease_s: float
+    ) -> list[Job]:
+        if limit <= 0:
+            return []
+        wanted = [str(p) for p in phases if not p.terminal]
+        return await self.database.write_row_locked(
+            _claim, worker_id, wanted, limit, lease_s, self._clock
+        )
+
+    async def renew_leases(
+        self, worker_id: str, job_ids: Sequence[str], lease_s: float
+    ) -> set[str]:
+        if not job_ids:
+            return set()
+        return await self.database.write_row_locked(
+            _renew, worker_id, list(job_ids), lease_s, self._clock
+        )
+
+    async def release_leases(self, worker_id: str, job_ids: Sequence[str] | None = None) -> int:
+        chosen = None if job_ids is None else list(job_ids)
+        if chosen == []:
+            return 0
+        return await self.database.write_row_locked(_release, worker_id, chosen)
+
+    async def expired_leases(self) -> list[Job]:
+        return await self.database.read(_expired, self._clock)
+
+    async def wait_for_jobs(self, timeout_s: float) -> bool:
+        return await self.database.wait_for(JOBS_CHANNEL, timeout_s)
+
+    async def queue_positions(self) -> dict[str, int]:
+        return fair_order(await self.database.read(_queued))
+
+    async def queued_ahead(self, job_id: str) -> int | None:
+        place = (await self.queue_positions()).get(job_id)
+        return None if place is None else place - 1
+
+    async def in_flight(self) -> InFlight:
+        return await self.database.read(_in_flight)
+
+
+def fair_order(queued: Sequence[tuple[str, int, int]]) -> dict[str, int]:
+    """1-based places of queued jobs `(id, guild, user)` given in admission order: members take
+    turns, in the order of their oldest queued job, one job per turn (as the scheduler serves)."""
+    by_member: dict[tuple[int, int], list[str]] = {}
+    for job_id, guild_id, user_id in queued:
+        by_member.setdefault((guild_id, user_id), []).append(job_id)
+    lines = list(by_member.values())
+    places: dict[str, int] = {}
+    depth = 0
+    while len(places) < len(queued):
+        for line in lines:
+            if depth < len(line):
+                places[line[depth]] = len(places) + 1
+        depth += 1
+    return places
+
+
+async def _claim(
+    conn: Connection, worker_id: str, phases: list[str], limit: int, lease_s: float, clock: Clock
+) -> list[Job]:
+    if not phases:
+        return []
+    now = clock()
+    skip_locked = " FOR UPDATE SKIP LOCKED" if conn.dialect == "postgresql" else ""
+    rows = await conn.fetchall(
+        f"SELECT id FROM jobs WHERE state IN ({marks(phases)})"
+        " AND (lease_until IS NULL OR lease_until < ?)"
+        f" ORDER BY seq LIMIT ?{skip_locked}",
+        (*phases, now, limit),
+    )
+    ids = [str(r[0]) for r in rows]
+    if not ids:
+        return []
+    await conn.execute(
+        f"UPDATE jobs SET worker_id = ?, lease_until = ? WHERE id IN ({marks(ids)})",
+        (worker_id, now + lease_s, *ids),
+    )
+    claimed = await conn.fetchall(
+        f"SELECT * FROM jobs WHERE id IN ({marks(ids)}) ORDER BY seq", ids
+    )
+    return [job_from_row(r) for r in claimed]
+
+
+async def _renew(
+    conn: Connection, worker_id: str, job_ids: list[str], lease_s: float, clock: Clock
+) -> set[str]:
+    where = f"worker_id = ? AND id IN ({marks(job_ids)}) AND state IN ({marks(ACTIVE)})"
+    params = (worker_id, *job_ids, *ACTIVE)
+    await conn.execute(
+        f"UPDATE jobs SET lease_until = ? WHERE {where}", (clock() + lease_s, *params)
+    )
+    return {str(r[0]) for r in await conn.fetchall(f"SELECT id FROM jobs WHERE {where}", params)}
+
+
+async def _release(conn: Connection, worker_id: str, job_ids: list[str] | None) -> int:
+    where = f"worker_id = ? AND state IN ({marks(ACTIVE)})"
+    params: list[object] = [worker_id, *ACTIVE]
+    if job_ids is not None:
+        where += f" AND id IN ({marks(job_ids)})"
+        params.extend(job_ids)
+    released = await conn.execute(
+        f"UPDATE jobs SET worker_id = NULL, lease_until = NULL WHERE {where}", params
+    )
+    if released:
+        await conn.notify(JOBS_CHANNEL)
+    return released
+
+
+async def _expired(conn: Connection, clock: Clock) -> list[Job]:
+    rows = await conn.fetchall(
+        f"SELECT * FROM jobs WHERE state IN ({marks(ACTIVE)})"
+        " AND lease_until IS NOT NULL AND lease_until < ? ORDER BY seq",
+        (*ACTIVE, clock()),
+    )
+    return [job_from_row(r) for r in rows]
+
+
+async def _queued(conn: Connection) -> list[tuple[str, int, int]]:
+    rows = await conn.fetchall(
+        "SELECT id, guild_id, user_id FROM jobs WHERE state = ? ORDER BY seq",
+        (str(JobPhase.QUEUED),),
+    )
+    return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+
+async def _in_flight(conn: Connection) -> InFlight:
+    phases = [str(p) for p in IN_FLIGHT_PHASES]
+    rows = await conn.fetchall(
+        "SELECT provider, guild_id, user_id, COUNT(*) FROM jobs"
+        f" WHERE state IN ({marks(phases)}) GROUP BY provider, guild_id, user_id",
+        phases,
+    )
+    by_provider: dict[str, int] = {}
+    by_member: dict[tuple[int, int], int] = {}
+    for row in rows:
+        provider, member, count = str(row[0]), (int(row[1]), int(row[2])), int(row[3])
+        by_provider[provider] = by_provider.get(provider, 0) + count
+        by_member[member] = by_member.get(member, 0) + count
+    return InFlight(total=sum(by_provider.values()), by_provider=by_provider, by_member=by_member)
