@@ -256,7 +256,9 @@ def _describe(error: ValidationError) -> list[str]:
             continue
         given = item.get("input")
         message = item["msg"].removeprefix("Value error, ")
-        shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+        # A database URL may carry a password: never echo it.
+        hidden = isinstance(given, dict) or given is None or key == "storage.url"
+        shown = "" if hidden else f" (got {given!r})"
         lines.append(f"{key}: {message}{shown}")
     return lines
 

@@ -9,6 +9,7 @@ claim side by side without waiting on each other or taking the same job; SQLite 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from wanbot.store.database import Connection
 from wanbot.store.models import InFlight, Job, JobPhase
@@ -68,19 +69,37 @@ class LeaseSql(SqlFamily):
         return await self.database.read(_in_flight)
 
 
-def fair_order(queued: Sequence[tuple[str, int, int]]) -> dict[str, int]:
-    """1-based places of queued jobs `(id, guild, user)` given in admission order: members take
-    turns, in the order of their oldest queued job, one job per turn (as the scheduler serves)."""
-    by_member: dict[tuple[int, int], list[str]] = {}
-    for job_id, guild_id, user_id in queued:
-        by_member.setdefault((guild_id, user_id), []).append(job_id)
-    lines = list(by_member.values())
+@dataclass(frozen=True)
+class Waiting:
+    """A queued job, and when its member last had a job leave the queue (None: never)."""
+
+    job_id: str
+    member: tuple[int, int]
+    created_at: float
+    member_served_at: float | None
+
+
+def fair_order(queued: Sequence[Waiting]) -> dict[str, int]:
+    """1-based places of queued jobs given in admission order, as the scheduler serves them:
+    members take turns, one job per turn; a member joins the back of the line when their first
+    job is queued and again each time one of their jobs leaves the queue, so the member served
+    longest ago (or waiting longest) goes first."""
+    lines: dict[tuple[int, int], list[Waiting]] = {}
+    for job in queued:
+        lines.setdefault(job.member, []).append(job)
+
+    def joined(line: list[Waiting]) -> float:
+        first = line[0]
+        served = first.member_served_at
+        return first.created_at if served is None else max(served, first.created_at)
+
+    turns = sorted(lines.values(), key=joined)  # stable: ties keep admission order
     places: dict[str, int] = {}
     depth = 0
     while len(places) < len(queued):
-        for line in lines:
+        for line in turns:
             if depth < len(line):
-                places[line[depth]] = len(places) + 1
+                places[line[depth].job_id] = len(places) + 1
         depth += 1
     return places
 
@@ -145,12 +164,28 @@ async def _expired(conn: Connection, clock: Clock) -> list[Job]:
     return [job_from_row(r) for r in rows]
 
 
-async def _queued(conn: Connection) -> list[tuple[str, int, int]]:
+async def _queued(conn: Connection) -> list[Waiting]:
+    queued = str(JobPhase.QUEUED)
     rows = await conn.fetchall(
-        "SELECT id, guild_id, user_id FROM jobs WHERE state = ? ORDER BY seq",
-        (str(JobPhase.QUEUED),),
+        "SELECT id, guild_id, user_id, created_at FROM jobs WHERE state = ? ORDER BY seq",
+        (queued,),
     )
-    return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+    served = await conn.fetchall(
+        "SELECT guild_id, user_id, MAX(started_at) FROM jobs WHERE started_at IS NOT NULL"
+        " AND (guild_id, user_id) IN (SELECT guild_id, user_id FROM jobs WHERE state = ?)"
+        " GROUP BY guild_id, user_id",
+        (queued,),
+    )
+    last = {(int(r[0]), int(r[1])): float(r[2]) for r in served}
+    return [
+        Waiting(
+            job_id=str(r[0]),
+            member=(int(r[1]), int(r[2])),
+            created_at=float(r[3]),
+            member_served_at=last.get((int(r[1]), int(r[2]))),
+        )
+        for r in rows
+    ]
 
 
 async def _in_flight(conn: Connection) -> InFlight:
