@@ -165,3 +165,20 @@ async def test_in_flight_counts_by_provider_and_member(store: SqlStore) -> None:
     )
     await store.settle_failed("x", "host down")
     assert (await store.in_flight()).by_member == {(1, 1): 1, (1, 2): 1}
+
+
+async def test_jobs_admitted_after_lease_new_jobs_to_are_born_leased(
+    store: SqlStore, clock: Clock
+) -> None:
+    await admit(store, "before")
+    store.lease_new_jobs_to("w1", 10)
+    await admit(store, "mine")
+    store.lease_new_jobs_to(None)
+    await admit(store, "after")
+    mine = await store.get_job("mine")
+    assert mine is not None and (mine.worker_id, mine.lease_until) == ("w1", clock.now + 10)
+    # Another process claims only what no live lease holds.
+    taken = await store.claim_jobs("w2", QUEUED, 10, lease_s=100)
+    assert [j.id for j in taken] == ["before", "after"]
+    clock.now += 11
+    assert [j.id for j in await store.claim_jobs("w2", QUEUED, 10, lease_s=10)] == ["mine"]

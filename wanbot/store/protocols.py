@@ -185,6 +185,12 @@ class LeaseStore(Protocol):
     """Jobs shared by several processes: who works on which, until when; the queue from the
     database. With one process (SQLite) the same calls work, and nobody else ever claims."""
 
+    def lease_new_jobs_to(self, worker_id: str | None, lease_s: float = 0.0) -> None:
+        """From now on, jobs this store admits are leased to `worker_id` for `lease_s` seconds
+        from their admission (the process that admits a job runs it; if it dies first, the lease
+        runs out and another takes the job over). None: admitted jobs carry no lease."""
+        ...
+
     async def claim_jobs(
         self, worker_id: str, phases: Sequence[JobPhase], limit: int, lease_s: float
     ) -> list[Job]:

@@ -38,6 +38,8 @@ class SqlFamily:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self.database = db
         self._clock = clock
+        # (worker id, seconds): jobs this store admits are leased to that worker from birth.
+        self.admission_lease: tuple[str, float] | None = None
 
 
 def marks(values: Sequence[Any]) -> str:

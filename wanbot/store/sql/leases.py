@@ -27,6 +27,9 @@ ACTIVE = [str(p) for p in ACTIVE_PHASES]
 
 
 class LeaseSql(SqlFamily):
+    def lease_new_jobs_to(self, worker_id: str | None, lease_s: float = 0.0) -> None:
+        self.admission_lease = None if worker_id is None else (worker_id, lease_s)
+
     async def claim_jobs(
         self, worker_id: str, phases: Sequence[JobPhase], limit: int, lease_s: float
     ) -> list[Job]:

@@ -41,7 +41,7 @@ class LedgerSql(SqlFamily):
         self, job: NewJob, budget: Budget, caps: SpendCaps, max_queued_per_user: int
     ) -> int:
         return await self.database.write(
-            _admit, job, budget, caps, max_queued_per_user, self._clock
+            _admit, job, budget, caps, max_queued_per_user, self._clock, self.admission_lease
         )
 
     async def settle_delivered(
@@ -137,7 +137,13 @@ async def _committed_since(conn: Connection, since: float, guild_id: int | None)
 
 
 async def _admit(
-    conn: Connection, job: NewJob, budget: Budget, caps: SpendCaps, max_queued: int, clock: Clock
+    conn: Connection,
+    job: NewJob,
+    budget: Budget,
+    caps: SpendCaps,
+    max_queued: int,
+    clock: Clock,
+    lease: tuple[str, float] | None,
 ) -> int:
     now = clock()
     cost = job.hold_amount
@@ -164,8 +170,9 @@ async def _admit(
         "INSERT INTO jobs (id, seq, kind, state, guild_id, channel_id, user_id,"
         " application_id, interaction_token, token_expires_at, placeholder_message_id,"
         " request_json, provider, image_cost, images_requested, size, private,"
-        " parent_job_id, created_at, updated_at, deadline_at, upload_limit)"
-        " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " parent_job_id, created_at, updated_at, deadline_at, upload_limit, worker_id,"
+        " lease_until)"
+        " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             job.id,
             seq,
@@ -188,6 +195,8 @@ async def _admit(
             now,
             job.deadline_at,
             job.upload_limit,
+            None if lease is None else lease[0],
+            None if lease is None else now + lease[1],
         ),
     )
     await conn.execute(
