@@ -9,6 +9,7 @@ import logging
 import tempfile
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import discord
@@ -23,7 +24,7 @@ from cogs.translate import CatalogTranslator, payload_digest, sync_payload
 from cogs.ui.actions import ActionRouter, JobButton
 from wanbot import health
 from wanbot.app import Services, build_services
-from wanbot.config import Config, Secrets, Settings, anchored
+from wanbot.config import Config, DiscordConfig, Secrets, Settings, anchored
 from wanbot.inputs import prune_inputs
 from wanbot.jobs.service import JobService
 from wanbot.providers.mock import MockProvider
@@ -57,6 +58,7 @@ class WanBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=ErrorBoundary,
             http_trace=operations.discord_trace,
+            **self.shard_options(services.config.settings.discord),
         )
         self.operations = operations
         self.services = services
@@ -68,6 +70,11 @@ class WanBot(commands.Bot):
         self.audit = DiscordAudit(self)
         services.plug(DiscordNotifier(self, services.store), self.audit)
         self._background: list[Supervised] = []
+
+    @staticmethod
+    def shard_options(discord_config: DiscordConfig) -> dict[str, Any]:
+        """One process, one gateway connection: no shard options."""
+        return {}
 
     # Kept for tests and benchmarks that reach into the running bot.
     @property
@@ -151,6 +158,9 @@ class WanBot(commands.Bot):
         mode = self.config.settings.discord.command_sync
         if mode == "off":
             return
+        if not self.config.settings.discord.runs_shard_zero:
+            log.info("commands are synced by the process that runs shard 0")
+            return
         scopes: list[discord.Object | None] = (
             [None] if mode == "global" else [discord.Object(g) for g in mode]
         )
@@ -166,21 +176,37 @@ class WanBot(commands.Bot):
             log.info("synced %d commands to %s", len(synced), key.split(":", 1)[1])
 
 
+class ShardedWanBot(WanBot, commands.AutoShardedBot):
+    """The bot over `discord.shard_ids` of `discord.shard_count` shards (discord.py's
+    AutoShardedBot: one gateway connection per shard, one process)."""
+
+    @staticmethod
+    def shard_options(discord_config: DiscordConfig) -> dict[str, Any]:
+        return {
+            "shard_count": discord_config.shard_count or None,  # None: as /gateway/bot says
+            "shard_ids": list(discord_config.shard_ids) or None,  # None: all of them
+        }
+
+
+def bot_class(discord_config: DiscordConfig) -> type[WanBot]:
+    return ShardedWanBot if discord_config.sharded else WanBot
+
+
 @contextlib.asynccontextmanager
 async def open_bot(config: Config) -> AsyncIterator[WanBot]:
     """Build every dependency once, in order, and close them in reverse: store, session, bot."""
-    from wanbot.store.sqlite import SQLiteStore
+    from wanbot.store.url import open_store
 
     settings = config.settings
     point_at(settings.discord.api_base_url, settings.discord.gateway_url)
     data_dir = Path(settings.generation.data_dir)
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-    store = await SQLiteStore.open(settings.storage.sqlite_path)
+    store = await open_store(settings.storage.url)
     operations = Operations(config)
     try:
         async with aiohttp.ClientSession(trace_configs=operations.session_traces) as session:
             services = build_services(config, session, store, data_dir)
-            bot = WanBot(services=services, operations=operations)
+            bot = bot_class(settings.discord)(services=services, operations=operations)
             async with bot, operations.serving(bot):
                 yield bot
     finally:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests import pg
 from tests.fakes.dashscope_server import FakeDashScope
 from tests.fakes.provider_server import FakeProviderServer
 
@@ -54,3 +55,25 @@ def no_secret_in_logs() -> Iterator[None]:
             logger.setLevel(level)
     hits = [line for line in collector.lines if leaked(line)]
     assert hits == [], f"a secret was logged: {hits[0][:200]}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The PostgreSQL server's DSN (started if it was down); skips where none is installed."""
+    try:
+        return pg.ensure_server()
+    except pg.NotInstalled as e:
+        pytest.skip(str(e))
+    except pg.DidNotStart as e:
+        pytest.fail(str(e))
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn(postgres_server: str) -> Iterator[str]:
+    """A database of this test session's own on that server, dropped at the session's end;
+    tests make a schema each inside it (see tests/store/backends.py)."""
+    dsn = pg.run(pg.create_database(postgres_server))
+    try:
+        yield dsn
+    finally:
+        pg.run(pg.drop_database(postgres_server, dsn))

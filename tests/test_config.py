@@ -110,3 +110,15 @@ def test_resolve_path_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert resolve_path(None, env={}) == Path("config.toml")
     assert resolve_path(None, env={"WANBOT_CONFIG": "/x.toml"}) == Path("/x.toml")
     assert resolve_path("/y.toml", env={"WANBOT_CONFIG": "/x.toml"}) == Path("/y.toml")
+
+
+def test_storage_url_takes_postgresql_and_never_echoes_a_refused_one(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[storage]\nurl = "postgresql://bot:hunter2@db:5432/wanbot"\n')
+    url = load_config(path, env={}).settings.storage.url
+    assert url == "postgresql://bot:hunter2@db:5432/wanbot"  # kept as written, not anchored
+    path.write_text('[storage]\nurl = "mysql://bot:hunter2@db/wanbot"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    assert [p.split(":", 1)[0] for p in caught.value.problems] == ["storage.url"]
+    assert "hunter2" not in str(caught.value.problems)

@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+from wanbot.config import load_config
 from wanbot.metrics import Metrics
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
@@ -71,3 +72,18 @@ def test_compose_mounts_exist_and_prometheus_scrapes_the_bot() -> None:
     dockerfile = (DEPLOY.parent / "Dockerfile").read_text(encoding="utf-8")
     assert "EXPOSE 8080" in dockerfile
     assert 'listen = "0.0.0.0:8080"' in dockerfile
+
+
+def test_the_postgres_compose_runs_each_shard_once_on_one_database() -> None:
+    compose = (DEPLOY / "docker-compose.postgres.yml").read_text(encoding="utf-8")
+    mounted = re.findall(r"\./(postgres/shard-\d\.toml):/app/config\.toml:ro", compose)
+    assert mounted == ["postgres/shard-0.toml", "postgres/shard-1.toml"]
+    assert "PGPASSWORD: ${POSTGRES_PASSWORD" in compose  # the password stays in the environment
+    shards = []
+    for name in mounted:
+        settings = load_config(DEPLOY / name, env={}).settings
+        discord_, storage = settings.discord, settings.storage
+        assert storage.url == "postgresql://wanbot@postgres:5432/wanbot"
+        assert discord_.shard_count == len(mounted)
+        shards.extend(discord_.shard_ids)
+    assert sorted(shards) == list(range(len(mounted)))  # every shard, each in one process

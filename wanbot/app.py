@@ -16,12 +16,14 @@ from wanbot.admission import Admission, AuditLog, Limits, Requester
 from wanbot.config import Config
 from wanbot.credits import CreditPolicy
 from wanbot.jobs.fitting import Downloader
+from wanbot.jobs.leases import LeaseSettings
 from wanbot.jobs.ports import Delivery, JobOutcome, Notifier, Progress
 from wanbot.jobs.scheduler import Limits as RunLimits
 from wanbot.jobs.service import JobService
 from wanbot.moderation import Moderator, Refused
 from wanbot.providers.registry import ProviderSet, build_providers
 from wanbot.store.base import Job, Store
+from wanbot.store.url import is_postgres
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +135,8 @@ def build_services(
             per_user=gen.max_running_per_user,
         ),
         data_dir=data_dir,
+        # PostgreSQL may be shared by several processes: each leases the jobs it works on.
+        leases=LeaseSettings.for_this_process() if is_postgres(settings.storage.url) else None,
     )
     return Services(
         config=config,

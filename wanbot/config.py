@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ProviderName = Literal["pixeldojo", "skillsvideo", "dashscope", "mock"]
 PROVIDER_NAMES: tuple[ProviderName, ...] = ("pixeldojo", "skillsvideo", "dashscope", "mock")
@@ -32,6 +39,29 @@ class DiscordConfig(Section):
     gateway_url: str = "wss://gateway.discord.gg/"
     command_sync: Literal["global", "off"] | list[int] = "global"
     allowed_guilds: list[int] = []  # servers this bot serves; empty: any server it is in
+    shard_count: NonNegativeInt = 0  # total shards across processes; 0: Discord's recommendation
+    shard_ids: list[NonNegativeInt] = []  # the shards this process runs; empty: all
+
+    @model_validator(mode="after")
+    def _shards_in_range(self) -> DiscordConfig:
+        if self.shard_ids and not self.shard_count:
+            raise ValueError("shard_ids needs shard_count (the total across all processes)")
+        outside = [i for i in self.shard_ids if i >= self.shard_count]
+        if self.shard_ids and outside:
+            raise ValueError(f"shard_ids {outside} are not below shard_count {self.shard_count}")
+        if len(set(self.shard_ids)) != len(self.shard_ids):
+            raise ValueError("shard_ids lists a shard twice")
+        return self
+
+    @property
+    def sharded(self) -> bool:
+        return bool(self.shard_count or self.shard_ids)
+
+    @property
+    def runs_shard_zero(self) -> bool:
+        """Whether this process runs shard 0 (all shards, or a list with 0): the one that syncs
+        commands, so several processes sync once."""
+        return not self.shard_ids or 0 in self.shard_ids
 
     @field_validator("api_base_url")
     @classmethod
@@ -53,9 +83,9 @@ class StorageConfig(Section):
 
     @field_validator("url")
     @classmethod
-    def _sqlite_only(cls, value: str) -> str:
-        if not value.startswith("sqlite:///"):
-            raise ValueError("only sqlite:///PATH is supported so far")
+    def _known_engine(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE")
         return value
 
     @property
@@ -258,7 +288,9 @@ def _describe(error: ValidationError) -> list[str]:
             continue
         given = item.get("input")
         message = item["msg"].removeprefix("Value error, ")
-        shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+        # A database URL may carry a password: never echo it.
+        hidden = isinstance(given, dict) or given is None or key == "storage.url"
+        shown = "" if hidden else f" (got {given!r})"
         lines.append(f"{key}: {message}{shown}")
     return lines
 

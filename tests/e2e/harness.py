@@ -29,6 +29,7 @@ def write_config(
     mock_delay: float = 0.3,
     sync: str = '"global"',
     generation: str = "",
+    discord: str = "",
 ) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(
@@ -37,6 +38,7 @@ def write_config(
 api_base_url = "{fake.api_base_url}"
 gateway_url = "{fake.gateway_url}"
 command_sync = {sync}
+{discord}
 
 [storage]
 url = "sqlite:///{tmp_path / "wanbot.db"}"
@@ -133,9 +135,12 @@ async def running_bot(
     mock_delay: float = 0.3,
     generation: str = "",
     configure: Callable[[WanBot], None] | None = None,
+    discord: str = "",
 ) -> AsyncIterator[Harness]:
-    """Run the bot; `extra_toml` adds sections, `generation` adds keys to [generation]."""
-    path = write_config(tmp_path, fake, extra_toml, mock_delay=mock_delay, generation=generation)
+    """Run the bot; `extra_toml` adds sections, `generation` and `discord` add keys to those."""
+    path = write_config(
+        tmp_path, fake, extra_toml, mock_delay=mock_delay, generation=generation, discord=discord
+    )
     config = make_config(path, fake, env)
     async with open_bot(config) as bot:
         bot._connection.guild_ready_timeout = 0.05  # no need to wait 2 s for guilds in tests

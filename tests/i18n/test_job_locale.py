@@ -7,7 +7,7 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
-from tests.store.test_sqlite_store import NO_CAPS, NO_REFILL, make_job
+from tests.store.helpers import NO_CAPS, NO_REFILL, make_job
 from wanbot.store import SQLiteStore
 from wanbot.store.database import statements
 from wanbot.store.sqlite import migrations

@@ -1,28 +1,31 @@
 """No transaction survives a cancelled caller: every store operation, cancelled at every await.
 
-For each public operation, a reference run counts the awaits it makes into SQLite and records the
-state it leaves. Then, for k = 1..N and for both victims (the caller, or the transaction's own
+For each public operation, a reference run counts the awaits it makes into the engine and records
+the state it leaves. Then, for k = 1..N and for both victims (the caller, or the transaction's own
 task), a fresh copy of the same database runs the operation cancelled at the k-th await. After
 each: the database holds either the state before or the reference state after (all or nothing),
-the ledger is consistent, and the next operations work on the same store.
+the ledger is consistent, and the next operations work on the same store. On both engines.
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
-from tests.store.faults import CancelAt, assert_ledger_consistent, snapshot
-from tests.store.test_sqlite_store import Clock, make_job
-from wanbot.store import Budget, SpendCaps, SQLiteStore, Store
+from tests.store.backends import Backend, Place, PostgresPlace, SQLitePlace, idle, snapshot
+from tests.store.faults import CancelAt, assert_ledger_consistent
+from tests.store.helpers import Clock, make_job
+from wanbot.store import Budget, SpendCaps, Store
 from wanbot.store.base import JobPhase
+from wanbot.store.sql import SqlStore
+from wanbot.store.sqlite import SQLiteStore
 
 GUILD = 1
 USER = 10
@@ -31,7 +34,7 @@ CAPS = SpendCaps(day_start=0.0, per_guild=1_000, total=1_000)
 REFILL = Budget(allowance=50, period_key="p1")
 NOW = 1_000.0
 
-Operation = Callable[[SQLiteStore], Coroutine[Any, Any, Any]]
+Operation = Callable[[SqlStore], Coroutine[Any, Any, Any]]
 
 OPERATIONS: dict[str, Operation] = {
     "get_meta": lambda s: s.get_meta("k"),
@@ -68,20 +71,31 @@ OPERATIONS: dict[str, Operation] = {
     "guild_stats": lambda s: s.guild_stats(GUILD, 0.0, 0.0),
     "forget_member": lambda s: s.forget_member(GUILD, USER),
     "blank_prompts_older_than": lambda s: s.blank_prompts_older_than(NOW + 1),
+    "claim_jobs": lambda s: s.claim_jobs("w2", [JobPhase.QUEUED, JobPhase.RUNNING], 5, 30),
+    "renew_leases": lambda s: s.renew_leases("w1", ["r", "d", "q"], 60),
+    "release_leases": lambda s: s.release_leases("w1"),
+    "expired_leases": lambda s: s.expired_leases(),
+    "wait_for_jobs": lambda s: s.wait_for_jobs(0.01),
+    "queue_positions": lambda s: s.queue_positions(),
+    "queued_ahead": lambda s: s.queued_ahead("q"),
+    "in_flight": lambda s: s.in_flight(),
 }
+
+# Operations that make no transaction: nothing to cancel inside one.
+NO_TRANSACTION = {"wait_for_jobs"}
 
 
 def public_operations() -> set[str]:
     names = {n for n in dir(Store) if not n.startswith("_")}
-    return names - {"close"}
+    return names - {"close", "lease_new_jobs_to"}  # the latter a setting: it awaits nothing
 
 
 def test_every_public_operation_is_exercised() -> None:
     assert set(OPERATIONS) == public_operations()
 
 
-async def seed(path: Path) -> None:
-    store = await SQLiteStore.open(path, clock=Clock(NOW))
+async def seed(place: Place) -> None:
+    store = await place.open(clock=Clock(NOW))
     try:
         await store.grant(GUILD, USER, 100, 1, "seed")
         for job_id in ("q", "s", "r", "d", "e", "f"):
@@ -99,59 +113,64 @@ async def seed(path: Path) -> None:
         await store.set_channel_rule(GUILD, 500, "allow", 1)
         await store.add_blocked(GUILD, "cat", False, 1)
         await store.ban_member(GUILD, 12, 1, "rude")
+        # Leases: "q" and "r" held by w1 (r's ran out), "d" held by w1 and live.
+        await store.claim_jobs("w1", [JobPhase.QUEUED, JobPhase.RUNNING], 2, 5)
+        await store.claim_jobs("w1", [JobPhase.DELIVERING], 1, 500)
     finally:
         await store.close()
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "seed.db"
-    asyncio.run(seed(path))
-    return path
+@pytest.fixture
+async def template(backend: Backend) -> AsyncIterator[Place]:
+    place = await backend.fresh("template")
+    await seed(place)
+    try:
+        yield place
+    finally:
+        await place.drop()
 
 
-async def fresh(template: Path, folder: Path, name: str) -> tuple[Path, SQLiteStore]:
-    path = folder / f"{name}.db"
-    shutil.copy(template, path)  # closed cleanly: no WAL to copy along
-    return path, await SQLiteStore.open(path, clock=Clock(NOW))
+async def fresh(backend: Backend, template: Place) -> tuple[Place, SqlStore]:
+    place = await backend.copy(template)
+    return place, await place.open(clock=Clock(NOW + 10))
 
 
-async def reference(template: Path, folder: Path, name: str) -> tuple[int, dict[str, Any]]:
-    path, store = await fresh(template, folder, f"{name}-ref")
-    probe = CancelAt(store.database.connection, 0, asyncio.current_task)
+async def reference(backend: Backend, template: Place, name: str) -> tuple[int, dict[str, Any]]:
+    place, store = await fresh(backend, template)
+    probe = CancelAt(store, 0, asyncio.current_task)
     probe.install()
     try:
         await OPERATIONS[name](store)
     finally:
         probe.remove()
         await store.close()
-    return probe.count, snapshot(path)
+    return probe.count, await snapshot(place)
 
 
-async def still_works(store: SQLiteStore, tag: str) -> None:
+async def still_works(store: SqlStore, tag: str) -> None:
     await store.set_meta("after", tag)
     assert await store.get_meta("after") == tag
     await store.grant(GUILD, 20, 10, 1, None)
     await store.admit_job(make_job(f"after-{tag}", user_id=20, image_cost=1), REFILL, CAPS, 10)
     assert (await store.get_job(f"after-{tag}")) is not None
-    assert not store.database.connection.in_transaction
+    assert idle(store)
 
 
-@pytest.mark.parametrize("name", sorted(OPERATIONS))
+@pytest.mark.parametrize("name", sorted(set(OPERATIONS) - NO_TRANSACTION))
 async def test_cancelled_at_every_await_leaves_all_or_nothing(
-    name: str, template: Path, tmp_path: Path
+    name: str, backend: Backend, template: Place
 ) -> None:
-    before = snapshot(template)
-    awaits, after = await reference(template, tmp_path, name)
+    before = await snapshot(template)
+    awaits, after = await reference(backend, template, name)
     assert awaits >= 1
     outcomes: set[str] = set()
     for victim_name in ("caller", "transaction"):
         for k in range(1, awaits + 1):
-            path, store = await fresh(template, tmp_path, f"{name}-{victim_name}-{k}")
+            place, store = await fresh(backend, template)
             try:
                 caller = asyncio.create_task(OPERATIONS[name](store))
                 victim = always(caller) if victim_name == "caller" else asyncio.current_task
-                fault = CancelAt(store.database.connection, k, victim)
+                fault = CancelAt(store, k, victim)
                 fault.install()
                 try:
                     await asyncio.wait([caller])
@@ -159,20 +178,31 @@ async def test_cancelled_at_every_await_leaves_all_or_nothing(
                     fault.remove()
                 assert fault.fired
                 assert caller.cancelled(), f"{name} k={k} {victim_name}: {caller}"
-                # The next operation waits for whatever the cancelled one left running.
-                await store.get_meta("k")
-                state = snapshot(path)
+                # Whatever the cancelled caller left running finishes on its own.
+                await store.database.drain()
+                state = await snapshot(place)
                 assert state in (before, after), f"{name}: partial state at k={k} ({victim_name})"
                 outcomes.add("done" if state == after else "undone")
-                assert_ledger_consistent(path)
+                await assert_ledger_consistent(place)
                 await still_works(store, f"{victim_name}{k}")
-                assert_ledger_consistent(path)
+                await assert_ledger_consistent(place)
             finally:
                 await store.close()
     if before != after:
         # Cancelling the caller never undoes a begun transaction; cancelling the transaction
         # itself before its COMMIT undoes it.
         assert outcomes == {"done", "undone"}, outcomes
+
+
+async def test_waiting_for_jobs_cancelled_leaves_nothing_behind(store: SqlStore) -> None:
+    waiter = asyncio.create_task(store.wait_for_jobs(30))
+    await asyncio.sleep(0.05)
+    waiter.cancel()
+    await asyncio.wait([waiter])
+    assert waiter.cancelled()
+    assert idle(store)
+    await store.set_meta("k", "v")
+    assert not await store.wait_for_jobs(0.05)  # nothing admitted since
 
 
 # -- a writer in another connection holds the file lock while operations are cancelled ----------
@@ -190,10 +220,11 @@ def lock_file(path: Path) -> sqlite3.Connection:
 
 async def test_cancelled_while_another_connection_holds_the_lock(tmp_path: Path) -> None:
     path = tmp_path / "locked.db"
-    await seed(path)
+    place = SQLitePlace(path)
+    await seed(place)
     store = await SQLiteStore.open(path, clock=Clock(NOW), busy_timeout_s=5)
     try:
-        before = snapshot(path)
+        before = await snapshot(place)
         other = lock_file(path)
         # The first admit's BEGIN IMMEDIATE blocks on the file lock; the second waits its turn.
         first = asyncio.create_task(store.admit_job(make_job("x1"), REFILL, CAPS, 10))
@@ -209,8 +240,8 @@ async def test_cancelled_while_another_connection_holds_the_lock(tmp_path: Path)
         # The begun admit completed; the one still waiting for its turn never started.
         assert await store.get_job("x1") is not None
         assert await store.get_job("x2") is None
-        assert snapshot(path) != before
-        assert_ledger_consistent(path)
+        assert await snapshot(place) != before
+        await assert_ledger_consistent(place)
     finally:
         await store.close()
 
@@ -222,12 +253,13 @@ async def test_transaction_cancelled_in_begin_while_locked(
     """Issue 15's Cancel click: the job task is cancelled while BEGIN IMMEDIATE waits for a lock
     another process holds, whether the lock comes free before the busy timeout or not."""
     path = tmp_path / "locked.db"
-    await seed(path)
+    place = SQLitePlace(path)
+    await seed(place)
     store = await SQLiteStore.open(path, clock=Clock(NOW), busy_timeout_s=busy_timeout_s)
     try:
-        before = snapshot(path)
+        before = await snapshot(place)
         other = lock_file(path)
-        fault = CancelAt(store.database.connection, 1, asyncio.current_task)  # at BEGIN
+        fault = CancelAt(store, 1, asyncio.current_task)  # at BEGIN
         fault.install()
         started = time.monotonic()
         try:
@@ -240,29 +272,63 @@ async def test_transaction_cancelled_in_begin_while_locked(
             fault.remove()
         assert op.cancelled() and fault.fired
         assert time.monotonic() - started < 5
-        assert snapshot(path) == before  # rolled back (or never begun): nothing written
+        assert await snapshot(place) == before  # rolled back (or never begun): nothing written
         await still_works(store, "after-begin")
         assert await store.settle_failed("q", "cancelled", cancelled=True)
-        assert_ledger_consistent(path)
+        await assert_ledger_consistent(place)
     finally:
         await store.close()
 
 
-async def test_close_waits_for_a_transaction_whose_caller_was_cancelled(tmp_path: Path) -> None:
-    path = tmp_path / "close.db"
-    await seed(path)
-    store = await SQLiteStore.open(path, clock=Clock(NOW))
+async def test_transaction_cancelled_while_a_row_lock_holds_it_postgres(
+    backend: Backend, template: Place
+) -> None:
+    """The Cancel click on PostgreSQL: the job's transaction is cancelled while its UPDATE waits
+    for a row lock another session holds. Its connection is closed (the server rolls back), none
+    goes back to the pool mid-transaction, and the row is free once the other session ends."""
+    if not isinstance(template, PostgresPlace):
+        pytest.skip("the SQLite counterpart is test_transaction_cancelled_in_begin_while_locked")
+    place, store = await fresh(backend, template)
+    assert isinstance(place, PostgresPlace)
+    other = await asyncpg.connect(place.url)
+    try:
+        before = await snapshot(place)
+        await other.execute("BEGIN")
+        await other.execute("SELECT * FROM jobs WHERE id = 'q' FOR UPDATE")
+        op = asyncio.create_task(store.settle_failed("q", "cancelled", cancelled=True))
+        await asyncio.sleep(0.5)  # settle's UPDATE now waits for the row lock
+        started = time.monotonic()
+        transactions = [
+            t
+            for t in asyncio.all_tasks()
+            if getattr(t.get_coro(), "__qualname__", "") == "PostgresDatabase._transaction"
+        ]
+        assert len(transactions) == 1
+        transactions[0].cancel()  # the transaction's own task, as at shutdown
+        await asyncio.wait([op])
+        assert op.cancelled()
+        assert time.monotonic() - started < 5
+        await other.execute("ROLLBACK")
+        await store.database.drain()
+        assert await snapshot(place) == before
+        assert idle(store)
+        await still_works(store, "after-lock")
+        assert await store.settle_failed("q", "cancelled", cancelled=True)
+        await assert_ledger_consistent(place)
+    finally:
+        await other.close()
+        await store.close()
+
+
+async def test_close_waits_for_a_transaction_whose_caller_was_cancelled(
+    backend: Backend, template: Place
+) -> None:
+    place, store = await fresh(backend, template)
     op = asyncio.create_task(store.settle_delivered("d", [1], 2))
-    fault = CancelAt(store.database.connection, 2, always(op))
+    fault = CancelAt(store, 2, always(op))
     fault.install()
     await asyncio.wait([op])
     assert op.cancelled()
     await store.close()
-    job = (rows_of(path, "SELECT state FROM jobs WHERE id = 'd'"))[0]
-    assert job == ("done",)
-    assert_ledger_consistent(path)
-
-
-def rows_of(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(sql).fetchall()
+    assert await place.rows("SELECT state FROM jobs WHERE id = 'd'") == [("done",)]
+    await assert_ledger_consistent(place)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.store.test_sqlite_store import Clock
+from tests.store.backends import Place, idle
 from wanbot.store import (
     GuildPolicyStore,
     JobStore,
+    LeaseStore,
     LedgerStore,
     MemberDataStore,
     MetaStore,
@@ -22,13 +22,12 @@ from wanbot.store import (
     open_store,
 )
 from wanbot.store.database import Connection, migrations, statements
+from wanbot.store.postgres import PostgresStore
+from wanbot.store.sql import SqlStore
 
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = await SQLiteStore.open(tmp_path / "wanbot.db", clock=Clock())
-    yield s
-    await s.close()
+# Taken by another branch being built at the same time (0004: the job's locale); the number
+# is reserved, so a gap there is expected until that branch lands.
+RESERVED_ELSEWHERE = {4}
 
 
 def test_dialect_file_replaces_the_portable_one(tmp_path: Path) -> None:
@@ -48,10 +47,19 @@ def test_dialect_file_replaces_the_portable_one(tmp_path: Path) -> None:
     ]
 
 
-def test_packaged_migrations_are_numbered_without_gaps() -> None:
-    versions = [v for v, _ in migrations()]
-    assert versions == list(range(1, len(versions) + 1))
-    assert len(versions) >= 3
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_packaged_migrations_are_numbered_without_gaps(dialect: str) -> None:
+    versions = [v for v, _ in migrations(dialect)]
+    expected = [v for v in range(1, max(versions) + 1) if v not in RESERVED_ELSEWHERE]
+    assert [v for v in versions if v not in RESERVED_ELSEWHERE] == expected
+    assert len(versions) >= 4
+
+
+def test_two_files_with_one_number_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "0001_initial.sql").write_text("CREATE TABLE a (x TEXT);")
+    (tmp_path / "0001_other.sql").write_text("CREATE TABLE b (x TEXT);")
+    with pytest.raises(ValueError, match="0001"):
+        migrations("sqlite", tmp_path)
 
 
 def test_statements_drop_comments_and_split() -> None:
@@ -59,7 +67,7 @@ def test_statements_drop_comments_and_split() -> None:
     assert statements(sql) == ["CREATE TABLE a (x INT)", "DROP TABLE a"]
 
 
-async def test_a_write_that_raises_writes_nothing(store: SQLiteStore) -> None:
+async def test_a_write_that_raises_writes_nothing(store: SqlStore) -> None:
     async def half_then_fail(conn: Connection) -> None:
         await conn.execute("INSERT INTO meta (key, value) VALUES ('half', 'x')")
         raise RuntimeError("midway")
@@ -67,12 +75,12 @@ async def test_a_write_that_raises_writes_nothing(store: SQLiteStore) -> None:
     with pytest.raises(RuntimeError, match="midway"):
         await store.database.write(half_then_fail)
     assert await store.get_meta("half") is None
-    assert not store.database.connection.in_transaction
+    assert idle(store)
     await store.set_meta("then", "fine")
     assert await store.get_meta("then") == "fine"
 
 
-async def test_connection_reads_by_position_and_name(store: SQLiteStore) -> None:
+async def test_connection_reads_by_position_and_name(store: SqlStore) -> None:
     await store.set_meta("k", "v")
 
     async def body(conn: Connection) -> tuple[object, object, object, int]:
@@ -86,8 +94,8 @@ async def test_connection_reads_by_position_and_name(store: SQLiteStore) -> None
     assert await store.database.read(body) == ("k", "v", "v", 1)
 
 
-async def test_a_closed_store_refuses_work(tmp_path: Path) -> None:
-    store = await SQLiteStore.open(tmp_path / "closed.db")
+async def test_a_closed_store_refuses_work(db: Place) -> None:
+    store = await db.open()
     await store.close()
     with pytest.raises(RuntimeError, match="closed"):
         await store.get_meta("k")
@@ -104,16 +112,31 @@ async def test_open_store_from_sqlite_url(tmp_path: Path) -> None:
     assert path.exists()
 
 
-@pytest.mark.parametrize(
-    "url", ["postgresql://wanbot:hunter2@db:5432/wanbot", "mysql://root:hunter2@h/d", "sqlite:///"]
-)
+async def test_open_store_from_each_engines_url(db: Place) -> None:
+    store = await open_store(db.url)
+    try:
+        assert isinstance(store, SQLiteStore if db.dialect == "sqlite" else PostgresStore)
+        await store.set_meta("k", "v")
+        assert await store.get_meta("k") == "v"
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("url", ["mysql://root:hunter2@h/d", "sqlite:///", "hunter2"])
 async def test_open_store_refuses_what_it_cannot_open_without_echoing_secrets(url: str) -> None:
     with pytest.raises(UnsupportedStorageURL) as refused:
         await open_store(url)
     assert "hunter2" not in str(refused.value)
 
 
-def test_sqlite_store_is_every_narrow_store(store: SQLiteStore) -> None:
+async def test_an_unreachable_postgresql_url_fails_without_echoing_its_password() -> None:
+    # Port 1 on this machine: nothing listens, the connection is refused at once.
+    with pytest.raises(OSError) as refused:
+        await open_store("postgresql://wanbot:hunter2@127.0.0.1:1/wanbot")
+    assert "hunter2" not in str(refused.value)
+
+
+def test_each_store_is_every_narrow_store(store: SqlStore) -> None:
     # Checked by mypy (strict over tests): the union and each family accept the implementation.
     narrow: list[
         MetaStore
@@ -123,6 +146,7 @@ def test_sqlite_store_is_every_narrow_store(store: SQLiteStore) -> None:
         | PreferenceStore
         | StatsStore
         | MemberDataStore
+        | LeaseStore
     ] = [store]
     meta: MetaStore = store
     jobs: JobStore = store
@@ -131,8 +155,20 @@ def test_sqlite_store_is_every_narrow_store(store: SQLiteStore) -> None:
     preferences: PreferenceStore = store
     stats: StatsStore = store
     member_data: MemberDataStore = store
+    leases: LeaseStore = store
     whole: Store = store
     assert all(
         s is store
-        for s in (*narrow, meta, jobs, ledger, policy, preferences, stats, member_data, whole)
+        for s in (
+            *narrow,
+            meta,
+            jobs,
+            ledger,
+            policy,
+            preferences,
+            stats,
+            member_data,
+            leases,
+            whole,
+        )
     )

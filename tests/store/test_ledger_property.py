@@ -1,23 +1,23 @@
-"""Random sequences of ledger operations against a real SQLite file, checked against a model.
+"""Random sequences of ledger operations against a real database, checked against a model.
 
-Each example runs in its own event loop and its own database file; after every operation the
-ledger must agree with the model and with itself (balances, holds, conservation, uniqueness).
+Each example runs in its own event loop and its own fresh database (an SQLite file, or a
+PostgreSQL schema); after every operation the ledger must agree with the model and with itself
+(balances, holds, conservation, uniqueness). PostgreSQL examples are fewer: each costs a schema.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.store.backends import Backend, Place
 from wanbot.errors import InsufficientCredits, QueueFull
 from wanbot.providers.models import GenerationRequest
-from wanbot.store import Budget, JobPhase, JobStateError, NewJob, SpendCaps, SQLiteStore
+from wanbot.store import Budget, JobPhase, JobStateError, NewJob, SpendCaps
+from wanbot.store.sql import SqlStore
 
 GUILD = 1
 USERS = (101, 102, 103)
@@ -107,34 +107,28 @@ class Model:
         return sum(1 for j in self.jobs if j.user == user and not j.ended)
 
 
-def table(path: Path, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(path) as conn:
-        return [tuple(r) for r in conn.execute(sql).fetchall()]
-
-
-def everything(path: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
-    return table(path, "SELECT * FROM jobs ORDER BY id"), table(
-        path, "SELECT * FROM ledger ORDER BY id"
+async def everything(place: Place) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    return await place.rows("SELECT * FROM jobs ORDER BY id"), await place.rows(
+        "SELECT * FROM ledger ORDER BY id"
     )
 
 
-def sums(path: Path, where: str) -> dict[int, tuple[int, int]]:
-    found = table(
-        path,
+async def sums(place: Place, where: str) -> dict[int, tuple[int, int]]:
+    found = await place.rows(
         f"SELECT user_id, COALESCE(SUM(available), 0), COALESCE(SUM(held), 0) FROM ledger "
         f"WHERE {where} GROUP BY user_id",
     )
     result = dict.fromkeys(USERS, (0, 0))
-    result.update({int(u): (int(a), int(h)) for u, a, h in found})  # type: ignore[call-overload]
+    result.update({int(u): (int(a), int(h)) for u, a, h in found})
     return result
 
 
-async def check(store: SQLiteStore, path: Path, model: Model) -> None:
-    total = sums(path, "1 = 1")
-    refills = sums(path, "kind = 'refill'")
-    grants = sums(path, "kind = 'grant'")
-    revokes = sums(path, "kind = 'revoke'")
-    captures = sums(path, "kind = 'capture'")
+async def check(store: SqlStore, place: Place, model: Model) -> None:
+    total = await sums(place, "1 = 1")
+    refills = await sums(place, "kind = 'refill'")
+    grants = await sums(place, "kind = 'grant'")
+    revokes = await sums(place, "kind = 'revoke'")
+    captures = await sums(place, "kind = 'capture'")
     for user in USERS:
         available, held = total[user]
         assert await store.balance(GUILD, user) == available == model.available[user] >= 0
@@ -148,9 +142,9 @@ async def check(store: SQLiteStore, path: Path, model: Model) -> None:
         assert held == sum(j.n * j.cost for j in model.jobs if j.user == user and not j.ended)
 
     per_job = {
-        str(job_id): int(held)  # type: ignore[call-overload]
-        for job_id, held in table(
-            path, "SELECT job_id, SUM(held) FROM ledger WHERE job_id IS NOT NULL GROUP BY job_id"
+        str(job_id): int(held)
+        for job_id, held in await place.rows(
+            "SELECT job_id, SUM(held) FROM ledger WHERE job_id IS NOT NULL GROUP BY job_id"
         )
     }
     assert set(per_job) == {j.id for j in model.jobs}
@@ -159,8 +153,7 @@ async def check(store: SQLiteStore, path: Path, model: Model) -> None:
         stored = await store.get_job(job.id)
         assert stored is not None and stored.state.terminal == job.ended
     assert (
-        table(
-            path,
+        await place.rows(
             "SELECT job_id, kind FROM ledger WHERE job_id IS NOT NULL "
             "GROUP BY job_id, kind HAVING COUNT(*) > 1",
         )
@@ -168,7 +161,7 @@ async def check(store: SQLiteStore, path: Path, model: Model) -> None:
     )
 
 
-async def advance(store: SQLiteStore, job_id: str, steps: int) -> None:
+async def advance(store: SqlStore, job_id: str, steps: int) -> None:
     if steps >= 1:
         assert await store.mark_submitting(job_id)
     if steps >= 2:
@@ -177,7 +170,7 @@ async def advance(store: SQLiteStore, job_id: str, steps: int) -> None:
         await store.mark_delivering(job_id, [f"https://x/{job_id}"], None)
 
 
-async def step(store: SQLiteStore, path: Path, model: Model, op: Op) -> None:
+async def step(store: SqlStore, place: Place, model: Model, op: Op) -> None:
     if isinstance(op, Admit):
         job = MJob(f"j{len(model.jobs)}", op.user, op.n, op.cost)
         new = NewJob(
@@ -198,14 +191,14 @@ async def step(store: SQLiteStore, path: Path, model: Model, op: Op) -> None:
         full = model.active(op.user) >= MAX_QUEUED
         short = model.available[op.user] + model.refill_amount(op.user) < need
         if full or short:
-            before = everything(path)
+            before = await everything(place)
             try:
                 await store.admit_job(new, model.budget, NO_CAPS, MAX_QUEUED)
             except (QueueFull, InsufficientCredits) as e:
                 assert isinstance(e, QueueFull) == full
             else:
                 raise AssertionError(f"{op} should have been refused")
-            assert everything(path) == before
+            assert await everything(place) == before
             return
         left = await store.admit_job(new, model.budget, NO_CAPS, MAX_QUEUED)
         model.apply_refill(op.user)
@@ -217,7 +210,7 @@ async def step(store: SQLiteStore, path: Path, model: Model, op: Op) -> None:
             return
         job = model.jobs[op.job % len(model.jobs)]
         if job.ended:
-            before = everything(path)
+            before = await everything(place)
             try:
                 if isinstance(op, Deliver):
                     await store.settle_delivered(job.id, [1], op.delivered)
@@ -227,7 +220,7 @@ async def step(store: SQLiteStore, path: Path, model: Model, op: Op) -> None:
                 pass
             else:
                 raise AssertionError(f"settled {job.id} twice")
-            assert everything(path) == before
+            assert await everything(place) == before
             return
         if isinstance(op, Deliver):
             await advance(store, job.id, 3)
@@ -271,19 +264,32 @@ async def step(store: SQLiteStore, path: Path, model: Model, op: Op) -> None:
         assert await store.balance(GUILD, op.user, model.budget) == model.available[op.user]
 
 
-async def run(path: Path, allowance: int, operations: list[Op]) -> None:
-    store = await SQLiteStore.open(path)
+async def run(backend: Backend, allowance: int, operations: list[Op]) -> None:
+    place = await backend.fresh("ledger")
     try:
-        model = Model(allowance)
-        for op in operations:
-            await step(store, path, model, op)
-            await check(store, path, model)
+        store = await place.open()
+        try:
+            model = Model(allowance)
+            for op in operations:
+                await step(store, place, model, op)
+                await check(store, place, model)
+        finally:
+            await store.close()
     finally:
-        await store.close()
+        await place.drop()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(allowance=st.integers(0, 12), operations=st.lists(ops, max_size=25))
-def test_ledger_matches_model_and_conserves_credits(allowance: int, operations: list[Op]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(run(Path(tmp) / "ledger.db", allowance, operations))
+EXAMPLES = {"sqlite": 60, "postgres": 30}
+
+
+def test_ledger_matches_model_and_conserves_credits(backend: Backend) -> None:
+    @settings(
+        max_examples=EXAMPLES[backend.name],
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(allowance=st.integers(0, 12), operations=st.lists(ops, max_size=25))
+    def example(allowance: int, operations: list[Op]) -> None:
+        asyncio.run(run(backend, allowance, operations))
+
+    example()

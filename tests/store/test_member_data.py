@@ -1,20 +1,18 @@
-"""Personal data in the database file: interaction tokens of finished jobs, forgotten members'
-prompts and old prompts are gone from the FILE (read as bytes), and no balance moves."""
+"""Personal data in the database: interaction tokens of finished jobs, forgotten members' prompts
+and old prompts are gone (on SQLite from the FILE, read as bytes), and no balance moves."""
 
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
+from tests.store.backends import Place
 from tests.store.faults import assert_ledger_consistent
-from tests.store.test_sqlite_store import Clock, make_job
+from tests.store.helpers import Clock, make_job
 from wanbot.providers.models import GenerationRequest, InputImage
-from wanbot.store import Budget, SpendCaps, SQLiteStore
+from wanbot.store import Budget, SpendCaps
 from wanbot.store.base import REMOVED_PROMPT, JobPhase, MemberForgotten, NewJob, token_digest
+from wanbot.store.sql import SqlStore
 
 GUILD = 1
 OTHER_GUILD = 2
@@ -22,38 +20,6 @@ ALICE = 10
 BOB = 11
 NO_REFILL = Budget(allowance=0, period_key=None)
 NO_CAPS = SpendCaps(day_start=0.0)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "wanbot.db"
-
-
-@pytest.fixture
-async def store(db_path: Path, clock: Clock) -> AsyncIterator[SQLiteStore]:
-    s = await SQLiteStore.open(db_path, clock=clock)
-    yield s
-    await s.close()
-
-
-def file_bytes(path: Path) -> bytes:
-    """The database as it sits on disk, with its WAL and journal if there are any."""
-    found = b""
-    for suffix in ("", "-wal", "-journal"):
-        part = path.with_name(path.name + suffix)
-        if part.exists():
-            found += part.read_bytes()
-    return found
-
-
-def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(sql).fetchall()
 
 
 def job(
@@ -73,7 +39,7 @@ def job(
     return dataclasses.replace(base, request=request, interaction_token=token)
 
 
-async def deliver(store: SQLiteStore, job_id: str) -> None:
+async def deliver(store: SqlStore, job_id: str) -> None:
     assert await store.mark_submitting(job_id)
     await store.mark_running(job_id, "mock", f"p-{job_id}")
     await store.mark_delivering(job_id, [f"https://x/{job_id}"], 0.5)
@@ -84,7 +50,7 @@ async def deliver(store: SQLiteStore, job_id: str) -> None:
 
 
 async def test_finished_jobs_keep_no_interaction_token_in_the_file(
-    store: SQLiteStore, db_path: Path
+    store: SqlStore, db: Place
 ) -> None:
     await store.grant(GUILD, ALICE, 100, 1, None)
     tokens = {name: f"interaction-token-{name}-{'x' * 40}" for name in ("done", "failed", "live")}
@@ -94,18 +60,17 @@ async def test_finished_jobs_keep_no_interaction_token_in_the_file(
     await store.settle_failed("failed", "host down")
     await store.close()
 
-    assert rows(db_path, "SELECT id, interaction_token FROM jobs ORDER BY id") == [
+    assert await db.rows("SELECT id, interaction_token FROM jobs ORDER BY id") == [
         ("done", token_digest(tokens["done"])),
         ("failed", token_digest(tokens["failed"])),
         ("live", tokens["live"]),
     ]
-    on_disk = file_bytes(db_path)
-    assert tokens["live"].encode() in on_disk  # the check can see a token when one is there
-    assert tokens["done"].encode() not in on_disk
-    assert tokens["failed"].encode() not in on_disk
+    assert await db.holds(tokens["live"].encode())  # the check can see a token when one is there
+    assert not await db.holds(tokens["done"].encode())
+    assert not await db.holds(tokens["failed"].encode())
 
 
-async def test_a_cancelled_job_drops_its_token(store: SQLiteStore) -> None:
+async def test_a_cancelled_job_drops_its_token(store: SqlStore) -> None:
     await store.grant(GUILD, ALICE, 10, 1, None)
     await store.admit_job(job("c", "a cat", token="secret-token"), NO_REFILL, NO_CAPS, 10)
     await store.settle_failed("c", "cancelled", cancelled=True)
@@ -118,16 +83,15 @@ async def test_a_cancelled_job_drops_its_token(store: SQLiteStore) -> None:
 # -- forgetting a member -----------------------------------------------------------------------
 
 
-def member_totals(path: Path) -> list[tuple[object, ...]]:
-    return rows(
-        path,
+async def member_totals(db: Place) -> list[tuple[object, ...]]:
+    return await db.rows(
         "SELECT guild_id, user_id, kind, SUM(available), SUM(held), COUNT(*) FROM ledger"
         " GROUP BY guild_id, user_id, kind ORDER BY guild_id, user_id, kind",
     )
 
 
 async def test_forget_member_removes_prompts_and_preferences_and_keeps_balances(
-    store: SQLiteStore, db_path: Path, tmp_path: Path
+    store: SqlStore, db: Place, tmp_path: Path
 ) -> None:
     alice_words = [
         "alice-secret-prompt-one",
@@ -161,22 +125,22 @@ async def test_forget_member_removes_prompts_and_preferences_and_keeps_balances(
     await store.save_preferences(GUILD, BOB, {"size": "4K"})
     balances = {m: await store.balance(GUILD, m) for m in (ALICE, BOB)}
     held = await store.held_credits(GUILD, ALICE)
-    totals = member_totals(db_path)
-    assert all(w.encode()[:24] in file_bytes(db_path) for w in alice_words)
+    totals = await member_totals(db)
+    for word in alice_words:
+        assert await db.holds(word.encode()[:24])
 
     forgotten = await store.forget_member(GUILD, ALICE)
 
     assert forgotten == MemberForgotten(
         jobs=3, preferences=1, active_jobs=1, input_paths=(image.path,)
     )
-    on_disk = file_bytes(db_path)
     for secret in (*alice_words, "alice-neg", "alice-pref-secret", "alice-holiday"):
-        assert secret.encode()[:24] not in on_disk, secret
+        assert not await db.holds(secret.encode()[:24]), secret
     for kept in ("bob-prompt-stays", "alice-still-queued", "alice-other-server"):
-        assert kept.encode() in on_disk, kept
+        assert await db.holds(kept.encode()), kept
     assert {m: await store.balance(GUILD, m) for m in (ALICE, BOB)} == balances
     assert await store.held_credits(GUILD, ALICE) == held
-    assert member_totals(db_path) == totals
+    assert await member_totals(db) == totals
     assert await store.get_preferences(GUILD, ALICE) == {}
     assert await store.get_preferences(GUILD, BOB) == {"size": "4K"}
     for job_id in ("a1", "a2", "a3"):
@@ -187,17 +151,17 @@ async def test_forget_member_removes_prompts_and_preferences_and_keeps_balances(
     live = await store.get_job("a-live")
     assert live is not None and (live.user_id, live.request.prompt) == (ALICE, "alice-still-queued")
     assert all(a.prompt != REMOVED_PROMPT for a in await store.activity(GUILD, ALICE, 20))
-    assert_ledger_consistent(db_path)
+    await assert_ledger_consistent(db)
 
     # The live job, once ended, is forgotten by a second call.
     await store.settle_failed("a-live", "cancelled", cancelled=True)
     again = await store.forget_member(GUILD, ALICE)
     assert (again.jobs, again.active_jobs, again.preferences) == (1, 0, 0)
-    assert b"alice-still-queued" not in file_bytes(db_path)
+    assert not await db.holds(b"alice-still-queued")
     assert await store.balance(GUILD, ALICE) == balances[ALICE] + held
 
 
-async def test_blank_prompts_older_than(store: SQLiteStore, db_path: Path, clock: Clock) -> None:
+async def test_blank_prompts_older_than(store: SqlStore, db: Place, clock: Clock) -> None:
     await store.grant(GUILD, ALICE, 100, 1, None)
     clock.now = 1_000.0
     old_job = job("old", "old-prompt-words", negative="old-negative")
@@ -212,12 +176,11 @@ async def test_blank_prompts_older_than(store: SQLiteStore, db_path: Path, clock
     assert await store.blank_prompts_older_than(2_000.0) == 1
     assert await store.blank_prompts_older_than(2_000.0) == 0  # done once, not counted again
 
-    on_disk = file_bytes(db_path)
-    assert b"old-prompt-words" not in on_disk and b"old-negative" not in on_disk
-    assert b"new-prompt-words" in on_disk and b"old-but-running" in on_disk
+    assert not await db.holds(b"old-prompt-words") and not await db.holds(b"old-negative")
+    assert await db.holds(b"new-prompt-words") and await db.holds(b"old-but-running")
     old = await store.get_job("old")
     assert old is not None and old.request.prompt == REMOVED_PROMPT and old.user_id == ALICE
-    assert rows(db_path, "SELECT id, prompt_removed_at FROM jobs ORDER BY id") == [
+    assert await db.rows("SELECT id, prompt_removed_at FROM jobs ORDER BY id") == [
         ("new", None),
         ("old", 5_000.0),
         ("old-live", None),

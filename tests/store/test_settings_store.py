@@ -1,16 +1,14 @@
-"""SQLiteStore: member defaults, server settings, moderation tables and reports (migration 0002)."""
+"""The store on both engines: member defaults, server settings, moderation tables and reports."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
-from tests.store.test_sqlite_store import Clock, make_job
-from wanbot.store import Budget, SpendCaps, SQLiteStore
+from tests.store.backends import Place
+from tests.store.helpers import Clock, make_job
+from wanbot.store import Budget, SpendCaps
 from wanbot.store.base import GuildSettings, MemberSpend, PeriodStats
+from wanbot.store.sql import SqlStore
 
 GUILD = 1
 OTHER_GUILD = 2
@@ -21,22 +19,9 @@ NO_CAPS = SpendCaps(day_start=0.0)
 NO_REFILL = Budget(allowance=0, period_key=None)
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def store(tmp_path: Path, clock: Clock) -> AsyncIterator[SQLiteStore]:
-    s = await SQLiteStore.open(tmp_path / "wanbot.db", clock=clock)
-    yield s
-    await s.close()
-
-
-async def test_migration_creates_the_tables(tmp_path: Path, store: SQLiteStore) -> None:
-    with sqlite3.connect(tmp_path / "wanbot.db") as conn:
-        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
+async def test_migration_creates_the_tables(db: Place, store: SqlStore) -> None:
+    names = await db.tables()
+    versions = [r[0] for r in await db.rows("SELECT version FROM schema_migrations")]
     assert {
         "member_preferences",
         "guild_settings",
@@ -47,7 +32,7 @@ async def test_migration_creates_the_tables(tmp_path: Path, store: SQLiteStore) 
     assert 2 in versions
 
 
-async def test_preferences_saved_per_member_and_guild_and_cleared(store: SQLiteStore) -> None:
+async def test_preferences_saved_per_member_and_guild_and_cleared(store: SqlStore) -> None:
     assert await store.get_preferences(GUILD, ALICE) == {}
     await store.save_preferences(GUILD, ALICE, {"aspect_ratio": "16:9", "n": 2})
     await store.save_preferences(GUILD, ALICE, {"aspect_ratio": "4:3", "private": True})
@@ -58,7 +43,7 @@ async def test_preferences_saved_per_member_and_guild_and_cleared(store: SQLiteS
     assert await store.get_preferences(GUILD, ALICE) == {}
 
 
-async def test_guild_settings_default_then_set(store: SQLiteStore) -> None:
+async def test_guild_settings_default_then_set(store: SqlStore) -> None:
     assert await store.guild_settings(GUILD) == GuildSettings(guild_id=GUILD)
     await store.set_audit_channel(GUILD, 500)
     await store.set_nsfw_policy(GUILD, "allow")
@@ -72,7 +57,7 @@ async def test_guild_settings_default_then_set(store: SQLiteStore) -> None:
         await store.set_nsfw_policy(GUILD, "sometimes")
 
 
-async def test_channel_rules(store: SQLiteStore) -> None:
+async def test_channel_rules(store: SqlStore) -> None:
     assert await store.set_channel_rule(GUILD, 100, "allow", ADMIN)
     assert not await store.set_channel_rule(GUILD, 100, "allow", ADMIN)  # no change
     assert await store.set_channel_rule(GUILD, 200, "deny", ADMIN)
@@ -90,7 +75,7 @@ async def test_channel_rules(store: SQLiteStore) -> None:
         await store.set_channel_rule(GUILD, 1, "maybe", ADMIN)
 
 
-async def test_blocklist_add_remove_per_guild(store: SQLiteStore) -> None:
+async def test_blocklist_add_remove_per_guild(store: SqlStore) -> None:
     assert await store.add_blocked(GUILD, "dragon", False, ADMIN)
     assert not await store.add_blocked(GUILD, "dragon", False, ADMIN)
     assert await store.add_blocked(GUILD, r"\bcat\b", True, ADMIN)
@@ -103,7 +88,7 @@ async def test_blocklist_add_remove_per_guild(store: SQLiteStore) -> None:
     assert len((await store.guild_settings(OTHER_GUILD)).blocklist) == 1
 
 
-async def test_bans(store: SQLiteStore, clock: Clock) -> None:
+async def test_bans(store: SqlStore, clock: Clock) -> None:
     assert await store.member_ban(GUILD, ALICE) is None
     assert await store.ban_member(GUILD, ALICE, ADMIN, "spam")
     clock.now += 5
@@ -117,7 +102,7 @@ async def test_bans(store: SQLiteStore, clock: Clock) -> None:
     assert await store.bans(GUILD) == []
 
 
-async def test_last_job_at_and_held(store: SQLiteStore, clock: Clock) -> None:
+async def test_last_job_at_and_held(store: SqlStore, clock: Clock) -> None:
     assert await store.last_job_at(GUILD, ALICE) is None
     await store.grant(GUILD, ALICE, 10, ADMIN, None)
     await store.admit_job(make_job("j1", user_id=ALICE, n=2, image_cost=2), NO_REFILL, NO_CAPS, 5)
@@ -130,7 +115,7 @@ async def test_last_job_at_and_held(store: SQLiteStore, clock: Clock) -> None:
     assert await store.held_credits(GUILD, ALICE) == 4
 
 
-async def test_activity_lists_balance_changes_with_their_jobs(store: SQLiteStore) -> None:
+async def test_activity_lists_balance_changes_with_their_jobs(store: SqlStore) -> None:
     budget = Budget(allowance=50, period_key="2025-01-01")
     await store.admit_job(make_job("j1", user_id=ALICE, n=2, image_cost=2), budget, NO_CAPS, 5)
     await store.settle_failed("j1", "provider down")
@@ -158,7 +143,7 @@ async def test_activity_lists_balance_changes_with_their_jobs(store: SQLiteStore
     assert await store.activity(GUILD, BOB) == []
 
 
-async def test_guild_stats_today_month_and_top(store: SQLiteStore, clock: Clock) -> None:
+async def test_guild_stats_today_month_and_top(store: SqlStore, clock: Clock) -> None:
     await store.grant(GUILD, ALICE, 100, ADMIN, None)
     await store.grant(GUILD, BOB, 100, ADMIN, None)
     await store.grant(OTHER_GUILD, ALICE, 100, ADMIN, None)

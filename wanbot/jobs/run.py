@@ -83,6 +83,11 @@ class JobRun:
     def launch(self) -> None:
         self.task = asyncio.create_task(self.run(), name=f"job-{self.job.id}")
 
+    @property
+    def settling(self) -> bool:
+        """Its failure or cancel is being recorded (that runs to its end whatever happens)."""
+        return self._settling is not None
+
     def cancel(self) -> CancelResult:
         """Ask the job to stop; idempotent (a second click, or a cancel during settlement)."""
         if self.phase in (JobPhase.DELIVERING, JobPhase.DONE) or self._settling is not None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from wanbot.credits import CreditPolicy
 from wanbot.jobs.delivery import Deliverer
 from wanbot.jobs.fitting import Downloader
+from wanbot.jobs.leases import LeaseKeeper, LeaseSettings
 from wanbot.jobs.ports import FailureReason, Notifier
 from wanbot.jobs.progress import EditPacer
 from wanbot.jobs.run import CancelResult, JobRun
@@ -50,6 +51,7 @@ class JobService:
         data_dir: Path,
         pacer: EditPacer | None = None,
         clock: Callable[[], float] = time.time,
+        leases: LeaseSettings | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -70,19 +72,29 @@ class JobService:
         self._wake = asyncio.Event()
         self._dispatcher: Supervised | None = None
         self.stopping = False
+        # Several processes on one database (PostgreSQL): leases say which runs which job.
+        self.leases = None if leases is None else LeaseKeeper(self, leases)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        await self.recover()
+        if self.leases is None:
+            await self.recover()
+        else:
+            await self.leases.start()  # takes over what no live process holds
+            self._wake.set()
         self._dispatcher = supervise("job-dispatcher", self._dispatch)
 
     @property
     def dispatcher_alive(self) -> bool:
-        return self._dispatcher is not None and self._dispatcher.alive
+        alive = self._dispatcher is not None and self._dispatcher.alive
+        return alive and (self.leases is None or self.leases.alive)
 
     async def stop(self) -> None:
-        """Stop without losing anything: every job stays in its persisted state for the restart."""
+        """Stop without losing anything: every job stays in its persisted state for the restart
+        (or, with leases, for another process, which is handed them at once)."""
         self.stopping = True
+        if self.leases is not None:
+            await self.leases.stop_taking()
         if self._dispatcher is not None:
             await self._dispatcher.stop()
         # A submission cut short could leave a job the host has taken (and charged for) but the
@@ -102,25 +114,41 @@ class JobService:
                 with contextlib.suppress(asyncio.CancelledError):
                     await run.task
             await run.stop_reporting()
+        if self.leases is not None:
+            await self.leases.release()
 
     async def recover(self) -> None:
         jobs = await self.store.jobs_in(list(ACTIVE))
         for job in jobs:
-            if job.provider not in self.providers.providers:
-                await self.run_class(self, job).fail(FailureReason.PROVIDER_DISABLED)
-                continue
-            if job.state is JobPhase.SUBMITTING:
-                await self.run_class(self, job).fail(FailureReason.RESTARTED_WHILE_SUBMITTING)
-                continue
-            run = self._track(job)
-            if job.state is JobPhase.QUEUED:
-                self.scheduler.push(self._ticket(job))
-            else:
-                self.scheduler.mark_running(self._ticket(job))
-                run.launch()
+            await self.resume(job)
         if jobs:
             log.info("recovered %d unfinished jobs", len(jobs))
         self._wake.set()
+
+    async def resume(self, job: Job) -> None:
+        """Continue an unfinished job from its persisted state (after a restart, or taken over
+        from a process that died)."""
+        if job.provider not in self.providers.providers:
+            await self.run_class(self, job).fail(FailureReason.PROVIDER_DISABLED)
+            return
+        if job.state is JobPhase.SUBMITTING:
+            await self.run_class(self, job).fail(FailureReason.RESTARTED_WHILE_SUBMITTING)
+            return
+        run = self._track(job)
+        if job.state is JobPhase.QUEUED:
+            self.scheduler.push(self._ticket(job))
+        else:
+            self.scheduler.mark_running(self._ticket(job))
+            run.launch()
+        self._wake.set()
+
+    async def abandon(self, run: JobRun) -> None:
+        """Stop working on a job another process has taken over, without settling it."""
+        if run.task is None:
+            self.scheduler.remove(run.job.id)
+            await self.forget(run)
+        else:
+            run.task.cancel()  # not a member's cancel: the run ends and forgets itself
 
     # -- queueing --------------------------------------------------------------------------
     async def enqueue(self, job: NewJob, placeholder_message_id: int | None) -> None:
@@ -147,6 +175,8 @@ class JobService:
         )
 
     def position(self, job_id: str) -> int | None:
+        if self.leases is not None and job_id in self.leases.positions:
+            return self.leases.positions[job_id]  # the line across every process
         return self.scheduler.positions().get(job_id)
 
     def _ticket(self, job: Job) -> Ticket:

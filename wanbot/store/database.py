@@ -35,6 +35,8 @@ class Row(Protocol):
 class Connection(Protocol):
     """What a transaction body may do. Placeholders are `?`, values are passed separately."""
 
+    dialect: str  # the engine's, for the rare statement that must differ (locking clauses)
+
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; return how many rows it changed."""
         ...
@@ -45,6 +47,11 @@ class Connection(Protocol):
 
     async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """The first column of the first row, None without a row."""
+        ...
+
+    async def notify(self, channel: str) -> None:
+        """Wake whoever waits on `channel` (`Database.wait_for`), in every process, once this
+        transaction commits; never if it rolls back."""
         ...
 
 
@@ -63,6 +70,19 @@ class Database(Protocol):
         Commit when it returns, roll back when it raises; a cancelled caller changes neither."""
         ...
 
+    async def write_row_locked(
+        self,
+        body: Callable[Concatenate[Connection, P], Awaitable[T]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run `body` in one read-write transaction that guards itself row by row: conditional
+        UPDATEs and `SELECT ... FOR UPDATE SKIP LOCKED` (claiming queued work). Not serialised
+        against other writers: each statement sees what is committed when it runs. On SQLite,
+        where every writer is serialised anyway, the same as `write`."""
+        ...
+
     async def read(
         self,
         body: Callable[Concatenate[Connection, P], Awaitable[T]],
@@ -71,6 +91,14 @@ class Database(Protocol):
         **kwargs: P.kwargs,
     ) -> T:
         """Run `body` against one consistent state of the database; it must not write."""
+        ...
+
+    async def wait_for(self, channel: str, timeout_s: float) -> bool:
+        """Wait until a committed transaction notifies `channel`; False after `timeout_s`."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait until every transaction begun so far has ended (callers cancelled included)."""
         ...
 
     async def scrub(self) -> None:
@@ -105,6 +133,41 @@ async def finish_detached(task: asyncio.Task[T], attempt: Attempt) -> T:
         raise
 
 
+class Notifications:
+    """In-process waiters per channel, woken all at once; what a notification wakes."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        # Woken while nobody waited: the next wait returns at once, so a notification that
+        # lands between a caller's last look and its wait is not lost (a spare wake is harmless).
+        self._missed: set[str] = set()
+
+    def wake(self, channel: str) -> None:
+        waiters = [w for w in self._waiters.pop(channel, set()) if not w.done()]
+        if not waiters:
+            self._missed.add(channel)
+        for waiter in waiters:
+            waiter.set_result(None)
+
+    async def wait(self, channel: str, timeout_s: float) -> bool:
+        if channel in self._missed:
+            self._missed.discard(channel)
+            return True
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(channel, set()).add(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout_s)
+        except TimeoutError:
+            return False
+        finally:
+            waiting = self._waiters.get(channel)
+            if waiting is not None:
+                waiting.discard(waiter)
+                if not waiting:
+                    del self._waiters[channel]
+        return True
+
+
 def _report_orphan(task: asyncio.Task[Any]) -> None:
     if task.cancelled():
         return
@@ -129,9 +192,16 @@ def migrations(dialect: str = "sqlite", folder: Traversable | None = None) -> li
             continue
         parts = name.removesuffix(".sql").split(".")
         if len(parts) == 1:
-            portable[int(name[:4])] = entry.read_text(encoding="utf-8")
+            found = portable
         elif len(parts) == 2 and parts[1] == dialect:
-            specific[int(name[:4])] = entry.read_text(encoding="utf-8")
+            found = specific
+        else:
+            continue
+        version = int(name[:4])
+        if version in found:
+            # Two branches took one number: applying either silently would skip the other.
+            raise ValueError(f"two migrations numbered {version:04d} ({name})")
+        found[version] = entry.read_text(encoding="utf-8")
     return sorted((portable | specific).items())
 
 

@@ -69,10 +69,22 @@ class Job(NewJob):
     created_at: float = 0.0
     submitted_at: float | None = None
     finished_at: float | None = None
+    worker_id: str | None = None  # the process working on it (its lease), if any
+    lease_until: float | None = None
 
     def for_interaction(self, token: str) -> bool:
         """Whether this job was made by the interaction with this token (finished or not)."""
         return self.interaction_token in (token, token_digest(token))
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """Jobs past the queue and not yet ended (submitting, running, delivering), in every process,
+    counted as the scheduler's limits count them."""
+
+    total: int
+    by_provider: dict[str, int]
+    by_member: dict[tuple[int, int], int]  # (guild id, user id)
 
 
 @dataclass(frozen=True)

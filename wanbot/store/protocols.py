@@ -20,6 +20,7 @@ from wanbot.store.models import (
     Budget,
     GuildSettings,
     GuildStats,
+    InFlight,
     Job,
     JobPhase,
     LedgerEntry,
@@ -180,6 +181,58 @@ class MemberDataStore(Protocol):
         ...
 
 
+class LeaseStore(Protocol):
+    """Jobs shared by several processes: who works on which, until when; the queue from the
+    database. With one process (SQLite) the same calls work, and nobody else ever claims."""
+
+    def lease_new_jobs_to(self, worker_id: str | None, lease_s: float = 0.0) -> None:
+        """From now on, jobs this store admits are leased to `worker_id` for `lease_s` seconds
+        from their admission (the process that admits a job runs it; if it dies first, the lease
+        runs out and another takes the job over). None: admitted jobs carry no lease."""
+        ...
+
+    async def claim_jobs(
+        self, worker_id: str, phases: Sequence[JobPhase], limit: int, lease_s: float
+    ) -> list[Job]:
+        """Lease to `worker_id`, for `lease_s` seconds, up to `limit` jobs in `phases` that no
+        live lease holds (never leased, released, or expired), oldest first; return them.
+        Concurrent claimers never get the same job."""
+        ...
+
+    async def renew_leases(
+        self, worker_id: str, job_ids: Sequence[str], lease_s: float
+    ) -> set[str]:
+        """Extend the worker's leases on these unfinished jobs; return the ids it still holds
+        (a job missing was taken over after its lease ran out, or has ended)."""
+        ...
+
+    async def release_leases(self, worker_id: str, job_ids: Sequence[str] | None = None) -> int:
+        """Give up the worker's leases (all, or these) on unfinished jobs, so any process may
+        claim them at once; wake waiting processes. Return how many were released."""
+        ...
+
+    async def expired_leases(self) -> list[Job]:
+        """Unfinished jobs whose lease ran out (their process died or stalled), oldest first."""
+        ...
+
+    async def wait_for_jobs(self, timeout_s: float) -> bool:
+        """Wait until a job is admitted or leases are released, in any process; False after
+        `timeout_s` seconds. A spare wake-up is possible: claim, and wait again if none."""
+        ...
+
+    async def queue_positions(self) -> dict[str, int]:
+        """1-based place in line of every queued job of every process, members taking turns."""
+        ...
+
+    async def queued_ahead(self, job_id: str) -> int | None:
+        """How many queued jobs are served before this one; None if it is not queued."""
+        ...
+
+    async def in_flight(self) -> InFlight:
+        """Jobs submitting, running or delivering, by provider and by member, in every process."""
+        ...
+
+
 class Store(
     MetaStore,
     JobStore,
@@ -188,6 +241,7 @@ class Store(
     PreferenceStore,
     StatsStore,
     MemberDataStore,
+    LeaseStore,
     Protocol,
 ):
     async def close(self) -> None: ...

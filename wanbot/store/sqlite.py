@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from wanbot.store.database import migrate, migrations
+from wanbot.store.database import migrations
 from wanbot.store.protocols import JobStateError, StoreInUse
 from wanbot.store.sql import SqlStore
 from wanbot.store.sqlite_database import SQLiteDatabase
@@ -31,9 +31,6 @@ class SQLiteStore(SqlStore):
             await db.close()
             raise
         return store
-
-    async def migrate(self) -> None:
-        await migrate(self.database, self._clock)
 
 
 __all__ = ["JobStateError", "SQLiteStore", "StoreInUse", "migrations"]

@@ -24,7 +24,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
 
-from wanbot.store.database import Attempt, Connection, Row, finish_detached
+from wanbot.store.database import Attempt, Connection, Notifications, Row, finish_detached
 from wanbot.store.protocols import StoreInUse
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,12 @@ T = TypeVar("T")
 class SQLiteConnection:
     """`Connection` over aiosqlite; sqlite3 already speaks `?` placeholders."""
 
+    dialect = "sqlite"
+
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
+        # Channels notified by the open transaction, woken after its COMMIT.
+        self.pending: set[str] = set()
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         cursor = await self._conn.execute(sql, params)
@@ -57,6 +61,10 @@ class SQLiteConnection:
     async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
+
+    async def notify(self, channel: str) -> None:
+        # One process per file: the only waiters are in this process.
+        self.pending.add(channel)
 
 
 def lock_path(path: Path) -> Path:
@@ -98,6 +106,7 @@ class SQLiteDatabase:
         self._lock = asyncio.Lock()
         self._running: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._notifications = Notifications()
 
     @classmethod
     async def open(cls, path: Path, *, busy_timeout_s: float = 10) -> SQLiteDatabase:
@@ -122,6 +131,15 @@ class SQLiteDatabase:
         return cls(conn, lock_fd)
 
     async def write(
+        self,
+        body: Callable[Concatenate[Connection, P], Awaitable[T]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        return await self._detached(True, body, *args, **kwargs)
+
+    async def write_row_locked(
         self,
         body: Callable[Concatenate[Connection, P], Awaitable[T]],
         /,
@@ -166,6 +184,7 @@ class SQLiteDatabase:
     ) -> T:
         async with self._lock:
             attempt.begun = True
+            self._wrapped.pending.clear()
             if not write:
                 return await body(self._wrapped, *args, **kwargs)
             try:
@@ -175,8 +194,11 @@ class SQLiteDatabase:
                 result = await body(self._wrapped, *args, **kwargs)
                 await self._wrapped.execute("COMMIT")
             except BaseException:
+                self._wrapped.pending.clear()
                 await self._roll_back()
                 raise
+            for channel in self._wrapped.pending:
+                self._notifications.wake(channel)
             return result
 
     async def _roll_back(self) -> None:
@@ -191,6 +213,13 @@ class SQLiteDatabase:
             if self.connection.in_transaction:
                 raise
             # "no transaction is active": BEGIN failed (busy) or COMMIT had completed
+
+    async def wait_for(self, channel: str, timeout_s: float) -> bool:
+        return await self._notifications.wait(channel, timeout_s)
+
+    async def drain(self) -> None:
+        while self._running:
+            await asyncio.wait(set(self._running))
 
     async def scrub(self) -> None:
         async with self._lock:

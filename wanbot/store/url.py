@@ -9,6 +9,7 @@ from pathlib import Path
 from wanbot.store.protocols import Store
 
 SQLITE_PREFIX = "sqlite:///"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 class UnsupportedStorageURL(ValueError):
@@ -21,14 +22,23 @@ def sqlite_path(url: str) -> Path:
     return Path(url.removeprefix(SQLITE_PREFIX))
 
 
+def is_postgres(url: str) -> bool:
+    return url.startswith(POSTGRES_SCHEMES)
+
+
 async def open_store(url: str, *, clock: Callable[[], float] = time.time) -> Store:
-    """`sqlite:///path` today; a PostgreSQL engine adds its branch here (`postgresql://...`)."""
+    """`sqlite:///path` (one process) or `postgresql://user:pass@host:port/db` (several)."""
     if url.startswith(SQLITE_PREFIX):
         from wanbot.store.sqlite import SQLiteStore
 
         return await SQLiteStore.open(sqlite_path(url), clock=clock)
+    if is_postgres(url):
+        from wanbot.store.postgres import PostgresStore
+
+        return await PostgresStore.open(url, clock=clock)
     raise UnsupportedStorageURL(
-        f"storage.url with scheme {_scheme(url)!r} is not supported; use sqlite:///PATH"
+        f"storage.url with scheme {_scheme(url)!r} is not supported;"
+        " use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
     )
 
 

@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+from wanbot.store.database import migrate
 from wanbot.store.sql.common import SqlFamily
 from wanbot.store.sql.jobs import JobSql
+from wanbot.store.sql.leases import LeaseSql
 from wanbot.store.sql.ledger import LedgerSql
 from wanbot.store.sql.member_data import MemberDataSql
 from wanbot.store.sql.meta import MetaSql
@@ -16,9 +18,21 @@ from wanbot.store.sql.stats import StatsSql
 
 
 class SqlStore(
-    MetaSql, JobSql, LedgerSql, GuildPolicySql, PreferenceSql, StatsSql, MemberDataSql, SqlFamily
+    MetaSql,
+    JobSql,
+    LedgerSql,
+    GuildPolicySql,
+    PreferenceSql,
+    StatsSql,
+    MemberDataSql,
+    LeaseSql,
+    SqlFamily,
 ):
     """Every table family over one `Database`."""
+
+    async def migrate(self) -> None:
+        """Apply every numbered migration not applied yet."""
+        await migrate(self.database, self._clock)
 
     async def close(self) -> None:
         await self.database.close()

@@ -13,6 +13,10 @@ from wanbot.store.models import Job, JobPhase, MemberBan
 
 ACTIVE_PHASES = (JobPhase.QUEUED, JobPhase.SUBMITTING, JobPhase.RUNNING, JobPhase.DELIVERING)
 TERMINAL_PHASES = (JobPhase.DONE, JobPhase.FAILED, JobPhase.CANCELLED)
+IN_FLIGHT_PHASES = (JobPhase.SUBMITTING, JobPhase.RUNNING, JobPhase.DELIVERING)
+
+# Notified when there may be a job to claim: one admitted, or leases given up.
+JOBS_CHANNEL = "jobs"
 
 
 Clock = Callable[[], float]
@@ -34,6 +38,8 @@ class SqlFamily:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self.database = db
         self._clock = clock
+        # (worker id, seconds): jobs this store admits are leased to that worker from birth.
+        self.admission_lease: tuple[str, float] | None = None
 
 
 def marks(values: Sequence[Any]) -> str:
@@ -103,6 +109,8 @@ def job_from_row(row: Row) -> Job:
         created_at=row["created_at"],
         submitted_at=row["submitted_at"],
         finished_at=row["finished_at"],
+        worker_id=row["worker_id"],
+        lease_until=row["lease_until"],
     )
 
 

@@ -23,7 +23,12 @@ class JobSql(SqlFamily):
 
     async def mark_submitting(self, job_id: str) -> bool:
         return await self.database.write(
-            transition_now, job_id, [JobPhase.QUEUED], JobPhase.SUBMITTING, self._clock
+            transition_now,
+            job_id,
+            [JobPhase.QUEUED],
+            JobPhase.SUBMITTING,
+            self._clock,
+            started_at=NOW,
         )
 
     async def mark_running(self, job_id: str, provider: str, provider_job_id: str) -> None:

@@ -26,7 +26,14 @@ from wanbot.store.models import (
     token_digest,
 )
 from wanbot.store.protocols import JobStateError
-from wanbot.store.sql.common import ACTIVE_PHASES, Clock, SqlFamily, marks, transition
+from wanbot.store.sql.common import (
+    ACTIVE_PHASES,
+    JOBS_CHANNEL,
+    Clock,
+    SqlFamily,
+    marks,
+    transition,
+)
 
 
 class LedgerSql(SqlFamily):
@@ -34,7 +41,7 @@ class LedgerSql(SqlFamily):
         self, job: NewJob, budget: Budget, caps: SpendCaps, max_queued_per_user: int
     ) -> int:
         return await self.database.write(
-            _admit, job, budget, caps, max_queued_per_user, self._clock
+            _admit, job, budget, caps, max_queued_per_user, self._clock, self.admission_lease
         )
 
     async def settle_delivered(
@@ -130,7 +137,13 @@ async def _committed_since(conn: Connection, since: float, guild_id: int | None)
 
 
 async def _admit(
-    conn: Connection, job: NewJob, budget: Budget, caps: SpendCaps, max_queued: int, clock: Clock
+    conn: Connection,
+    job: NewJob,
+    budget: Budget,
+    caps: SpendCaps,
+    max_queued: int,
+    clock: Clock,
+    lease: tuple[str, float] | None,
 ) -> int:
     now = clock()
     cost = job.hold_amount
@@ -152,14 +165,15 @@ async def _admit(
     if balance < cost:
         # The refill (if any) is rolled back with the refusal: nothing is written.
         raise InsufficientCredits(balance, cost, job.image_cost)
-    # PostgreSQL: MAX + 1 is safe only because writers are serialised; a sequence would do there.
-    seq = await conn.fetchval("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs")
+    seq = await next_seq(conn)
     await conn.execute(
         "INSERT INTO jobs (id, seq, kind, state, guild_id, channel_id, user_id,"
         " application_id, interaction_token, token_expires_at, placeholder_message_id,"
         " request_json, provider, image_cost, images_requested, size, private,"
-        " parent_job_id, created_at, updated_at, deadline_at, upload_limit, locale)"
-        " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " parent_job_id, created_at, updated_at, deadline_at, upload_limit, locale, worker_id,"
+        " lease_until)"
+        " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+        " ?, ?)",
         (
             job.id,
             seq,
@@ -183,6 +197,8 @@ async def _admit(
             job.deadline_at,
             job.upload_limit,
             job.locale,
+            None if lease is None else lease[0],
+            None if lease is None else now + lease[1],
         ),
     )
     await conn.execute(
@@ -190,7 +206,17 @@ async def _admit(
         " VALUES (?, ?, 'hold', ?, ?, ?, ?)",
         (job.guild_id, job.user_id, -cost, cost, job.id, now),
     )
+    await conn.notify(JOBS_CHANNEL)
     return balance - cost
+
+
+async def next_seq(conn: Connection) -> int:
+    """The next place in the queue order."""
+    if conn.dialect == "postgresql":
+        # Concurrent SERIALIZABLE admissions reading MAX(seq) would all conflict on it.
+        return int(await conn.fetchval("SELECT nextval('jobs_seq')"))
+    # SQLite: writers are serialised, so MAX + 1 is unique.
+    return int(await conn.fetchval("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs"))
 
 
 async def _hold(conn: Connection, job_id: str) -> tuple[int, int, int]:

@@ -1,126 +1,55 @@
-"""SQLiteStore on real files: migrations, admission, the ledger and job transitions."""
+"""The store on both engines: migrations, admission, the ledger and job transitions."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiosqlite
 import pytest
 
+from tests.store.backends import Place, snapshot
+from tests.store.helpers import (
+    GUILD,
+    NO_CAPS,
+    NO_REFILL,
+    USER,
+    Clock,
+    funded,
+    make_job,
+    to_delivering,
+)
 from wanbot.errors import InsufficientCredits, QueueFull, SpendCapReached
-from wanbot.providers.models import GenerationRequest
-from wanbot.store import Budget, JobPhase, JobStateError, NewJob, SpendCaps, SQLiteStore
-from wanbot.store.sqlite import migrations
-
-NO_REFILL = Budget(allowance=0, period_key=None)
-NO_CAPS = SpendCaps(day_start=0.0)
-GUILD = 1
-USER = 10
-
-
-class Clock:
-    def __init__(self, now: float = 1_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def make_job(
-    job_id: str,
-    *,
-    guild_id: int = GUILD,
-    user_id: int = USER,
-    n: int = 1,
-    image_cost: int = 1,
-    provider: str = "mock",
-    size: str = "2K",
-) -> NewJob:
-    return NewJob(
-        id=job_id,
-        kind="imagine",
-        guild_id=guild_id,
-        channel_id=500,
-        user_id=user_id,
-        application_id=900,
-        interaction_token="token",
-        token_expires_at=5_000.0,
-        request=GenerationRequest(prompt="a cat", n=n, image_set=n > 4, size=size, seed=1),
-        provider=provider,
-        image_cost=image_cost,
-        deadline_at=4_000.0,
-    )
-
-
-def rows(path: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    with sqlite3.connect(path) as conn:
-        return [tuple(r) for r in conn.execute(sql, params).fetchall()]
-
-
-def snapshot(path: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
-    return rows(path, "SELECT * FROM jobs ORDER BY id"), rows(
-        path, "SELECT * FROM ledger ORDER BY id"
-    )
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "wanbot.db"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def store(db_path: Path, clock: Clock) -> AsyncIterator[SQLiteStore]:
-    s = await SQLiteStore.open(db_path, clock=clock)
-    yield s
-    await s.close()
-
-
-async def funded(
-    store: SQLiteStore, amount: int, user_id: int = USER, guild_id: int = GUILD
-) -> None:
-    await store.grant(guild_id, user_id, amount, actor_id=1, reason="test")
-
-
-async def to_delivering(store: SQLiteStore, job_id: str, urls: tuple[str, ...] = ()) -> None:
-    assert await store.mark_submitting(job_id)
-    await store.mark_running(job_id, "mock", f"p-{job_id}")
-    await store.mark_delivering(job_id, urls, 0.5)
-
+from wanbot.store import Budget, JobPhase, JobStateError, SpendCaps, SQLiteStore
+from wanbot.store.database import migrations
+from wanbot.store.sql import SqlStore
 
 # -- migrations and meta -----------------------------------------------------------------
 
 
-async def test_migrations_applied_once_and_not_again_on_reopen(db_path: Path) -> None:
-    versions = [v for v, _ in migrations()]
+async def test_migrations_applied_once_and_not_again_on_reopen(db: Place) -> None:
+    versions = [v for v, _ in migrations(db.dialect)]
     assert versions == sorted(versions) and versions[0] == 1
 
-    first = await SQLiteStore.open(db_path, clock=Clock(111.0))
+    first = await db.open(clock=Clock(111.0))
     await first.set_meta("k", "v")
     await first.close()
-    applied = rows(db_path, "SELECT version, applied_at FROM schema_migrations ORDER BY version")
+    applied = await db.rows("SELECT version, applied_at FROM schema_migrations ORDER BY version")
     assert applied == [(v, 111.0) for v in versions]
 
-    again = await SQLiteStore.open(db_path, clock=Clock(222.0))
+    again = await db.open(clock=Clock(222.0))
     try:
         await again.migrate()  # a second explicit run is a no-op too
         assert await again.get_meta("k") == "v"
     finally:
         await again.close()
-    assert rows(db_path, "SELECT version, applied_at FROM schema_migrations") == applied
-    tables = {r[0] for r in rows(db_path, "SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"meta", "jobs", "ledger", "schema_migrations"} <= tables
+    assert await db.rows("SELECT version, applied_at FROM schema_migrations") == applied
+    assert {"meta", "jobs", "ledger", "schema_migrations"} <= await db.tables()
 
 
-async def test_meta_get_set_overwrites(store: SQLiteStore) -> None:
+async def test_meta_get_set_overwrites(store: SqlStore) -> None:
     assert await store.get_meta("missing") is None
     await store.set_meta("commands_hash", "abc")
     assert await store.get_meta("commands_hash") == "abc"
@@ -131,7 +60,7 @@ async def test_meta_get_set_overwrites(store: SQLiteStore) -> None:
 # -- admission and refills ---------------------------------------------------------------
 
 
-async def test_admit_holds_n_times_cost_and_returns_balance(store: SQLiteStore) -> None:
+async def test_admit_holds_n_times_cost_and_returns_balance(store: SqlStore) -> None:
     await funded(store, 20)
     left = await store.admit_job(make_job("j1", n=4, image_cost=3), NO_REFILL, NO_CAPS, 5)
     assert left == 8
@@ -145,7 +74,7 @@ async def test_admit_holds_n_times_cost_and_returns_balance(store: SQLiteStore) 
     assert job.created_at == 1_000.0
 
 
-async def test_refill_tops_up_once_per_period(store: SQLiteStore) -> None:
+async def test_refill_tops_up_once_per_period(store: SqlStore) -> None:
     p1 = Budget(allowance=50, period_key="2026-11-01")
     assert await store.balance(GUILD, USER, p1) == 50
     assert await store.admit_job(make_job("j1", n=4, image_cost=5), p1, NO_CAPS, 5) == 30
@@ -156,7 +85,7 @@ async def test_refill_tops_up_once_per_period(store: SQLiteStore) -> None:
     assert sorted(refills) == [20, 50]
 
 
-async def test_refill_never_cuts_granted_credits(store: SQLiteStore) -> None:
+async def test_refill_never_cuts_granted_credits(store: SqlStore) -> None:
     assert await store.balance(GUILD, USER, Budget(50, "p1")) == 50
     assert await store.grant(GUILD, USER, 100, actor_id=7, reason="prize") == 150
     assert await store.balance(GUILD, USER, Budget(50, "p2")) == 150
@@ -167,36 +96,35 @@ async def test_refill_never_cuts_granted_credits(store: SQLiteStore) -> None:
 
 
 async def test_insufficient_credits_writes_nothing_not_even_the_refill(
-    store: SQLiteStore, db_path: Path
+    store: SqlStore, db: Place
 ) -> None:
-    before = snapshot(db_path)
+    before = await snapshot(db)
     with pytest.raises(InsufficientCredits) as err:
         await store.admit_job(make_job("j1", n=4, image_cost=2), Budget(5, "p1"), NO_CAPS, 5)
     assert err.value.balance == 5 and err.value.needed == 8
     assert (err.value.balance, err.value.needed, err.value.per_image) == (5, 8, 2)
-    assert snapshot(db_path) == before == ([], [])
+    assert await snapshot(db) == before
+    assert (before["jobs"], before["ledger"]) == ([], [])
     # The refill is still due afterwards, exactly once.
     assert await store.balance(GUILD, USER, Budget(5, "p1")) == 5
 
 
-async def test_queue_full_writes_nothing(store: SQLiteStore, db_path: Path) -> None:
+async def test_queue_full_writes_nothing(store: SqlStore, db: Place) -> None:
     await funded(store, 100)
     for i in range(3):
         await store.admit_job(make_job(f"j{i}"), NO_REFILL, NO_CAPS, 3)
-    before = snapshot(db_path)
+    before = await snapshot(db)
     with pytest.raises(QueueFull) as err:
         await store.admit_job(make_job("j9"), Budget(500, "fresh"), NO_CAPS, 3)
     assert err.value.limit == 3
-    assert snapshot(db_path) == before
+    assert await snapshot(db) == before
     assert await store.get_job("j9") is None
     # An ended job frees its place in line.
     await store.settle_failed("j0", "boom")
     await store.admit_job(make_job("j9"), NO_REFILL, NO_CAPS, 3)
 
 
-async def test_spend_caps_per_guild_and_total_write_nothing(
-    store: SQLiteStore, db_path: Path
-) -> None:
+async def test_spend_caps_per_guild_and_total_write_nothing(store: SqlStore, db: Place) -> None:
     caps = SpendCaps(day_start=0.0, per_guild=10, total=15)
     for guild, user in ((1, 10), (1, 11), (2, 20)):
         await funded(store, 100, user_id=user, guild_id=guild)
@@ -204,25 +132,24 @@ async def test_spend_caps_per_guild_and_total_write_nothing(
         make_job("g1a", guild_id=1, user_id=10, n=4, image_cost=2), NO_REFILL, caps, 5
     )
 
-    before = snapshot(db_path)
+    before = await snapshot(db)
     with pytest.raises(SpendCapReached) as err:
         job = make_job("g1b", guild_id=1, user_id=11, n=3, image_cost=1)
         await store.admit_job(job, Budget(500, "fresh"), caps, 5)
     assert err.value.scope == "guild"
-    assert err.value.scope == "guild"
-    assert snapshot(db_path) == before
+    assert await snapshot(db) == before
 
     await store.admit_job(
         make_job("g2a", guild_id=2, user_id=20, n=1, image_cost=6), NO_REFILL, caps, 5
     )
-    before = snapshot(db_path)
+    before = await snapshot(db)
     with pytest.raises(SpendCapReached) as err:
         await store.admit_job(
             make_job("g2b", guild_id=2, user_id=20, n=2, image_cost=1), NO_REFILL, caps, 5
         )
     assert err.value.scope == "total"
     assert err.value.scope == "total"
-    assert snapshot(db_path) == before
+    assert await snapshot(db) == before
 
     # A release frees committed budget; exactly reaching a cap is allowed (total 6 + 9 = 15).
     await store.settle_failed("g1a", "provider down")
@@ -231,7 +158,7 @@ async def test_spend_caps_per_guild_and_total_write_nothing(
     )
 
 
-async def test_spend_caps_count_only_since_day_start(store: SQLiteStore, clock: Clock) -> None:
+async def test_spend_caps_count_only_since_day_start(store: SqlStore, clock: Clock) -> None:
     await funded(store, 100)
     await store.admit_job(make_job("old", n=4, image_cost=2), NO_REFILL, NO_CAPS, 5)
     clock.now = 90_000.0
@@ -243,7 +170,7 @@ async def test_spend_caps_count_only_since_day_start(store: SQLiteStore, clock: 
 
 
 async def test_lifecycle_partial_delivery_captures_delivered_and_releases_rest(
-    store: SQLiteStore, clock: Clock
+    store: SqlStore, clock: Clock
 ) -> None:
     await funded(store, 20)
     assert await store.admit_job(make_job("j1", n=4, image_cost=3), NO_REFILL, NO_CAPS, 5) == 8
@@ -278,7 +205,7 @@ async def test_lifecycle_partial_delivery_captures_delivered_and_releases_rest(
     assert entries == {"grant": (20, 0), "hold": (-12, 12), "capture": (0, -9), "release": (3, -3)}
 
 
-async def test_settle_failed_releases_everything(store: SQLiteStore) -> None:
+async def test_settle_failed_releases_everything(store: SqlStore) -> None:
     await funded(store, 10)
     await store.admit_job(make_job("j1", n=3, image_cost=2), NO_REFILL, NO_CAPS, 5)
     assert await store.mark_submitting("j1")
@@ -294,7 +221,7 @@ async def test_settle_failed_releases_everything(store: SQLiteStore) -> None:
 @pytest.mark.parametrize("first", ["delivered", "failed", "cancelled"])
 @pytest.mark.parametrize("second", ["delivered", "failed", "cancelled"])
 async def test_second_settle_raises_and_writes_nothing(
-    store: SQLiteStore, db_path: Path, first: str, second: str
+    store: SqlStore, db: Place, first: str, second: str
 ) -> None:
     await funded(store, 10)
     await store.admit_job(make_job("j1", n=2, image_cost=2), NO_REFILL, NO_CAPS, 5)
@@ -308,17 +235,17 @@ async def test_second_settle_raises_and_writes_nothing(
 
     await settle(first)
     balance = await store.balance(GUILD, USER)
-    before = snapshot(db_path)
+    before = await snapshot(db)
     with pytest.raises(JobStateError):
         await settle(second)
-    assert snapshot(db_path) == before
+    assert await snapshot(db) == before
     assert await store.balance(GUILD, USER) == balance
 
 
-async def test_settle_delivered_needs_a_delivering_job(store: SQLiteStore, db_path: Path) -> None:
+async def test_settle_delivered_needs_a_delivering_job(store: SqlStore, db: Place) -> None:
     await funded(store, 10)
     await store.admit_job(make_job("j1"), NO_REFILL, NO_CAPS, 5)
-    before = snapshot(db_path)
+    before = await snapshot(db)
     with pytest.raises(JobStateError):
         await store.settle_delivered("j1", [1], delivered=1)
     with pytest.raises(JobStateError):
@@ -327,27 +254,27 @@ async def test_settle_delivered_needs_a_delivering_job(store: SQLiteStore, db_pa
         await store.mark_running("j1", "mock", "p")  # queued, not submitting
     with pytest.raises(JobStateError):
         await store.mark_delivering("j1", [], None)  # queued, not running
-    assert snapshot(db_path) == before
+    assert await snapshot(db) == before
 
 
 async def test_ledger_unique_job_kind_blocks_raw_second_capture_or_release(
-    store: SQLiteStore, db_path: Path
+    store: SqlStore, db: Place
 ) -> None:
     await funded(store, 10)
     await store.admit_job(make_job("j1", n=2, image_cost=2), NO_REFILL, NO_CAPS, 5)
     await to_delivering(store, "j1")
     await store.settle_delivered("j1", [1], delivered=1)
     for kind in ("hold", "capture", "release"):
-        with sqlite3.connect(db_path) as conn, pytest.raises(sqlite3.IntegrityError):
-            conn.execute(
+        with pytest.raises(db.integrity_errors):
+            await db.execute(
                 "INSERT INTO ledger (guild_id, user_id, kind, available, held, job_id, created_at)"
                 " VALUES (?, ?, ?, 2, -2, 'j1', 0)",
                 (GUILD, USER, kind),
             )
-    assert rows(db_path, "SELECT COUNT(*) FROM ledger WHERE job_id = 'j1'") == [(3,)]
+    assert await db.rows("SELECT COUNT(*) FROM ledger WHERE job_id = 'j1'") == [(3,)]
 
 
-async def test_mark_submitting_false_for_cancelled_job(store: SQLiteStore) -> None:
+async def test_mark_submitting_false_for_cancelled_job(store: SqlStore) -> None:
     await funded(store, 10)
     await store.admit_job(make_job("j1", n=2, image_cost=2), NO_REFILL, NO_CAPS, 5)
     settlement = await store.settle_failed("j1", "cancelled by member", cancelled=True)
@@ -358,7 +285,7 @@ async def test_mark_submitting_false_for_cancelled_job(store: SQLiteStore) -> No
     assert not await store.mark_submitting("missing")
 
 
-async def test_jobs_in_returns_by_seq(store: SQLiteStore) -> None:
+async def test_jobs_in_returns_by_seq(store: SqlStore) -> None:
     await funded(store, 100)
     for name in ("c", "a", "d", "b"):
         await store.admit_job(make_job(name), NO_REFILL, NO_CAPS, 10)
@@ -373,7 +300,7 @@ async def test_jobs_in_returns_by_seq(store: SQLiteStore) -> None:
     assert await store.jobs_in([JobPhase.DONE]) == []
 
 
-async def test_recent_durations(store: SQLiteStore, clock: Clock) -> None:
+async def test_recent_durations(store: SqlStore, clock: Clock) -> None:
     await funded(store, 100)
 
     async def run(
@@ -405,7 +332,7 @@ async def test_recent_durations(store: SQLiteStore, clock: Clock) -> None:
     assert await store.recent_durations("mock", "1K") == []
 
 
-async def test_grant_and_revoke_never_below_zero(store: SQLiteStore) -> None:
+async def test_grant_and_revoke_never_below_zero(store: SqlStore) -> None:
     assert await store.grant(GUILD, USER, 10, actor_id=7, reason="welcome") == 10
     assert await store.grant(GUILD, USER, -4, actor_id=7, reason="oops") == 6
     assert await store.grant(GUILD, USER, -100, actor_id=8, reason="abuse") == 0
@@ -425,7 +352,7 @@ async def test_grant_and_revoke_never_below_zero(store: SQLiteStore) -> None:
     assert await store.balance(GUILD, USER) == 0
 
 
-async def test_revoke_leaves_held_credits_alone(store: SQLiteStore) -> None:
+async def test_revoke_leaves_held_credits_alone(store: SqlStore) -> None:
     await funded(store, 10)
     await store.admit_job(make_job("j1", n=3, image_cost=2), NO_REFILL, NO_CAPS, 5)
     assert await store.grant(GUILD, USER, -100, actor_id=1, reason=None) == 0
@@ -433,7 +360,7 @@ async def test_revoke_leaves_held_credits_alone(store: SQLiteStore) -> None:
 
 
 async def test_concurrent_admissions_admit_exactly_what_the_balance_covers(
-    store: SQLiteStore, db_path: Path
+    store: SqlStore, db: Place
 ) -> None:
     await funded(store, 20)
     results = await asyncio.gather(
@@ -448,12 +375,12 @@ async def test_concurrent_admissions_admit_exactly_what_the_balance_covers(
     assert len(admitted) == 10 and len(refused) == 40
     assert sorted(admitted) == list(range(0, 20, 2))
     assert await store.balance(GUILD, USER) == 0
-    assert rows(db_path, "SELECT COUNT(*) FROM jobs") == [(10,)]
-    assert rows(db_path, "SELECT COUNT(*), SUM(held) FROM ledger WHERE kind = 'hold'") == [(10, 20)]
+    assert await db.rows("SELECT COUNT(*) FROM jobs") == [(10,)]
+    assert await db.rows("SELECT COUNT(*), SUM(held) FROM ledger WHERE kind = 'hold'") == [(10, 20)]
 
 
 async def test_release_of_an_earlier_days_hold_does_not_raise_todays_cap(
-    store: SQLiteStore, clock: Clock
+    store: SqlStore, clock: Clock
 ) -> None:
     await funded(store, 100)
     await store.admit_job(make_job("yesterday", n=4, image_cost=2), NO_REFILL, NO_CAPS, 5)
