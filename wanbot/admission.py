@@ -235,9 +235,12 @@ class Admission:
         member's cooldown; the job is recorded `queued` but not yet scheduled."""
         if cleared is None:
             cleared = await self.screen(requester, request.prompt, request.negative_prompt)
+        # What the screen decides, never what an earlier job (a reroll's) carried.
+        request = request.model_copy(
+            update={"filtered": cleared.review.filtered, "safety_checker": None}
+        )
         chosen = self.resolve_provider(ask.provider, request)
-        if cleared.review.filtered and self.providers.get(chosen).capabilities.safety_checker:
-            request = request.model_copy(update={"safety_checker": True})
+        request = self.providers.get(chosen).capabilities.prepared(request)
         now = self.clock()
         job = NewJob(
             id=uuid.uuid4().hex,

@@ -133,6 +133,7 @@ def build_services(
             per_user=gen.max_running_per_user,
         ),
         data_dir=data_dir,
+        image_cost=image_cost,
     )
     return Services(
         config=config,

@@ -129,7 +129,7 @@ class DashScopeConfig(ProviderSection):
 
 class MockConfig(Section):
     delay_s: Annotated[float, Field(ge=0)] = 3.0
-    image_cost: NonNegativeInt | None = None
+    image_cost: NonNegativeInt = 0  # its images are marked MOCK: free unless an operator says
 
 
 class ProvidersConfig(Section):

@@ -19,6 +19,8 @@ from wanbot.config import Config, load_config
 from wanbot.store.base import Job, JobPhase
 from wanbot.store.sqlite import SQLiteStore
 
+MOCK_COST = 2  # what a mock image costs in these tests: the default credits.image_cost
+
 
 def write_config(
     tmp_path: Path,
@@ -28,7 +30,11 @@ def write_config(
     mock_delay: float = 0.3,
     sync: str = '"global"',
     generation: str = "",
+    mock_cost: int | None = MOCK_COST,
 ) -> Path:
+    """The bot's config for a test. The mock is free by default; most tests count credits, so
+    here its images cost `mock_cost` (None: the default price)."""
+    priced = "" if mock_cost is None else f"image_cost = {mock_cost}"
     path = tmp_path / "config.toml"
     path.write_text(
         f"""
@@ -46,6 +52,7 @@ data_dir = "{tmp_path / "data"}"
 
 [providers.mock]
 delay_s = {mock_delay}
+{priced}
 
 {extra}
 """
@@ -132,9 +139,17 @@ async def running_bot(
     mock_delay: float = 0.3,
     generation: str = "",
     configure: Callable[[WanBot], None] | None = None,
+    mock_cost: int | None = MOCK_COST,
 ) -> AsyncIterator[Harness]:
     """Run the bot; `extra_toml` adds sections, `generation` adds keys to [generation]."""
-    path = write_config(tmp_path, fake, extra_toml, mock_delay=mock_delay, generation=generation)
+    path = write_config(
+        tmp_path,
+        fake,
+        extra_toml,
+        mock_delay=mock_delay,
+        generation=generation,
+        mock_cost=mock_cost,
+    )
     config = make_config(path, fake, env)
     async with open_bot(config) as bot:
         bot._connection.guild_ready_timeout = 0.05  # no need to wait 2 s for guilds in tests

@@ -13,6 +13,7 @@ Rows already covered elsewhere are not repeated: SIGKILL while `running` or `que
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -27,6 +28,7 @@ from tests.e2e.fault_tools import (
     assert_charged,
     assert_refunded,
     closed_port_url,
+    job_ledger,
     uploads_of,
 )
 from tests.e2e.harness import Harness, png_bytes, running_bot
@@ -331,6 +333,9 @@ async def test_expired_result_urls_fail_and_refund(
 
 
 async def test_unreachable_provider_falls_back_to_mock(fake: FakeDiscord, tmp_path: Path) -> None:
+    """Charged at the price of the host that made the images (the mock's, 1 here), not the one
+    admitted (PixelDojo's, 2): the hold stays, the capture is the mock's price, the rest comes
+    back. The safety checker, which PixelDojo has no switch for, is on at the mock."""
     async with running_bot(
         fake,
         tmp_path,
@@ -338,12 +343,26 @@ async def test_unreachable_provider_falls_back_to_mock(fake: FakeDiscord, tmp_pa
         env=PIXELDOJO_ENV,
         generation='fallback = ["mock"]',
         mock_delay=0.2,
+        mock_cost=1,
     ) as h:
-        done = await run_one(h, "a fox by another road")
-        assert_delivered_once(h, done)
-        assert done.provider == "mock"
-        assert "· Mock ·" in h.placeholder(done).content
-        assert await credits_of(h) == ALLOWANCE - IMAGE_COST
+        done = await run_one(h, "a fox by another road", n=2)
+        assert done.state is JobPhase.DONE, done.error
+        assert done.provider == "mock" and done.image_cost == 1
+        assert done.images_delivered == 2 and len(uploads_of(h.fake, done.id)) == 1
+        placeholder = h.placeholder(done)
+        assert list(done.message_ids) == [placeholder.id] and len(placeholder.attachments) == 2
+        assert "· Mock ·" in placeholder.content
+        assert f"2 credits, {ALLOWANCE - 2} left" in placeholder.content
+        assert job_ledger(db_path(tmp_path), fake, "alice", done.id) == {
+            "hold": (-2 * IMAGE_COST, 2 * IMAGE_COST),
+            "capture": (0, -2),
+            "release": (2 * IMAGE_COST - 2, -(2 * IMAGE_COST - 2)),
+        }
+        assert await credits_of(h) == ALLOWANCE - 2
+        # Admitted for PixelDojo (no switch); run at the mock with it on.
+        assert done.request.filtered and done.request.safety_checker is None
+        record = tmp_path / "data" / "mock" / f"{done.provider_job_id}.json"
+        assert json.loads(record.read_text())["request"]["safety_checker"] is True
         assert fake.violations == []
 
 

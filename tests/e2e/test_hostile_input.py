@@ -670,6 +670,7 @@ class BotThread:
                 generation=GENERATION,
                 mock_delay=0.05,
                 configure=roomy_pacer,
+                mock_cost=IMAGE_COST,
             ) as h:
                 self._ready.set_result(h)
                 await self._stop.wait()
@@ -960,7 +961,12 @@ async def test_private_result_in_several_messages(
     """Over ten images make two messages; a private result's second is an ephemeral followup."""
     caplog.set_level(logging.WARNING, logger="wanbot.jobs.service")
     async with running_bot(
-        fake, tmp_path, extra_toml=CONFIG, generation=GENERATION, mock_delay=0.05
+        fake,
+        tmp_path,
+        extra_toml=CONFIG,
+        generation=GENERATION,
+        mock_delay=0.05,
+        mock_cost=IMAGE_COST,
     ) as h:
         handle = await h.imagine("a fox family", n=12, image_set=True, seed=2, private=True)
         job_id = (await h.job_for(handle)).id

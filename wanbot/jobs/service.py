@@ -50,8 +50,10 @@ class JobService:
         data_dir: Path,
         pacer: EditPacer | None = None,
         clock: Callable[[], float] = time.time,
+        image_cost: Callable[[str], int] | None = None,
     ) -> None:
         self.store = store
+        self.image_cost = image_cost
         self.providers = providers
         self.notifier = notifier
         self.credits = credits

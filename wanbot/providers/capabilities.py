@@ -33,6 +33,14 @@ class Capabilities:
     input_types: tuple[str, ...] = ("image/png", "image/jpeg", "image/webp", "image/bmp")
     push_updates: bool = False  # streams status instead of being polled
 
+    def prepared(self, request: GenerationRequest) -> GenerationRequest:
+        """The request as this host runs it: the safety checker on when the job runs filtered
+        and the host has the switch, else left to the host."""
+        wanted = True if request.filtered and self.safety_checker else None
+        if request.safety_checker == wanted:
+            return request
+        return request.model_copy(update={"safety_checker": wanted})
+
     def check(self, request: GenerationRequest) -> None:
         """Raise UnsupportedRequest with a member-facing reason when it can't be honoured."""
         problem = self.problem(request)

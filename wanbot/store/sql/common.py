@@ -102,6 +102,7 @@ def job_from_row(row: Row) -> Job:
         created_at=row["created_at"],
         submitted_at=row["submitted_at"],
         finished_at=row["finished_at"],
+        held=row["held"],
     )
 
 

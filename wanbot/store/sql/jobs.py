@@ -26,7 +26,10 @@ class JobSql(SqlFamily):
             transition_now, job_id, [JobPhase.QUEUED], JobPhase.SUBMITTING, self._clock
         )
 
-    async def mark_running(self, job_id: str, provider: str, provider_job_id: str) -> None:
+    async def mark_running(
+        self, job_id: str, provider: str, provider_job_id: str, *, image_cost: int | None = None
+    ) -> None:
+        priced = {} if image_cost is None else {"image_cost": image_cost}
         ok = await self.database.write(
             transition_now,
             job_id,
@@ -36,6 +39,7 @@ class JobSql(SqlFamily):
             provider=provider,
             provider_job_id=provider_job_id,
             submitted_at=NOW,
+            **priced,
         )
         if not ok:
             raise JobStateError(f"job {job_id} was not submitting")
@@ -64,13 +68,20 @@ async def _set_placeholder(conn: Connection, job_id: str, message_id: int, clock
     )
 
 
+# A job with the credits its hold set aside (its price may change later: see mark_running).
+_JOBS = (
+    "SELECT jobs.*, hold.held AS held FROM jobs"
+    " LEFT JOIN ledger hold ON hold.job_id = jobs.id AND hold.kind = 'hold'"
+)
+
+
 async def _get_job(conn: Connection, job_id: str) -> Job | None:
-    row = await conn.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+    row = await conn.fetchone(f"{_JOBS} WHERE jobs.id = ?", (job_id,))
     return None if row is None else job_from_row(row)
 
 
 async def _jobs_in(conn: Connection, phases: list[str]) -> list[Job]:
     rows = await conn.fetchall(
-        f"SELECT * FROM jobs WHERE state IN ({marks(phases)}) ORDER BY seq", phases
+        f"{_JOBS} WHERE jobs.state IN ({marks(phases)}) ORDER BY jobs.seq", phases
     )
     return [job_from_row(r) for r in rows]
