@@ -28,6 +28,7 @@ from wanbot.inputs import prune_inputs
 from wanbot.jobs.service import JobService
 from wanbot.providers.mock import MockProvider
 from wanbot.store.base import Store
+from wanbot.store.url import open_store
 from wanbot.tasks import Supervised, supervise
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class WanBot(commands.Bot):
         self.audit = DiscordAudit(self)
         services.plug(DiscordNotifier(self, services.store), self.audit)
         self._background: list[Supervised] = []
+        self._leaving: set[int] = set()
 
     # Kept for tests and benchmarks that reach into the running bot.
     @property
@@ -104,9 +106,14 @@ class WanBot(commands.Bot):
     async def on_guild_join(self, guild: discord.Guild) -> None:
         await self._leave_if_not_allowed(guild)
 
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        # One that was unavailable at ready (an outage) shows up only now.
+        await self._leave_if_not_allowed(guild)
+
     async def _leave_if_not_allowed(self, guild: discord.Guild) -> None:
-        if guild_allowed(self.allowed_guilds, guild.id):
+        if guild_allowed(self.allowed_guilds, guild.id) or guild.id in self._leaving:
             return
+        self._leaving.add(guild.id)  # ready and guild_available may both name it
         log.warning("leaving server %s: not in discord.allowed_guilds", guild.id)
         try:
             await guild.leave()
@@ -172,14 +179,14 @@ class WanBot(commands.Bot):
 
 @contextlib.asynccontextmanager
 async def open_bot(config: Config) -> AsyncIterator[WanBot]:
-    """Build every dependency once, in order, and close them in reverse: store, session, bot."""
-    from wanbot.store.sqlite import SQLiteStore
+    """Build every dependency once, in order, and close them in reverse: store, session, bot.
 
+    StoreInUse when another process has the database (one bot per SQLite file)."""
     settings = config.settings
     point_at(settings.discord.api_base_url, settings.discord.gateway_url)
     data_dir = Path(settings.generation.data_dir)
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-    store = await SQLiteStore.open(settings.storage.sqlite_path)
+    store = await open_store(settings.storage.url)
     operations = Operations(config)
     try:
         async with aiohttp.ClientSession(trace_configs=operations.session_traces) as session:

@@ -318,6 +318,18 @@ def anchored(settings: Settings, base: Path) -> Settings:
     return settings.model_copy(update=update)
 
 
+def warnings_for(config: Config) -> list[str]:
+    """What is allowed but probably a mistake, one line each (`--check` prints them)."""
+    found = []
+    if not config.settings.discord.allowed_guilds:
+        found.append(
+            "discord.allowed_guilds is empty: any server that adds the bot can use it and spend "
+            "its credits; list your servers' ids there and switch off Public Bot in the "
+            "Developer Portal"
+        )
+    return found
+
+
 def check_runnable(config: Config) -> list[str]:
     """Problems that stop the bot from running (beyond a valid file)."""
     if not config.secrets.discord_token:

@@ -31,6 +31,7 @@ def write_config(
     sync: str = '"global"',
     generation: str = "",
     mock_cost: int | None = MOCK_COST,
+    discord: str = "",
 ) -> Path:
     """The bot's config for a test. The mock is free by default; most tests count credits, so
     here its images cost `mock_cost` (None: the default price)."""
@@ -42,6 +43,7 @@ def write_config(
 api_base_url = "{fake.api_base_url}"
 gateway_url = "{fake.gateway_url}"
 command_sync = {sync}
+{discord}
 
 [storage]
 url = "sqlite:///{tmp_path / "wanbot.db"}"
@@ -140,8 +142,9 @@ async def running_bot(
     generation: str = "",
     configure: Callable[[WanBot], None] | None = None,
     mock_cost: int | None = MOCK_COST,
+    discord: str = "",
 ) -> AsyncIterator[Harness]:
-    """Run the bot; `extra_toml` adds sections, `generation` adds keys to [generation]."""
+    """Run the bot; `extra_toml` adds sections, `generation` and `discord` add keys to those."""
     path = write_config(
         tmp_path,
         fake,
@@ -149,6 +152,7 @@ async def running_bot(
         mock_delay=mock_delay,
         generation=generation,
         mock_cost=mock_cost,
+        discord=discord,
     )
     config = make_config(path, fake, env)
     async with open_bot(config) as bot:

@@ -27,7 +27,7 @@ from wanbot.providers.base import Provider
 from wanbot.providers.capabilities import Capabilities
 from wanbot.providers.errors import ProviderError
 from wanbot.providers.mock import MockProvider
-from wanbot.providers.models import GenerationRequest, JobState, JobStatus
+from wanbot.providers.models import GenerationRequest, JobState, JobStatus, ResultImage
 from wanbot.providers.registry import ProviderSet
 from wanbot.store.base import Job, JobPhase
 from wanbot.store.sqlite import SQLiteStore
@@ -91,6 +91,7 @@ class ScriptedHost(Provider):
         self.submit_error: ProviderError | None = None
         self.status_error: ProviderError | None = None
         self.state = JobState.RUNNING
+        self.images: tuple[ResultImage, ...] = ()  # what a SUCCEEDED status carries
         self.submitted: list[GenerationRequest] = []
         self.polls = 0
         self.cancels: list[str] = []
@@ -107,7 +108,7 @@ class ScriptedHost(Provider):
         self.polls += 1
         if self.status_error is not None:
             raise self.status_error
-        return JobStatus(job_id=job_id, state=self.state)
+        return JobStatus(job_id=job_id, state=self.state, images=self.images)
 
     async def cancel(self, job_id: str) -> bool:
         self.cancels.append(job_id)
