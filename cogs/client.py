@@ -24,6 +24,7 @@ from cogs.ui.actions import ActionRouter, JobButton
 from wanbot import health
 from wanbot.app import Services, build_services
 from wanbot.config import Config
+from wanbot.fetch import InputFetcher
 from wanbot.inputs import prune_inputs
 from wanbot.jobs.service import JobService
 from wanbot.providers.mock import MockProvider
@@ -189,8 +190,11 @@ async def open_bot(config: Config) -> AsyncIterator[WanBot]:
     store = await open_store(settings.storage.url)
     operations = Operations(config)
     try:
-        async with aiohttp.ClientSession(trace_configs=operations.session_traces) as session:
-            services = build_services(config, session, store, data_dir)
+        async with (
+            aiohttp.ClientSession(trace_configs=operations.session_traces) as session,
+            InputFetcher(settings.discord.api_base_url) as inputs,
+        ):
+            services = build_services(config, session, store, data_dir, inputs)
             bot = WanBot(services=services, operations=operations)
             async with bot, operations.serving(bot):
                 yield bot

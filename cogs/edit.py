@@ -10,7 +10,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -24,7 +23,8 @@ from cogs.ui.actions import ActionRouter
 from cogs.ui.edit import EditModal, ImageSource, VaryMenu, VarySelect, sources_of
 from wanbot.admission import Admission, Ask
 from wanbot.errors import Refusal, RefusalReason
-from wanbot.inputs import MAX_INPUT_BYTES, Offered, precheck, store_input
+from wanbot.fetch import InputFetcher
+from wanbot.inputs import Offered, precheck
 from wanbot.jobs.service import JobService
 from wanbot.options import build_request
 from wanbot.preferences import pick
@@ -56,7 +56,7 @@ class Editing(commands.Cog):
         store: Store,
         audit: DiscordAudit,
         actions: ActionRouter,
-        session: aiohttp.ClientSession,
+        inputs: InputFetcher,
         data_dir: Path,
         tree: app_commands.CommandTree[Any],
     ) -> None:
@@ -65,7 +65,7 @@ class Editing(commands.Cog):
         self.store = store
         self.audit = audit
         self.actions = actions
-        self.session = session
+        self.inputs = inputs
         self.data_dir = data_dir
         self.tree = tree
         self.menu = app_commands.ContextMenu(name="Edit image", callback=self.edit_image_menu)
@@ -147,31 +147,18 @@ class Editing(commands.Cog):
         await self.run_edit(interaction, prompt, sources, n=n, parent_job_id=parent_job_id)
 
     async def _fetch_all(self, sources: list[ImageSource]) -> list[InputImage]:
-        return list(await asyncio.gather(*(self._fetch(s) for s in sources)))
-
-    async def _fetch(self, source: ImageSource) -> InputImage:
-        name = source.offered.filename[:60]
-        timeout = aiohttp.ClientTimeout(total=30, sock_connect=10)
-        try:
-            async with self.session.get(source.url, timeout=timeout) as resp:
-                if resp.status != 200:
-                    log.info("input %s: HTTP %s", name, resp.status)
-                    raise Refusal(RefusalReason.INPUT_DOWNLOAD_FAILED, {"name": name})
-                data = bytearray()
-                async for chunk in resp.content.iter_chunked(256 * 1024):
-                    data += chunk
-                    if len(data) > MAX_INPUT_BYTES:
-                        break
-        except (aiohttp.ClientError, TimeoutError):
-            raise Refusal(RefusalReason.INPUT_DOWNLOAD_FAILED, {"name": name}) from None
-        if len(data) > MAX_INPUT_BYTES:
-            raise Refusal(
-                RefusalReason.BAD_INPUT_IMAGE,
-                {"name": name, "mb": MAX_INPUT_BYTES // (1024 * 1024)},
-            )
-        return await asyncio.to_thread(
-            store_input, self.data_dir, bytes(data), source.offered.filename, source.url
+        """Every input fetched (from Discord's CDN only) and kept, or none: when one is refused,
+        the copies of the others are deleted and the first refusal raised."""
+        got = await asyncio.gather(
+            *(self.inputs.keep(s.url, s.offered.filename, self.data_dir) for s in sources),
+            return_exceptions=True,
         )
+        kept = [g for g in got if isinstance(g, InputImage)]
+        failed = [g for g in got if isinstance(g, BaseException)]
+        if failed:
+            await asyncio.to_thread(_forget_inputs, kept)
+            raise failed[0]
+        return kept
 
     # -- /edit -----------------------------------------------------------------------------
     @app_commands.command(name="edit", description="Edit images with a prompt")
@@ -270,7 +257,7 @@ async def setup(bot: WanBot) -> None:
             store=services.store,
             audit=bot.audit,
             actions=bot.job_actions,
-            session=services.session,
+            inputs=services.inputs,
             data_dir=services.data_dir,
             tree=bot.tree,
         )

@@ -15,6 +15,7 @@ import aiohttp
 from wanbot.admission import Admission, AuditLog, Limits, Requester
 from wanbot.config import Config
 from wanbot.credits import CreditPolicy
+from wanbot.fetch import InputFetcher
 from wanbot.jobs.fitting import Downloader
 from wanbot.jobs.ports import Delivery, JobOutcome, Notifier, Progress
 from wanbot.jobs.scheduler import Limits as RunLimits
@@ -76,6 +77,7 @@ class Services:
     config: Config
     store: Store
     session: aiohttp.ClientSession
+    inputs: InputFetcher  # members' input images: Discord's CDN only, a connection pool of its own
     providers: ProviderSet
     data_dir: Path
     credits: CreditPolicy
@@ -91,7 +93,11 @@ class Services:
 
 
 def build_services(
-    config: Config, session: aiohttp.ClientSession, store: Store, data_dir: Path
+    config: Config,
+    session: aiohttp.ClientSession,
+    store: Store,
+    data_dir: Path,
+    inputs: InputFetcher,
 ) -> Services:
     settings = config.settings
     providers = build_providers(config, session, data_dir)
@@ -139,6 +145,7 @@ def build_services(
         config=config,
         store=store,
         session=session,
+        inputs=inputs,
         providers=providers,
         data_dir=data_dir,
         credits=credits,

@@ -22,7 +22,7 @@ from types import TracebackType
 import aiohttp
 from yarl import URL
 
-from wanbot.errors import UserFacingError
+from wanbot.errors import Refusal, RefusalReason
 from wanbot.inputs import MAX_INPUT_BYTES, store_input
 from wanbot.providers.models import InputImage
 
@@ -39,11 +39,18 @@ CONNECTIONS_PER_HOST = 4
 _CHUNK = 64 * 1024
 
 
-class InputRefused(UserFacingError):
-    """An input that was not fetched; the message never carries what the remote side said."""
+class InputRefused(Refusal):
+    """An input that was not fetched: `problem` is not_on_discord, fetch_failed or over_limit
+    (then `mb` is the limit). It never carries what the remote side said (status, error text)."""
 
-    def __init__(self, name: str, why: str = "could not be fetched") -> None:
-        super().__init__(f"{name[:60]} {why}. Nothing was charged.")
+    def __init__(self, name: str, problem: str = "fetch_failed", **values: object) -> None:
+        reason = (
+            RefusalReason.BAD_INPUT_IMAGE
+            if problem == "over_limit"
+            else RefusalReason.INPUT_DOWNLOAD_FAILED
+        )
+        super().__init__(reason, {"name": name[:60], "problem": problem, **values})
+        self.problem = problem
 
 
 def _origin(url: URL) -> tuple[str, str, int | None]:
@@ -116,7 +123,7 @@ class InputFetcher:
         """The bytes at `url`, or InputRefused naming the image by `name` (never by the host)."""
         if not self.allowed(url):
             log.info("input refused: %s is not on Discord's CDN", name[:60])
-            raise InputRefused(name, "is not an image on Discord (only Discord attachments work)")
+            raise InputRefused(name, "not_on_discord")
         if self._session is None:
             raise RuntimeError("InputFetcher is not open")
         try:
@@ -154,13 +161,12 @@ class InputFetcher:
         raise InputRefused(name)
 
     async def _read(self, resp: aiohttp.ClientResponse, name: str) -> bytes:
-        limit_mb = self.max_bytes // (1024 * 1024)
-        too_big = f"is over {limit_mb} MB" if limit_mb else "is too large"
+        too_big = InputRefused(name, "over_limit", mb=self.max_bytes // (1024 * 1024))
         if resp.content_length is not None and resp.content_length > self.max_bytes:
-            raise InputRefused(name, too_big)
+            raise too_big
         data = bytearray()
         async for chunk in resp.content.iter_chunked(_CHUNK):
             data += chunk
             if len(data) > self.max_bytes:
-                raise InputRefused(name, too_big)
+                raise too_big
         return bytes(data)
