@@ -29,7 +29,7 @@ from wanbot.jobs.service import JobService
 from wanbot.options import build_request
 from wanbot.preferences import pick
 from wanbot.providers.models import ASPECT_RATIOS, AspectRatio, InputImage
-from wanbot.store.base import Store
+from wanbot.store.base import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class Editing(commands.Cog):
         *,
         admission: Admission,
         jobs: JobService,
-        store: Store,
+        store: JobStore,
         audit: DiscordAudit,
         actions: ActionRouter,
         inputs: InputFetcher,

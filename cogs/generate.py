@@ -25,7 +25,7 @@ from wanbot.jobs.service import JobService
 from wanbot.options import build_request
 from wanbot.preferences import pick
 from wanbot.providers.models import MAX_SEED, GenerationRequest
-from wanbot.store.base import Store
+from wanbot.store.base import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class Generation(commands.Cog):
         *,
         admission: Admission,
         jobs: JobService,
-        store: Store,
+        store: JobStore,
         audit: DiscordAudit,
         actions: ActionRouter,
     ) -> None:

@@ -27,7 +27,14 @@ from wanbot.moderation import Moderator, Refused, Review, cooldown_until
 from wanbot.preferences import Preferences
 from wanbot.providers.models import GenerationRequest
 from wanbot.providers.registry import ProviderSet
-from wanbot.store.base import GuildSettings, NewJob, Store
+from wanbot.store.base import (
+    GuildPolicyStore,
+    GuildSettings,
+    LedgerStore,
+    NewJob,
+    PreferenceStore,
+    StatsStore,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +97,10 @@ class Limits:
     max_queued_per_user: int
 
 
+class AdmissionStore(LedgerStore, GuildPolicyStore, PreferenceStore, StatsStore, Protocol):
+    """What admission reads (policy, bans, defaults, the last job) and writes (the hold)."""
+
+
 class AuditLog(Protocol):
     """Where moderators hear of refusals and jobs; best effort, never failing the action."""
 
@@ -109,7 +120,7 @@ class Admission:
     def __init__(
         self,
         *,
-        store: Store,
+        store: AdmissionStore,
         providers: ProviderSet,
         credits: CreditPolicy,
         moderator: Moderator,

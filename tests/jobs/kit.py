@@ -144,6 +144,7 @@ class Kit:
         provider: str | None = None,
         nsfw: bool = False,
         roles: tuple[int, ...] = (),
+        upload_limit: int = 10 * 1024 * 1024,
         **options: Any,
     ) -> Admitted:
         requester = Requester(
@@ -158,7 +159,7 @@ class Kit:
             application_id=99,
             interaction_token=f"token-{next(self.tokens)}",
             created_at=self.service.clock(),
-            upload_limit=10 * 1024 * 1024,
+            upload_limit=upload_limit,
         )
         request = GenerationRequest(prompt=prompt, seed=options.pop("seed", 7), **options)
         return await self.admission.admit(requester, reply, Ask("imagine", provider), request)
@@ -219,7 +220,7 @@ async def open_kit(
 
     now = clock or time.time
     data_dir = tmp_path / "data"
-    data_dir.mkdir(exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
     store = await SQLiteStore.open(tmp_path / "wanbot.db", clock=now)
     mock = MockProvider(MockConfig(delay_s=MOCK_DELAY_S), data_dir=data_dir)
     table: dict[str, Provider] = {"mock": mock, **{h.name: h for h in hosts}}

@@ -13,7 +13,7 @@ from pathlib import Path
 from wanbot.jobs.fitting import Downloader, DownloadError, fit_under, pack
 from wanbot.jobs.ports import DeliveredFile, Delivery, Notifier
 from wanbot.jobs.progress import EditPacer
-from wanbot.store.base import Job, Settlement, Store
+from wanbot.store.base import Job, LedgerStore, Settlement
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class Deliverer:
     def __init__(
         self,
         *,
-        store: Store,
+        store: LedgerStore,
         notifier: Notifier,
         downloader: Downloader,
         pacer: EditPacer,
@@ -97,5 +97,10 @@ class Deliverer:
                 log.warning(
                     "job %s: delivery attempt %d failed", job.id, attempt + 1, exc_info=True
                 )
-                await asyncio.sleep(min(30.0, 2.0 * 2**attempt) + random.random())
+                await asyncio.sleep(retry_pause(attempt))
         raise AssertionError("unreachable")
+
+
+def retry_pause(attempt: int) -> float:
+    """Seconds to wait after failed attempt `attempt` (from 0): 2, 4, 8... at most 30, jittered."""
+    return min(30.0, 2.0 * 2.0**attempt) + random.random()

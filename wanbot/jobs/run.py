@@ -26,7 +26,7 @@ from wanbot.providers.base import Provider
 from wanbot.providers.errors import ProviderError, RateLimited, TimedOut
 from wanbot.providers.models import GenerationRequest, JobState, JobStatus
 from wanbot.providers.registry import ProviderSet
-from wanbot.store.base import Job, JobPhase, Store
+from wanbot.store.base import Job, JobPhase, JobStore, LedgerStore, StatsStore
 from wanbot.tasks import finish_anyway
 
 log = logging.getLogger(__name__)
@@ -47,10 +47,14 @@ class _PastDeadline(Exception):
 CANCEL_AT_HOST_S = 10.0
 
 
+class RunStore(JobStore, LedgerStore, StatsStore, Protocol):
+    """What running jobs read and write: their transitions, settlement and past durations."""
+
+
 class RunContext(Protocol):
     """What a JobRun needs from the service that keeps it (JobService)."""
 
-    store: Store
+    store: RunStore
     providers: ProviderSet
     notifier: Notifier
     pacer: EditPacer

@@ -22,10 +22,10 @@ from wanbot.jobs.delivery import Deliverer
 from wanbot.jobs.fitting import Downloader
 from wanbot.jobs.ports import FailureReason, Notifier
 from wanbot.jobs.progress import EditPacer
-from wanbot.jobs.run import CancelResult, JobRun
+from wanbot.jobs.run import CancelResult, JobRun, RunStore
 from wanbot.jobs.scheduler import FairScheduler, Limits, Ticket
 from wanbot.providers.registry import ProviderSet
-from wanbot.store.base import Job, JobPhase, NewJob, Store
+from wanbot.store.base import Job, JobPhase, NewJob
 from wanbot.tasks import Supervised, finish_anyway, supervise
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class JobService:
     def __init__(
         self,
         *,
-        store: Store,
+        store: RunStore,
         providers: ProviderSet,
         notifier: Notifier,
         downloader: Downloader,
