@@ -9,8 +9,7 @@ import logging
 import discord
 
 from cogs.render import admin as render_admin
-from wanbot.admission import Admitted, Requester
-from wanbot.moderation import Refused
+from wanbot.admission import Admitted, RefusalNotice
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +38,10 @@ class DiscordAudit:
         except discord.HTTPException:
             log.warning("could not post to audit channel %s", channel_id, exc_info=True)
 
-    def refused(
-        self,
-        channel_id: int,
-        requester: Requester,
-        prompt: str,
-        negative_prompt: str | None,
-        refusal: Refused,
-    ) -> None:
-        text = render_admin.refusal_audit(requester, prompt, negative_prompt, refusal)
+    def refused(self, channel_id: int, notice: RefusalNotice) -> None:
+        text = render_admin.refusal_audit(
+            notice.requester, notice.prompt, notice.negative_prompt, notice.refusal
+        )
         self._in_background(channel_id, text)
 
     def admitted(self, admitted: Admitted, placeholder_id: int | None) -> None:

@@ -17,6 +17,7 @@ import discord
 from discord.ext import commands
 
 from cogs.audit import DiscordAudit
+from cogs.jobflow import JobFlow
 from cogs.notifier import DiscordNotifier
 from cogs.operators import Operations
 from cogs.respond import ErrorBoundary, guild_allowed
@@ -68,6 +69,9 @@ class WanBot(commands.Bot):
         self.tree.allowed_guilds = tuple(self.allowed_guilds)
         self.job_actions = ActionRouter(self.allowed_guilds)
         self.audit = DiscordAudit(self)
+        self.job_flow = JobFlow(
+            services.admission, services.jobs, self.audit, services.store, self.job_actions
+        )
         services.plug(DiscordNotifier(self, services.store), self.audit)
         self._background: list[Supervised] = []
         self._leaving: set[int] = set()
@@ -192,7 +196,7 @@ async def open_bot(config: Config) -> AsyncIterator[WanBot]:
     try:
         async with (
             aiohttp.ClientSession(trace_configs=operations.session_traces) as session,
-            InputFetcher(settings.discord.api_base_url) as inputs,
+            InputFetcher(settings.discord.api_base_url, data_dir) as inputs,
         ):
             services = build_services(config, session, store, data_dir, inputs)
             bot = WanBot(services=services, operations=operations)

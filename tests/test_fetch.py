@@ -125,8 +125,9 @@ async def discord(elsewhere: Site) -> AsyncIterator[Site]:
 
 
 @pytest.fixture
-async def fetcher(discord: Site) -> AsyncIterator[InputFetcher]:
-    async with InputFetcher(discord.base + "/api/v10", max_bytes=100_000, total_s=1.0) as f:
+async def fetcher(discord: Site, tmp_path: Path) -> AsyncIterator[InputFetcher]:
+    api = discord.base + "/api/v10"
+    async with InputFetcher(api, tmp_path, max_bytes=100_000, total_s=1.0) as f:
         yield f
 
 
@@ -134,9 +135,10 @@ async def test_attachment_on_the_api_host_is_fetched(
     fetcher: InputFetcher, discord: Site, tmp_path: Path
 ) -> None:
     assert await fetcher.fetch(discord.base + "/attachments/1/ok.png", "ok.png") == PNG
-    kept = await fetcher.keep(discord.base + "/attachments/1/ok.png", "ok.png", tmp_path)
+    kept = await fetcher.keep(discord.base + "/attachments/1/ok.png", "ok.png")
     assert await asyncio.to_thread(Path(kept.path).read_bytes) == PNG
     assert (kept.width, kept.height) == (32, 24)
+    assert Path(kept.path).parent == tmp_path / "inputs"
 
 
 async def test_redirect_within_the_allowed_host_is_followed(
@@ -225,4 +227,4 @@ async def test_remote_status_and_text_never_reach_the_member(
     ],
 )
 def test_which_urls_are_allowed(url: str, allowed: bool) -> None:
-    assert InputFetcher("https://discord.com/api/v10").allowed(url) is allowed
+    assert InputFetcher("https://discord.com/api/v10", Path("data")).allowed(url) is allowed

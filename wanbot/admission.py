@@ -18,7 +18,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from wanbot.credits import CreditPolicy
@@ -101,46 +101,38 @@ class AdmissionStore(LedgerStore, GuildPolicyStore, PreferenceStore, StatsStore,
     """What admission reads (policy, bans, defaults, the last job) and writes (the hold)."""
 
 
+@dataclass(frozen=True)
+class RefusalNotice:
+    """A refusal moderators should hear of: who asked, where, for what, and why not."""
+
+    requester: Requester
+    prompt: str
+    negative_prompt: str | None
+    refusal: Refused
+
+
 class AuditLog(Protocol):
     """Where moderators hear of refusals and jobs; best effort, never failing the action."""
 
-    def refused(
-        self,
-        channel_id: int,
-        requester: Requester,
-        prompt: str,
-        negative_prompt: str | None,
-        refusal: Refused,
-    ) -> None:
+    def refused(self, channel_id: int, notice: RefusalNotice) -> None:
         """Post in the background: a refusal must answer within Discord's 3 s."""
         ...
 
 
+@dataclass(kw_only=True)
 class Admission:
-    def __init__(
-        self,
-        *,
-        store: AdmissionStore,
-        providers: ProviderSet,
-        credits: CreditPolicy,
-        moderator: Moderator,
-        limits: Limits,
-        image_cost: Callable[[str], int],
-        audit: AuditLog,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.store = store
-        self.providers = providers
-        self.credits = credits
-        self.moderator = moderator
-        self.limits = limits
-        self.image_cost = image_cost
-        self.audit = audit
-        self.clock = clock
-        # Per member, so a cooldown check and the admission after it can't interleave.
-        self._admitting: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+    store: AdmissionStore
+    providers: ProviderSet
+    credits: CreditPolicy
+    moderator: Moderator
+    limits: Limits
+    image_cost: Callable[[str], int]  # credits per image on a provider
+    audit: AuditLog
+    clock: Callable[[], float] = time.time
+    # Per member, so a cooldown check and the admission after it can't interleave.
+    _admitting: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = field(
+        default_factory=weakref.WeakValueDictionary, init=False, repr=False
+    )
 
     # -- providers -------------------------------------------------------------------------
     def provider_key(self, name: str | None) -> str | None:
@@ -219,9 +211,8 @@ class Admission:
             )
         except Refused as refused:
             if refused.audited and settings.audit_channel_id is not None:
-                self.audit.refused(
-                    settings.audit_channel_id, requester, prompt, negative_prompt, refused
-                )
+                notice = RefusalNotice(requester, prompt, negative_prompt, refused)
+                self.audit.refused(settings.audit_channel_id, notice)
             raise
         return Cleared(review=review, settings=settings)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiohttp
 
-from wanbot.admission import Admission, AuditLog, Limits, Requester
+from wanbot.admission import Admission, AuditLog, Limits, RefusalNotice
 from wanbot.config import Config
 from wanbot.credits import CreditPolicy
 from wanbot.fetch import InputFetcher
@@ -20,7 +20,7 @@ from wanbot.jobs.fitting import Downloader
 from wanbot.jobs.ports import Delivery, JobOutcome, Notifier, Progress
 from wanbot.jobs.scheduler import Limits as RunLimits
 from wanbot.jobs.service import JobService
-from wanbot.moderation import Moderator, Refused
+from wanbot.moderation import Moderator
 from wanbot.providers.registry import ProviderSet, build_providers
 from wanbot.store.base import Job, Store
 
@@ -58,18 +58,11 @@ class AuditPort:
     def __init__(self) -> None:
         self.target: AuditLog | None = None
 
-    def refused(
-        self,
-        channel_id: int,
-        requester: Requester,
-        prompt: str,
-        negative_prompt: str | None,
-        refusal: Refused,
-    ) -> None:
+    def refused(self, channel_id: int, notice: RefusalNotice) -> None:
         if self.target is None:
             log.warning("refusal not audited: no audit log plugged in")
             return
-        self.target.refused(channel_id, requester, prompt, negative_prompt, refusal)
+        self.target.refused(channel_id, notice)
 
 
 @dataclass

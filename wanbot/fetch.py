@@ -66,6 +66,7 @@ class InputFetcher:
     def __init__(
         self,
         api_base_url: str,
+        keep_in: Path,
         *,
         max_bytes: int = MAX_INPUT_BYTES,
         total_s: float = FETCH_TIME_S,
@@ -74,6 +75,7 @@ class InputFetcher:
     ) -> None:
         api = URL(api_base_url)
         self._api_origin = _origin(api)
+        self.keep_in = keep_in  # the data folder: kept inputs go to its inputs/
         self.max_bytes = max_bytes
         self.total_s = total_s
         self.max_hops = max_hops
@@ -136,10 +138,10 @@ class InputFetcher:
             log.info("input fetch of %s failed: %s", name[:60], type(e).__name__)
             raise InputRefused(name) from None
 
-    async def keep(self, url: str, filename: str, data_dir: Path) -> InputImage:
-        """Fetch, check and keep a copy of one input under `data_dir/inputs/`."""
+    async def keep(self, url: str, filename: str) -> InputImage:
+        """Fetch, check and keep a copy of one input under `keep_in/inputs/`."""
         data = await self.fetch(url, filename)
-        return await asyncio.to_thread(store_input, data_dir, data, filename, url)
+        return await asyncio.to_thread(store_input, self.keep_in, data, filename, url)
 
     # -- internals ----------------------------------------------------------------------------
     async def _follow(self, session: aiohttp.ClientSession, url: URL, name: str) -> bytes:

@@ -14,7 +14,15 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from wanbot.admission import Admission, Admitted, Ask, Limits, ReplyHandle, Requester
+from wanbot.admission import (
+    Admission,
+    Admitted,
+    Ask,
+    Limits,
+    RefusalNotice,
+    ReplyHandle,
+    Requester,
+)
 from wanbot.config import CreditsConfig, MockConfig
 from wanbot.credits import CreditPolicy
 from wanbot.jobs.fitting import Downloader
@@ -70,15 +78,8 @@ class RecordingAudit:
     def __init__(self) -> None:
         self.refusals: list[Refused] = []
 
-    def refused(
-        self,
-        channel_id: int,
-        requester: Requester,
-        prompt: str,
-        negative_prompt: str | None,
-        refusal: Refused,
-    ) -> None:
-        self.refusals.append(refusal)
+    def refused(self, channel_id: int, notice: RefusalNotice) -> None:
+        self.refusals.append(notice.refusal)
 
 
 class ScriptedHost(Provider):

@@ -8,6 +8,7 @@ import logging
 import random
 import shutil
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from wanbot.jobs.fitting import Downloader, DownloadError, fit_under, pack
@@ -21,23 +22,14 @@ log = logging.getLogger(__name__)
 DELIVERY_ATTEMPTS = 6
 
 
+@dataclass(kw_only=True)
 class Deliverer:
-    def __init__(
-        self,
-        *,
-        store: LedgerStore,
-        notifier: Notifier,
-        downloader: Downloader,
-        pacer: EditPacer,
-        label: Callable[[str], str],
-        results_dir: Path,
-    ) -> None:
-        self.store = store
-        self.notifier = notifier
-        self.downloader = downloader
-        self.pacer = pacer
-        self.label = label
-        self.results_dir = results_dir
+    store: LedgerStore
+    notifier: Notifier
+    downloader: Downloader
+    pacer: EditPacer
+    label: Callable[[str], str]  # a provider's name as members see it
+    results_dir: Path  # scratch space; a job's folder goes once it is posted
 
     async def deliver(self, job: Job, urls: Sequence[str]) -> Settlement:
         """Post the results of a job in `delivering` and settle it; DownloadError if none came."""

@@ -10,6 +10,8 @@ from wanbot.providers.models import ASPECT_RATIOS, AspectRatio, GenerationReques
 
 @dataclass(frozen=True)
 class Capabilities:
+    """What a host can do. The defaults are Wan 2.7 Pro's own limits; a host sets what differs."""
+
     label: str  # how members see the provider's name
     aspect_ratios: tuple[AspectRatio, ...] = ASPECT_RATIOS
     text_sizes: tuple[SizeTier, ...] = ("1K", "2K", "4K")

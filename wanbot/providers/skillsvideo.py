@@ -180,23 +180,18 @@ def _form_value(value: object) -> str:
 
 class SkillsVideoProvider(HostedProvider[SkillsVideoConfig]):
     name: ClassVar[str] = "skillsvideo"
+    # Where skills.video differs from Wan 2.7 Pro's own limits (the Capabilities defaults).
     capabilities: ClassVar[Capabilities] = Capabilities(
         label="skills.video",
         aspect_ratios=("1:1", "3:4", "9:16", "4:3", "16:9"),
         text_sizes=("1K", "2K"),
-        edit_sizes=("1K", "2K"),
         explicit_size=False,
-        max_n=4,
         image_set=False,
         negative_prompt=True,
-        negative_prompt_max=500,
         palette=False,
         thinking=False,
-        seed=True,
         safety_checker=True,
         prompt_max=2000,
-        edit=True,
-        max_input_images=4,
         min_input_side=384,
         push_updates=True,
     )
