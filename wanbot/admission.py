@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from wanbot.config import GenerationConfig
 from wanbot.credits import CreditPolicy
 from wanbot.errors import InsufficientCredits, Refusal, RefusalReason
 from wanbot.moderation import Moderator, Refused, Review, cooldown_until
@@ -95,6 +96,10 @@ class Limits:
     cooldown_s: float
     job_timeout_s: float
     max_queued_per_user: int
+
+    @classmethod
+    def of(cls, generation: GenerationConfig) -> Limits:
+        return cls(generation.cooldown_s, generation.job_timeout_s, generation.max_queued_per_user)
 
 
 class AdmissionStore(LedgerStore, GuildPolicyStore, PreferenceStore, StatsStore, Protocol):

@@ -112,11 +112,7 @@ def build_services(
         providers=providers,
         credits=credits,
         moderator=moderator,
-        limits=Limits(
-            cooldown_s=gen.cooldown_s,
-            job_timeout_s=gen.job_timeout_s,
-            max_queued_per_user=gen.max_queued_per_user,
-        ),
+        limits=Limits.of(gen),
         image_cost=image_cost,
         audit=audit,
     )
