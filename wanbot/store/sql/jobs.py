@@ -70,8 +70,8 @@ async def _set_placeholder(conn: Connection, job_id: str, message_id: int, clock
 
 # A job with the credits its hold set aside (its price may change later: see mark_running).
 _JOBS = (
-    "SELECT jobs.*, hold.held AS held FROM jobs"
-    " LEFT JOIN ledger hold ON hold.job_id = jobs.id AND hold.kind = 'hold'"
+    "SELECT jobs.*, h.held AS held FROM jobs"
+    " LEFT JOIN ledger h ON h.job_id = jobs.id AND h.kind = 'hold'"
 )
 
 
