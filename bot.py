@@ -17,8 +17,16 @@ import sys
 
 import discord
 
-from wanbot.config import Config, ConfigError, check_runnable, load_config, resolve_path
+from wanbot.config import (
+    Config,
+    ConfigError,
+    check_runnable,
+    load_config,
+    resolve_path,
+    warnings_for,
+)
 from wanbot.logs import configure_logging
+from wanbot.store import StoreInUse
 
 log = logging.getLogger("wanbot")
 
@@ -71,11 +79,16 @@ def main(argv: list[str] | None = None) -> int:
         source = config.source or "built-in defaults"
         enabled = ", ".join(config.enabled_providers())
         print(f"config OK ({source}); providers: {enabled}; default: {config.default_provider}")
+        for warning in warnings_for(config):
+            print(f"warning: {warning}")
         return 0
     log_settings = config.settings.logging
     configure_logging(log_settings.level, config.secrets.values(), format=log_settings.format)
     try:
         return asyncio.run(run(config))
+    except StoreInUse as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 0
     except Exception:

@@ -10,8 +10,7 @@ import logging
 import discord
 
 from cogs.render import audit as render_audit
-from wanbot.admission import Admitted, Requester
-from wanbot.moderation import Refused
+from wanbot.admission import Admitted, RefusalNotice
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +44,11 @@ class DiscordAudit:
         guild = self._client.get_guild(guild_id)
         return str(guild.preferred_locale) if guild is not None else None
 
-    def refused(
-        self,
-        channel_id: int,
-        requester: Requester,
-        prompt: str,
-        negative_prompt: str | None,
-        refusal: Refused,
-    ) -> None:
-        locale = self.guild_locale(requester.guild_id)
-        text = render_audit.refusal_audit(requester, prompt, negative_prompt, refusal, locale)
+    def refused(self, channel_id: int, notice: RefusalNotice) -> None:
+        locale = self.guild_locale(notice.requester.guild_id)
+        text = render_audit.refusal_audit(
+            notice.requester, notice.prompt, notice.negative_prompt, notice.refusal, locale
+        )
         self._in_background(channel_id, text)
 
     def admitted(self, admitted: Admitted, placeholder_id: int | None) -> None:

@@ -17,6 +17,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.audit import DiscordAudit
+from cogs.jobflow import JobFlow
 from cogs.notifier import DiscordNotifier
 from cogs.operators import Operations
 from cogs.respond import ErrorBoundary, guild_allowed
@@ -25,10 +26,12 @@ from cogs.ui.actions import ActionRouter, JobButton
 from wanbot import health
 from wanbot.app import Services, build_services
 from wanbot.config import Config, DiscordConfig, Secrets, Settings, anchored
+from wanbot.fetch import InputFetcher
 from wanbot.inputs import prune_inputs
 from wanbot.jobs.service import JobService
 from wanbot.providers.mock import MockProvider
 from wanbot.store.base import Store
+from wanbot.store.url import open_store
 from wanbot.tasks import Supervised, supervise
 
 log = logging.getLogger(__name__)
@@ -68,8 +71,12 @@ class WanBot(commands.Bot):
         self.tree.allowed_guilds = tuple(self.allowed_guilds)
         self.job_actions = ActionRouter(self.allowed_guilds)
         self.audit = DiscordAudit(self)
+        self.job_flow = JobFlow(
+            services.admission, services.jobs, self.audit, services.store, self.job_actions
+        )
         services.plug(DiscordNotifier(self, services.store), self.audit)
         self._background: list[Supervised] = []
+        self._leaving: set[int] = set()
 
     @staticmethod
     def shard_options(discord_config: DiscordConfig) -> dict[str, Any]:
@@ -116,9 +123,14 @@ class WanBot(commands.Bot):
     async def on_guild_join(self, guild: discord.Guild) -> None:
         await self._leave_if_not_allowed(guild)
 
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        # One that was unavailable at ready (an outage) shows up only now.
+        await self._leave_if_not_allowed(guild)
+
     async def _leave_if_not_allowed(self, guild: discord.Guild) -> None:
-        if guild_allowed(self.allowed_guilds, guild.id):
+        if guild_allowed(self.allowed_guilds, guild.id) or guild.id in self._leaving:
             return
+        self._leaving.add(guild.id)  # ready and guild_available may both name it
         log.warning("leaving server %s: not in discord.allowed_guilds", guild.id)
         try:
             await guild.leave()
@@ -194,9 +206,9 @@ def bot_class(discord_config: DiscordConfig) -> type[WanBot]:
 
 @contextlib.asynccontextmanager
 async def open_bot(config: Config) -> AsyncIterator[WanBot]:
-    """Build every dependency once, in order, and close them in reverse: store, session, bot."""
-    from wanbot.store.url import open_store
+    """Build every dependency once, in order, and close them in reverse: store, session, bot.
 
+    StoreInUse when another process has the database (one bot per SQLite file)."""
     settings = config.settings
     point_at(settings.discord.api_base_url, settings.discord.gateway_url)
     data_dir = Path(settings.generation.data_dir)
@@ -204,8 +216,11 @@ async def open_bot(config: Config) -> AsyncIterator[WanBot]:
     store = await open_store(settings.storage.url)
     operations = Operations(config)
     try:
-        async with aiohttp.ClientSession(trace_configs=operations.session_traces) as session:
-            services = build_services(config, session, store, data_dir)
+        async with (
+            aiohttp.ClientSession(trace_configs=operations.session_traces) as session,
+            InputFetcher(settings.discord.api_base_url, data_dir) as inputs,
+        ):
+            services = build_services(config, session, store, data_dir, inputs)
             bot = bot_class(settings.discord)(services=services, operations=operations)
             async with bot, operations.serving(bot):
                 yield bot
@@ -233,10 +248,12 @@ async def offline_bot(extensions: Iterable[str] = EXTENSIONS) -> AsyncIterator[W
         config = Config(settings=settings, secrets=Secrets(None, {}), source=None)
         store = await SQLiteStore.open(settings.storage.sqlite_path)
         try:
-            async with aiohttp.ClientSession() as session:
-                services = build_services(
-                    config, session, store, Path(settings.generation.data_dir)
-                )
+            data_dir = Path(settings.generation.data_dir)
+            async with (
+                aiohttp.ClientSession() as session,
+                InputFetcher(settings.discord.api_base_url, data_dir) as inputs,
+            ):
+                services = build_services(config, session, store, data_dir, inputs)
                 bot = WanBot(services=services, operations=Operations(config))
                 for extension in extensions:
                     await bot.load_extension(extension)

@@ -10,26 +10,22 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.audit import DiscordAudit
 from cogs.client import WanBot
-from cogs.jobflow import start_job
+from cogs.jobflow import JobFlow
 from cogs.render.i18n import _
 from cogs.respond import acknowledged_if_slow, locale_of, requester_of
-from cogs.ui.actions import ActionRouter
 from cogs.ui.edit import EditModal, ImageSource, VaryMenu, VarySelect, sources_of
-from wanbot.admission import Admission, Ask
+from wanbot.admission import Ask
 from wanbot.errors import Refusal, RefusalReason
-from wanbot.inputs import MAX_INPUT_BYTES, Offered, precheck, store_input
-from wanbot.jobs.service import JobService
+from wanbot.fetch import InputFetcher
+from wanbot.inputs import Offered, precheck
 from wanbot.options import build_request
 from wanbot.preferences import pick
 from wanbot.providers.models import ASPECT_RATIOS, AspectRatio, InputImage
-from wanbot.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -51,22 +47,12 @@ class Editing(commands.Cog):
     def __init__(
         self,
         *,
-        admission: Admission,
-        jobs: JobService,
-        store: Store,
-        audit: DiscordAudit,
-        actions: ActionRouter,
-        session: aiohttp.ClientSession,
-        data_dir: Path,
+        flow: JobFlow,
+        inputs: InputFetcher,
         tree: app_commands.CommandTree[Any],
     ) -> None:
-        self.admission = admission
-        self.jobs = jobs
-        self.store = store
-        self.audit = audit
-        self.actions = actions
-        self.session = session
-        self.data_dir = data_dir
+        self.flow, self.store, self.actions = flow, flow.store, flow.actions
+        self.inputs = inputs
         self.tree = tree
         self.menu = app_commands.ContextMenu(name="Edit image", callback=self.edit_image_menu)
         self.menu.guild_only = True
@@ -107,7 +93,7 @@ class Editing(commands.Cog):
         # Reading saved defaults, screening and fetching large inputs may outlast Discord's 3 s:
         # acknowledge ("thinking…") once 1.5 s have passed, whatever is still being waited for.
         async with acknowledged_if_slow(interaction, ephemeral=private):
-            saved = await self.admission.defaults(
+            saved = await self.flow.admission.defaults(
                 interaction.guild_id, interaction.user.id, provider, edit=True
             )
         private = bool(pick(private, saved.private))
@@ -115,7 +101,7 @@ class Editing(commands.Cog):
         count = pick(n, saved.n) or 1
         async with acknowledged_if_slow(interaction, ephemeral=private):
             # Screen first, then fetch: a refused member makes the bot download nothing.
-            cleared = await self.admission.precheck(requester, prompt)
+            cleared = await self.flow.admission.precheck(requester, prompt)
             inputs = await self._fetch_all(sources)
         try:
             first = inputs[0]
@@ -129,9 +115,7 @@ class Editing(commands.Cog):
                 input_images=inputs,
                 aspect_ratio=closest_ratio(first.width, first.height),
             )
-            await start_job(
-                interaction, self.admission, self.jobs, self.audit, request, ask, cleared
-            )
+            await self.flow.start(interaction, request, ask, cleared)
         except Refusal:
             await asyncio.to_thread(_forget_inputs, inputs)
             raise
@@ -147,31 +131,18 @@ class Editing(commands.Cog):
         await self.run_edit(interaction, prompt, sources, n=n, parent_job_id=parent_job_id)
 
     async def _fetch_all(self, sources: list[ImageSource]) -> list[InputImage]:
-        return list(await asyncio.gather(*(self._fetch(s) for s in sources)))
-
-    async def _fetch(self, source: ImageSource) -> InputImage:
-        name = source.offered.filename[:60]
-        timeout = aiohttp.ClientTimeout(total=30, sock_connect=10)
-        try:
-            async with self.session.get(source.url, timeout=timeout) as resp:
-                if resp.status != 200:
-                    log.info("input %s: HTTP %s", name, resp.status)
-                    raise Refusal(RefusalReason.INPUT_DOWNLOAD_FAILED, {"name": name})
-                data = bytearray()
-                async for chunk in resp.content.iter_chunked(256 * 1024):
-                    data += chunk
-                    if len(data) > MAX_INPUT_BYTES:
-                        break
-        except (aiohttp.ClientError, TimeoutError):
-            raise Refusal(RefusalReason.INPUT_DOWNLOAD_FAILED, {"name": name}) from None
-        if len(data) > MAX_INPUT_BYTES:
-            raise Refusal(
-                RefusalReason.BAD_INPUT_IMAGE,
-                {"name": name, "mb": MAX_INPUT_BYTES // (1024 * 1024)},
-            )
-        return await asyncio.to_thread(
-            store_input, self.data_dir, bytes(data), source.offered.filename, source.url
+        """Every input fetched (from Discord's CDN only) and kept, or none: when one is refused,
+        the copies of the others are deleted and the first refusal raised."""
+        got = await asyncio.gather(
+            *(self.inputs.keep(s.url, s.offered.filename) for s in sources),
+            return_exceptions=True,
         )
+        kept = [g for g in got if isinstance(g, InputImage)]
+        failed = [g for g in got if isinstance(g, BaseException)]
+        if failed:
+            await asyncio.to_thread(_forget_inputs, kept)
+            raise failed[0]
+        return kept
 
     # -- /edit -----------------------------------------------------------------------------
     @app_commands.command(name="edit", description="Edit images with a prompt")
@@ -213,8 +184,7 @@ class Editing(commands.Cog):
     async def _provider_autocomplete(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        choices = self.admission.provider_choices(current)
-        return [app_commands.Choice(name=label, value=key) for label, key in choices]
+        return self.flow.provider_choices(current)
 
     # -- context menu and buttons ----------------------------------------------------------
     async def edit_image_menu(
@@ -268,13 +238,8 @@ async def setup(bot: WanBot) -> None:
     services = bot.services
     await bot.add_cog(
         Editing(
-            admission=services.admission,
-            jobs=services.jobs,
-            store=services.store,
-            audit=bot.audit,
-            actions=bot.job_actions,
-            session=services.session,
-            data_dir=services.data_dir,
+            flow=bot.job_flow,
+            inputs=services.inputs,
             tree=bot.tree,
         )
     )

@@ -12,19 +12,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.audit import DiscordAudit
 from cogs.client import WanBot
-from cogs.jobflow import start_job
+from cogs.jobflow import JobFlow
 from cogs.render import jobs as render_jobs
 from cogs.respond import acknowledged_if_slow, locale_of, reply
-from cogs.ui.actions import ActionRouter, may_moderate
-from wanbot.admission import Admission, Ask
+from cogs.ui.actions import may_moderate
+from wanbot.admission import Ask
 from wanbot.errors import Refusal, RefusalReason
-from wanbot.jobs.service import JobService
 from wanbot.options import build_request
 from wanbot.preferences import pick
 from wanbot.providers.models import MAX_SEED, GenerationRequest
-from wanbot.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +32,10 @@ SizeChoice = Literal["1K", "2K", "4K"]
 class Generation(commands.Cog):
     """/imagine and the actions on a job that need no input image."""
 
-    def __init__(
-        self,
-        *,
-        admission: Admission,
-        jobs: JobService,
-        store: Store,
-        audit: DiscordAudit,
-        actions: ActionRouter,
-    ) -> None:
-        self.admission = admission
-        self.jobs = jobs
-        self.store = store
-        self.audit = audit
-        self.actions = actions
+    def __init__(self, *, flow: JobFlow) -> None:
+        self.flow = flow
+        self.store = flow.store
+        self.actions = flow.actions
 
     async def cog_load(self) -> None:
         self.actions.register("cancel", self.cancel)
@@ -68,7 +55,7 @@ class Generation(commands.Cog):
                 raise Refusal(RefusalReason.JOB_GONE)
             if interaction.user.id != job.user_id and not may_moderate(interaction):
                 raise Refusal(RefusalReason.NOT_OWNER, {"action": "cancel"})
-            result = await self.jobs.cancel(job_id)
+            result = await self.flow.jobs.cancel(job_id)
         await reply(interaction, render_jobs.cancel_reply(result, locale_of(interaction)))
 
     async def delete(self, interaction: discord.Interaction[Any], job_id: str) -> None:
@@ -95,7 +82,7 @@ class Generation(commands.Cog):
             raise Refusal(RefusalReason.INPUTS_GONE)
         request = job.request.model_copy(update={"seed": random.randint(0, MAX_SEED)})
         ask = Ask(kind=job.kind, provider=job.provider, private=job.private, parent_job_id=job.id)
-        await start_job(interaction, self.admission, self.jobs, self.audit, request, ask)
+        await self.flow.start(interaction, request, ask)
 
     # -- commands --------------------------------------------------------------------------
     @app_commands.command(name="imagine", description="Make images from a prompt")
@@ -130,7 +117,7 @@ class Generation(commands.Cog):
     ) -> None:
         assert interaction.guild_id is not None
         async with acknowledged_if_slow(interaction, ephemeral=private):
-            saved = await self.admission.defaults(
+            saved = await self.flow.admission.defaults(
                 interaction.guild_id, interaction.user.id, provider, edit=False
             )
         request = build_request(
@@ -145,14 +132,13 @@ class Generation(commands.Cog):
             palette=palette,
         )
         ask = Ask(kind="imagine", provider=provider, private=bool(pick(private, saved.private)))
-        await start_job(interaction, self.admission, self.jobs, self.audit, request, ask)
+        await self.flow.start(interaction, request, ask)
 
     @imagine.autocomplete("provider")
     async def _provider_autocomplete(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        choices = self.admission.provider_choices(current)
-        return [app_commands.Choice(name=label, value=key) for label, key in choices]
+        return self.flow.provider_choices(current)
 
 
 def _inputs_kept(request: GenerationRequest) -> bool:
@@ -160,13 +146,4 @@ def _inputs_kept(request: GenerationRequest) -> bool:
 
 
 async def setup(bot: WanBot) -> None:
-    services = bot.services
-    await bot.add_cog(
-        Generation(
-            admission=services.admission,
-            jobs=services.jobs,
-            store=services.store,
-            audit=bot.audit,
-            actions=bot.job_actions,
-        )
-    )
+    await bot.add_cog(Generation(flow=bot.job_flow))

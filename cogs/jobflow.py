@@ -5,9 +5,11 @@ the job ends queued or released."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import discord
+from discord import app_commands
 
 from cogs import audit
 from cogs.render import jobs as render_jobs
@@ -18,45 +20,63 @@ from cogs.respond import (
     requester_of,
     show_placeholder,
 )
-from cogs.ui.actions import progress_view
+from cogs.ui.actions import ActionRouter, progress_view
 from wanbot.admission import Admission, Ask, Cleared
 from wanbot.jobs.ports import Progress
 from wanbot.jobs.service import JobService
 from wanbot.providers.models import GenerationRequest
+from wanbot.store.base import JobStore
 
 log = logging.getLogger(__name__)
 
 
-async def start_job(
-    interaction: discord.Interaction[Any],
-    admission: Admission,
-    jobs: JobService,
-    auditor: audit.DiscordAudit,
-    request: GenerationRequest,
-    ask: Ask,
-    cleared: Cleared | None = None,
-) -> None:
-    async with acknowledged_if_slow(interaction, ephemeral=ask.private):
-        admitted = await admission.admit(
-            requester_of(interaction), reply_handle_of(interaction), ask, request, cleared
-        )
-    job = admitted.job
-    queued = False
-    try:
-        placeholder_id: int | None = None
-        progress = Progress(phase="queued", provider_label=admitted.provider_label)
-        locale = locale_of(interaction)
-        text = render_jobs.placeholder(job.request, progress, locale=locale)
-        try:
-            placeholder_id = await show_placeholder(
-                interaction, text, progress_view(job.id, locale), private=ask.private
+@dataclass(frozen=True)
+class JobFlow:
+    """What the cogs that start jobs and act on them share: admission, the job service, the
+    audit log, the jobs' records and the router of the job buttons (built once by the client)."""
+
+    admission: Admission
+    jobs: JobService
+    audit: audit.DiscordAudit
+    store: JobStore
+    actions: ActionRouter
+
+    def provider_choices(self, current: str) -> list[app_commands.Choice[str]]:
+        """Autocomplete for a `provider` option: the enabled hosts matching what is typed."""
+        choices = self.admission.provider_choices(current)
+        return [app_commands.Choice(name=label, value=key) for label, key in choices]
+
+    async def start(
+        self,
+        interaction: discord.Interaction[Any],
+        request: GenerationRequest,
+        ask: Ask,
+        cleared: Cleared | None = None,
+    ) -> None:
+        """Admit, show the placeholder, queue, audit; released if anything between fails."""
+        async with acknowledged_if_slow(interaction, ephemeral=ask.private):
+            admitted = await self.admission.admit(
+                requester_of(interaction), reply_handle_of(interaction), ask, request, cleared
             )
-        except (discord.HTTPException, TimeoutError):
-            # The job is paid for and stays admitted: it is delivered to the channel instead.
-            log.warning("job %s: could not show a placeholder", job.id, exc_info=True)
-        await jobs.enqueue(job, placeholder_id)
-        queued = True
-    finally:
-        if not queued:
-            await jobs.release(job, "interrupted before it was queued")
-    auditor.admitted(admitted, placeholder_id)
+        job = admitted.job
+        queued = False
+        try:
+            placeholder_id: int | None = None
+            progress = Progress(phase="queued", provider_label=admitted.provider_label)
+            text = render_jobs.placeholder(job.request, progress, locale=locale_of(interaction))
+            try:
+                placeholder_id = await show_placeholder(
+                    interaction,
+                    text,
+                    progress_view(job.id, locale_of(interaction)),
+                    private=ask.private,
+                )
+            except (discord.HTTPException, TimeoutError):
+                # The job is paid for and stays admitted: it is delivered to the channel instead.
+                log.warning("job %s: could not show a placeholder", job.id, exc_info=True)
+            await self.jobs.enqueue(job, placeholder_id)
+            queued = True
+        finally:
+            if not queued:
+                await self.jobs.release(job, "interrupted before it was queued")
+        self.audit.admitted(admitted, placeholder_id)

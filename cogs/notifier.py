@@ -20,7 +20,7 @@ from cogs.render import jobs as render
 from cogs.ui.actions import progress_view, result_view
 from wanbot.jobs.fitting import pack
 from wanbot.jobs.ports import DeliveredFile, Delivery, JobOutcome, Progress
-from wanbot.store.base import Job, Store
+from wanbot.store.base import Job, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ NO_PINGS = discord.AllowedMentions.none()
 
 
 class DiscordNotifier:
-    def __init__(self, client: discord.Client, store: Store) -> None:
+    def __init__(self, client: discord.Client, store: JobStore) -> None:
         self._bot = client
         self._store = store
 

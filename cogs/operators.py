@@ -16,12 +16,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
 
 import aiohttp
+import discord
 
+from cogs.audit import DiscordAudit
 from cogs.render.audit import low_balance
+from wanbot.app import Services
 from wanbot.balance import BalanceTracker, LowBalance, thresholds_from
 from wanbot.config import Config
 from wanbot.http.hooks import WebhookRegistry
@@ -30,12 +33,26 @@ from wanbot.http.traces import ProviderRequestTrace, discord_429_trace
 from wanbot.metrics import Metrics
 from wanbot.store.base import JobPhase
 
-if TYPE_CHECKING:
-    from cogs.client import WanBot
-
 log = logging.getLogger(__name__)
 
 ACTIVE_PHASES = (JobPhase.QUEUED, JobPhase.SUBMITTING, JobPhase.RUNNING, JobPhase.DELIVERING)
+
+
+class WanBot(Protocol):
+    """What operations need of the running client (cogs.client.WanBot), without importing it."""
+
+    services: Services
+    audit: DiscordAudit
+
+    @property
+    def guilds(self) -> Sequence[discord.Guild]: ...
+
+    @property
+    def ws(self) -> discord.gateway.DiscordWebSocket | None: ...
+
+    def is_ready(self) -> bool: ...
+
+    def is_closed(self) -> bool: ...
 
 
 class BotHealth:
@@ -50,10 +67,10 @@ class BotHealth:
         return bot.is_ready() and not bot.is_closed() and ws is not None and ws.open
 
     def dispatcher_alive(self) -> bool:
-        return self._bot.jobs.dispatcher_alive
+        return self._bot.services.jobs.dispatcher_alive
 
     async def store_writable(self) -> bool:
-        await self._bot.store.set_meta("healthz", f"{time.time():.0f}")
+        await self._bot.services.store.set_meta("healthz", f"{time.time():.0f}")
         return True
 
 
@@ -107,7 +124,7 @@ class Operations:
 
 
 async def refresh_job_gauges(bot: WanBot, metrics: Metrics) -> None:
-    jobs = await bot.store.jobs_in(list(ACTIVE_PHASES))
+    jobs = await bot.services.store.jobs_in(list(ACTIVE_PHASES))
     for phase in ACTIVE_PHASES:
         metrics.set_active(phase.value, sum(1 for job in jobs if job.state is phase))
     metrics.set_queue_depth(sum(1 for job in jobs if job.state is JobPhase.QUEUED))
@@ -117,6 +134,6 @@ async def warn_low_balance(bot: WanBot, crossing: LowBalance) -> None:
     """One line in the audit channel of every server that has one."""
     label = bot.services.providers.label(crossing.provider)
     for guild in bot.guilds:
-        settings = await bot.store.guild_settings(guild.id)
+        settings = await bot.services.store.guild_settings(guild.id)
         text = low_balance(label, crossing.balance, crossing.threshold, str(guild.preferred_locale))
         await bot.audit.post(settings.audit_channel_id, text)

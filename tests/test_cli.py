@@ -57,3 +57,18 @@ def test_missing_config_file(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "does not exist" in result.stderr
+
+
+def test_check_warns_while_any_server_may_use_the_bot(tmp_path: Path) -> None:
+    env = {"DISCORD_TOKEN": "x" * 30}
+    open_to_all = run_bot("--check", env=env, cwd=tmp_path)
+    assert open_to_all.returncode == 0, open_to_all.stderr
+    warnings = [line for line in open_to_all.stdout.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, open_to_all.stdout
+    assert "discord.allowed_guilds is empty" in warnings[0] and "Public Bot" in warnings[0]
+
+    config = tmp_path / "config.toml"
+    config.write_text("[discord]\nallowed_guilds = [123456789012345678]\n")
+    listed = run_bot("--check", env=env, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "warning" not in listed.stdout + listed.stderr

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from cogs.render.refusals import refusal as said
 from tests.fakes.provider_server import make_png
 from wanbot.fetch import InputFetcher, InputRefused
 
@@ -124,8 +125,9 @@ async def discord(elsewhere: Site) -> AsyncIterator[Site]:
 
 
 @pytest.fixture
-async def fetcher(discord: Site) -> AsyncIterator[InputFetcher]:
-    async with InputFetcher(discord.base + "/api/v10", max_bytes=100_000, total_s=1.0) as f:
+async def fetcher(discord: Site, tmp_path: Path) -> AsyncIterator[InputFetcher]:
+    api = discord.base + "/api/v10"
+    async with InputFetcher(api, tmp_path, max_bytes=100_000, total_s=1.0) as f:
         yield f
 
 
@@ -133,9 +135,10 @@ async def test_attachment_on_the_api_host_is_fetched(
     fetcher: InputFetcher, discord: Site, tmp_path: Path
 ) -> None:
     assert await fetcher.fetch(discord.base + "/attachments/1/ok.png", "ok.png") == PNG
-    kept = await fetcher.keep(discord.base + "/attachments/1/ok.png", "ok.png", tmp_path)
+    kept = await fetcher.keep(discord.base + "/attachments/1/ok.png", "ok.png")
     assert await asyncio.to_thread(Path(kept.path).read_bytes) == PNG
     assert (kept.width, kept.height) == (32, 24)
+    assert Path(kept.path).parent == tmp_path / "inputs"
 
 
 async def test_redirect_within_the_allowed_host_is_followed(
@@ -148,16 +151,19 @@ async def test_redirect_within_the_allowed_host_is_followed(
 async def test_foreign_host_refused_without_a_request(
     fetcher: InputFetcher, elsewhere: Site
 ) -> None:
-    with pytest.raises(InputRefused, match="only Discord attachments"):
+    with pytest.raises(InputRefused) as caught:
         await fetcher.fetch(elsewhere.base + "/secret", "secret.png")
+    assert caught.value.problem == "not_on_discord"
+    assert "only Discord attachments" in said(caught.value)
     assert elsewhere.hits == []
 
 
 async def test_redirect_to_a_foreign_host_refused(
     fetcher: InputFetcher, discord: Site, elsewhere: Site
 ) -> None:
-    with pytest.raises(InputRefused, match="could not be fetched"):
+    with pytest.raises(InputRefused) as caught:
         await fetcher.fetch(discord.base + "/attachments/3/away.png", "away.png")
+    assert caught.value.problem == "fetch_failed"
     assert discord.hits == ["/attachments/3/away.png"]
     assert elsewhere.hits == []
 
@@ -170,18 +176,22 @@ async def test_redirect_loop_stops_after_a_few_hops(fetcher: InputFetcher, disco
 
 async def test_oversize_refused_from_content_length(fetcher: InputFetcher, discord: Site) -> None:
     # The body never completes, so only a check of the header can end this before the time cap.
-    with pytest.raises(InputRefused, match="is too large"):
+    with pytest.raises(InputRefused) as caught:
         await fetcher.fetch(discord.base + "/attachments/5/claims-big.png", "big.png")
+    assert caught.value.problem == "over_limit"
+    assert said(caught.value) == "big.png is too large. Nothing was charged."
 
 
 async def test_oversize_refused_while_streaming(fetcher: InputFetcher, discord: Site) -> None:
-    with pytest.raises(InputRefused, match="is too large"):
+    with pytest.raises(InputRefused) as caught:
         await fetcher.fetch(discord.base + "/attachments/6/streams-big.png", "big.png")
+    assert caught.value.problem == "over_limit"
 
 
 async def test_slow_body_hits_the_time_cap(fetcher: InputFetcher, discord: Site) -> None:
-    with pytest.raises(InputRefused, match="could not be fetched"):
+    with pytest.raises(InputRefused) as caught:
         await fetcher.fetch(discord.base + "/attachments/7/slow.png", "slow.png")
+    assert caught.value.problem == "fetch_failed"
 
 
 async def test_remote_status_and_text_never_reach_the_member(
@@ -189,9 +199,10 @@ async def test_remote_status_and_text_never_reach_the_member(
 ) -> None:
     with pytest.raises(InputRefused) as caught:
         await fetcher.fetch(discord.base + "/attachments/8/gone.png", "gone.png")
-    message = caught.value.user_message
+    message = said(caught.value)
     assert "418" not in message and "10.0.0.5" not in message
-    assert message == "gone.png could not be fetched. Nothing was charged."
+    assert "418" not in str(caught.value.details) and "10.0.0.5" not in str(caught.value.details)
+    assert message == "I couldn't download gone.png. Nothing was charged."
 
 
 @pytest.mark.parametrize(
@@ -216,4 +227,4 @@ async def test_remote_status_and_text_never_reach_the_member(
     ],
 )
 def test_which_urls_are_allowed(url: str, allowed: bool) -> None:
-    assert InputFetcher("https://discord.com/api/v10").allowed(url) is allowed
+    assert InputFetcher("https://discord.com/api/v10", Path("data")).allowed(url) is allowed

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from cogs.render.refusals import block_reason, refusal
+from cogs.render.refusals import refusal as said
 from wanbot.config import ConfigError, load_config
 from wanbot.credits import role_allowance
-from wanbot.errors import UserFacingError
+from wanbot.errors import Refusal, RefusalReason
 from wanbot.moderation import (
     ContentFilter,
     Moderator,
@@ -146,8 +147,12 @@ def test_regex_entries() -> None:
     ],
 )
 def test_bad_entries_refused(pattern: str, is_regex: bool, complaint: str) -> None:
-    with pytest.raises(UserFacingError, match=complaint):
+    with pytest.raises(Refusal) as caught:
         clean_entry(pattern, is_regex)
+    assert caught.value.reason is RefusalReason.BAD_BLOCKLIST_ENTRY
+    reply = said(caught.value)
+    assert complaint in reply and reply.endswith(" Nothing was changed.")
+    assert reply.count("Nothing was") == 1
 
 
 def test_catastrophic_pattern_is_matched_in_linear_time() -> None:
@@ -187,8 +192,10 @@ def test_server_patterns_never_run_on_pythons_re(monkeypatch: pytest.MonkeyPatch
 
 
 def test_pattern_and_text_lengths_are_bounded() -> None:
-    with pytest.raises(UserFacingError, match="1 to 200"):
+    with pytest.raises(Refusal) as caught:
         clean_entry("a" * 201, True)
+    assert caught.value.details == {"problem": "pattern_length", "limit": 200}
+    assert "1 to 200" in said(caught.value)
     entry = regex("needle")
     assert match_entry(entry, "hay " * 1000 + "needle") == "needle"
     # Past the bound nothing is looked at: a prompt can't make matching arbitrarily long.

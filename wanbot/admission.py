@@ -18,16 +18,24 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from wanbot.config import GenerationConfig
 from wanbot.credits import CreditPolicy
 from wanbot.errors import InsufficientCredits, Refusal, RefusalReason
 from wanbot.moderation import Moderator, Refused, Review, cooldown_until
 from wanbot.preferences import Preferences
 from wanbot.providers.models import GenerationRequest
 from wanbot.providers.registry import ProviderSet
-from wanbot.store.base import GuildSettings, NewJob, Store
+from wanbot.store.base import (
+    GuildPolicyStore,
+    GuildSettings,
+    LedgerStore,
+    NewJob,
+    PreferenceStore,
+    StatsStore,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,47 +98,47 @@ class Limits:
     job_timeout_s: float
     max_queued_per_user: int
 
+    @classmethod
+    def of(cls, generation: GenerationConfig) -> Limits:
+        return cls(generation.cooldown_s, generation.job_timeout_s, generation.max_queued_per_user)
+
+
+class AdmissionStore(LedgerStore, GuildPolicyStore, PreferenceStore, StatsStore, Protocol):
+    """What admission reads (policy, bans, defaults, the last job) and writes (the hold)."""
+
+
+@dataclass(frozen=True)
+class RefusalNotice:
+    """A refusal moderators should hear of: who asked, where, for what, and why not."""
+
+    requester: Requester
+    prompt: str
+    negative_prompt: str | None
+    refusal: Refused
+
 
 class AuditLog(Protocol):
     """Where moderators hear of refusals and jobs; best effort, never failing the action."""
 
-    def refused(
-        self,
-        channel_id: int,
-        requester: Requester,
-        prompt: str,
-        negative_prompt: str | None,
-        refusal: Refused,
-    ) -> None:
+    def refused(self, channel_id: int, notice: RefusalNotice) -> None:
         """Post in the background: a refusal must answer within Discord's 3 s."""
         ...
 
 
+@dataclass(kw_only=True)
 class Admission:
-    def __init__(
-        self,
-        *,
-        store: Store,
-        providers: ProviderSet,
-        credits: CreditPolicy,
-        moderator: Moderator,
-        limits: Limits,
-        image_cost: Callable[[str], int],
-        audit: AuditLog,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.store = store
-        self.providers = providers
-        self.credits = credits
-        self.moderator = moderator
-        self.limits = limits
-        self.image_cost = image_cost
-        self.audit = audit
-        self.clock = clock
-        # Per member, so a cooldown check and the admission after it can't interleave.
-        self._admitting: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+    store: AdmissionStore
+    providers: ProviderSet
+    credits: CreditPolicy
+    moderator: Moderator
+    limits: Limits
+    image_cost: Callable[[str], int]  # credits per image on a provider
+    audit: AuditLog
+    clock: Callable[[], float] = time.time
+    # Per member, so a cooldown check and the admission after it can't interleave.
+    _admitting: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = field(
+        default_factory=weakref.WeakValueDictionary, init=False, repr=False
+    )
 
     # -- providers -------------------------------------------------------------------------
     def provider_key(self, name: str | None) -> str | None:
@@ -211,9 +219,8 @@ class Admission:
             )
         except Refused as refused:
             if refused.audited and settings.audit_channel_id is not None:
-                self.audit.refused(
-                    settings.audit_channel_id, requester, prompt, negative_prompt, refused
-                )
+                notice = RefusalNotice(requester, prompt, negative_prompt, refused)
+                self.audit.refused(settings.audit_channel_id, notice)
             raise
         return Cleared(review=review, settings=settings)
 
@@ -238,9 +245,12 @@ class Admission:
         member's cooldown; the job is recorded `queued` but not yet scheduled."""
         if cleared is None:
             cleared = await self.screen(requester, request.prompt, request.negative_prompt)
+        # What the screen decides, never what an earlier job (a reroll's) carried.
+        request = request.model_copy(
+            update={"filtered": cleared.review.filtered, "safety_checker": None}
+        )
         chosen = self.resolve_provider(ask.provider, request)
-        if cleared.review.filtered and self.providers.get(chosen).capabilities.safety_checker:
-            request = request.model_copy(update={"safety_checker": True})
+        request = self.providers.get(chosen).capabilities.prepared(request)
         now = self.clock()
         job = NewJob(
             id=uuid.uuid4().hex,

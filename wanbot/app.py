@@ -12,15 +12,16 @@ from pathlib import Path
 
 import aiohttp
 
-from wanbot.admission import Admission, AuditLog, Limits, Requester
+from wanbot.admission import Admission, AuditLog, Limits, RefusalNotice
 from wanbot.config import Config
 from wanbot.credits import CreditPolicy
+from wanbot.fetch import InputFetcher
 from wanbot.jobs.fitting import Downloader
 from wanbot.jobs.leases import LeaseSettings
 from wanbot.jobs.ports import Delivery, JobOutcome, Notifier, Progress
 from wanbot.jobs.scheduler import Limits as RunLimits
 from wanbot.jobs.service import JobService
-from wanbot.moderation import Moderator, Refused
+from wanbot.moderation import Moderator
 from wanbot.providers.registry import ProviderSet, build_providers
 from wanbot.store.base import Job, Store
 from wanbot.store.url import is_postgres
@@ -59,18 +60,11 @@ class AuditPort:
     def __init__(self) -> None:
         self.target: AuditLog | None = None
 
-    def refused(
-        self,
-        channel_id: int,
-        requester: Requester,
-        prompt: str,
-        negative_prompt: str | None,
-        refusal: Refused,
-    ) -> None:
+    def refused(self, channel_id: int, notice: RefusalNotice) -> None:
         if self.target is None:
             log.warning("refusal not audited: no audit log plugged in")
             return
-        self.target.refused(channel_id, requester, prompt, negative_prompt, refusal)
+        self.target.refused(channel_id, notice)
 
 
 @dataclass
@@ -78,6 +72,7 @@ class Services:
     config: Config
     store: Store
     session: aiohttp.ClientSession
+    inputs: InputFetcher  # members' input images: Discord's CDN only, a connection pool of its own
     providers: ProviderSet
     data_dir: Path
     credits: CreditPolicy
@@ -93,7 +88,11 @@ class Services:
 
 
 def build_services(
-    config: Config, session: aiohttp.ClientSession, store: Store, data_dir: Path
+    config: Config,
+    session: aiohttp.ClientSession,
+    store: Store,
+    data_dir: Path,
+    inputs: InputFetcher,
 ) -> Services:
     settings = config.settings
     providers = build_providers(config, session, data_dir)
@@ -115,11 +114,7 @@ def build_services(
         providers=providers,
         credits=credits,
         moderator=moderator,
-        limits=Limits(
-            cooldown_s=gen.cooldown_s,
-            job_timeout_s=gen.job_timeout_s,
-            max_queued_per_user=gen.max_queued_per_user,
-        ),
+        limits=Limits.of(gen),
         image_cost=image_cost,
         audit=audit,
     )
@@ -137,11 +132,13 @@ def build_services(
         data_dir=data_dir,
         # PostgreSQL may be shared by several processes: each leases the jobs it works on.
         leases=LeaseSettings.for_this_process() if is_postgres(settings.storage.url) else None,
+        image_cost=image_cost,
     )
     return Services(
         config=config,
         store=store,
         session=session,
+        inputs=inputs,
         providers=providers,
         data_dir=data_dir,
         credits=credits,

@@ -30,6 +30,13 @@ PositiveInt = Annotated[int, Field(ge=1)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 
 
+def http_url(value: str) -> str:
+    """An http(s) base URL without its trailing slash; ValueError otherwise."""
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -66,9 +73,7 @@ class DiscordConfig(Section):
     @field_validator("api_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+        return http_url(value)
 
     @field_validator("gateway_url")
     @classmethod
@@ -134,9 +139,7 @@ class ProviderSection(Section):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+        return http_url(value)
 
 
 class PixelDojoConfig(ProviderSection):
@@ -161,7 +164,7 @@ class DashScopeConfig(ProviderSection):
 
 class MockConfig(Section):
     delay_s: Annotated[float, Field(ge=0)] = 3.0
-    image_cost: NonNegativeInt | None = None
+    image_cost: NonNegativeInt = 0  # its images are marked MOCK: free unless an operator says
 
 
 class ProvidersConfig(Section):
@@ -350,6 +353,18 @@ def anchored(settings: Settings, base: Path) -> Settings:
         database = (base / storage.sqlite_path.expanduser()).resolve()
         update["storage"] = storage.model_copy(update={"url": f"sqlite:///{database}"})
     return settings.model_copy(update=update)
+
+
+def warnings_for(config: Config) -> list[str]:
+    """What is allowed but probably a mistake, one line each (`--check` prints them)."""
+    found = []
+    if not config.settings.discord.allowed_guilds:
+        found.append(
+            "discord.allowed_guilds is empty: any server that adds the bot can use it and spend "
+            "its credits; list your servers' ids there and switch off Public Bot in the "
+            "Developer Portal"
+        )
+    return found
 
 
 def check_runnable(config: Config) -> list[str]:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from wanbot.config import CreditsConfig
-from wanbot.store.base import Activity, Budget, SpendCaps, Store
+from wanbot.store.base import Activity, Budget, LedgerStore, SpendCaps
 
 RECENT = 5
 
@@ -99,7 +99,7 @@ class CreditSummary:
 
 
 async def credit_summary(
-    store: Store,
+    store: LedgerStore,
     policy: CreditPolicy,
     guild_id: int,
     user_id: int,

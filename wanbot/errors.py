@@ -3,7 +3,8 @@
     WanbotError
     ├── Refusal(reason, details)         an action refused before anything was charged
     │   ├── InsufficientCredits, SpendCapReached, QueueFull   (raised by the store)
-    │   └── UserFacingError              legacy: a ready-made sentence (being phased out)
+    │   ├── Refused                      the server's policy (wanbot.moderation)
+    │   └── InputRefused                 an input image not fetched (wanbot.fetch)
     ├── HostFailure                      = wanbot.providers.errors.ProviderError (an image host)
     └── JobCancelled                     a job stopped because the member cancelled it
 
@@ -48,8 +49,6 @@ class RefusalReason(enum.StrEnum):
     # administration (nothing was changed, rather than charged)
     BAD_BLOCKLIST_ENTRY = "bad_blocklist_entry"
     ADMIN_INPUT = "admin_input"
-    # a sentence made elsewhere (legacy callers)
-    MESSAGE = "message"
 
 
 class Refusal(WanbotError):
@@ -87,15 +86,6 @@ class QueueFull(Refusal):
     def __init__(self, limit: int) -> None:
         super().__init__(RefusalReason.QUEUE_FULL, {"limit": limit})
         self.limit = limit
-
-
-class UserFacingError(Refusal):
-    """A refusal whose sentence was written by the caller. Kept for modules not yet converted to
-    reasons (input checks); new code raises Refusal with a reason."""
-
-    def __init__(self, user_message: str) -> None:
-        super().__init__(RefusalReason.MESSAGE, {"text": user_message})
-        self.user_message = user_message
 
 
 class JobCancelled(WanbotError):

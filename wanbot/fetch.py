@@ -22,7 +22,7 @@ from types import TracebackType
 import aiohttp
 from yarl import URL
 
-from wanbot.errors import UserFacingError
+from wanbot.errors import Refusal, RefusalReason
 from wanbot.inputs import MAX_INPUT_BYTES, store_input
 from wanbot.providers.models import InputImage
 
@@ -39,11 +39,18 @@ CONNECTIONS_PER_HOST = 4
 _CHUNK = 64 * 1024
 
 
-class InputRefused(UserFacingError):
-    """An input that was not fetched; the message never carries what the remote side said."""
+class InputRefused(Refusal):
+    """An input that was not fetched: `problem` is not_on_discord, fetch_failed or over_limit
+    (then `mb` is the limit). It never carries what the remote side said (status, error text)."""
 
-    def __init__(self, name: str, why: str = "could not be fetched") -> None:
-        super().__init__(f"{name[:60]} {why}. Nothing was charged.")
+    def __init__(self, name: str, problem: str = "fetch_failed", **values: object) -> None:
+        reason = (
+            RefusalReason.BAD_INPUT_IMAGE
+            if problem == "over_limit"
+            else RefusalReason.INPUT_DOWNLOAD_FAILED
+        )
+        super().__init__(reason, {"name": name[:60], "problem": problem, **values})
+        self.problem = problem
 
 
 def _origin(url: URL) -> tuple[str, str, int | None]:
@@ -59,6 +66,7 @@ class InputFetcher:
     def __init__(
         self,
         api_base_url: str,
+        keep_in: Path,
         *,
         max_bytes: int = MAX_INPUT_BYTES,
         total_s: float = FETCH_TIME_S,
@@ -67,6 +75,7 @@ class InputFetcher:
     ) -> None:
         api = URL(api_base_url)
         self._api_origin = _origin(api)
+        self.keep_in = keep_in  # the data folder: kept inputs go to its inputs/
         self.max_bytes = max_bytes
         self.total_s = total_s
         self.max_hops = max_hops
@@ -116,7 +125,7 @@ class InputFetcher:
         """The bytes at `url`, or InputRefused naming the image by `name` (never by the host)."""
         if not self.allowed(url):
             log.info("input refused: %s is not on Discord's CDN", name[:60])
-            raise InputRefused(name, "is not an image on Discord (only Discord attachments work)")
+            raise InputRefused(name, "not_on_discord")
         if self._session is None:
             raise RuntimeError("InputFetcher is not open")
         try:
@@ -129,10 +138,10 @@ class InputFetcher:
             log.info("input fetch of %s failed: %s", name[:60], type(e).__name__)
             raise InputRefused(name) from None
 
-    async def keep(self, url: str, filename: str, data_dir: Path) -> InputImage:
-        """Fetch, check and keep a copy of one input under `data_dir/inputs/`."""
+    async def keep(self, url: str, filename: str) -> InputImage:
+        """Fetch, check and keep a copy of one input under `keep_in/inputs/`."""
         data = await self.fetch(url, filename)
-        return await asyncio.to_thread(store_input, data_dir, data, filename, url)
+        return await asyncio.to_thread(store_input, self.keep_in, data, filename, url)
 
     # -- internals ----------------------------------------------------------------------------
     async def _follow(self, session: aiohttp.ClientSession, url: URL, name: str) -> bytes:
@@ -154,13 +163,12 @@ class InputFetcher:
         raise InputRefused(name)
 
     async def _read(self, resp: aiohttp.ClientResponse, name: str) -> bytes:
-        limit_mb = self.max_bytes // (1024 * 1024)
-        too_big = f"is over {limit_mb} MB" if limit_mb else "is too large"
+        too_big = InputRefused(name, "over_limit", mb=self.max_bytes // (1024 * 1024))
         if resp.content_length is not None and resp.content_length > self.max_bytes:
-            raise InputRefused(name, too_big)
+            raise too_big
         data = bytearray()
         async for chunk in resp.content.iter_chunked(_CHUNK):
             data += chunk
             if len(data) > self.max_bytes:
-                raise InputRefused(name, too_big)
+                raise too_big
         return bytes(data)

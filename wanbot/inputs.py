@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from wanbot.errors import UserFacingError
+from wanbot.errors import Refusal, RefusalReason
 from wanbot.providers.models import InputImage
 
 log = logging.getLogger(__name__)
@@ -41,34 +41,35 @@ class Offered:
     height: int | None
 
 
+def bad_input(name: str, problem: str, **values: object) -> Refusal:
+    """An input image refused: `problem` says why (empty, too_large, not_image, unreadable,
+    format, too_many_pixels, damaged), `values` the numbers the reply shows."""
+    return Refusal(RefusalReason.BAD_INPUT_IMAGE, {"name": name[:60], "problem": problem, **values})
+
+
 def precheck(offered: Offered) -> None:
     """Refuse from the attachment's metadata alone, so most refusals come at once."""
-    name = offered.filename[:60]
+    name = offered.filename
     if offered.size == 0:
-        raise UserFacingError(f"{name} is empty. Nothing was charged.")
+        raise bad_input(name, "empty")
     if offered.size > MAX_INPUT_BYTES:
-        raise UserFacingError(
-            f"{name} is {offered.size / 1_000_000:.1f} MB; images to edit can be up to "
-            f"{MAX_INPUT_BYTES // (1024 * 1024)} MB. Nothing was charged."
+        raise bad_input(
+            name,
+            "too_large",
+            size_mb=round(offered.size / 1_000_000, 1),
+            mb=MAX_INPUT_BYTES // (1024 * 1024),
         )
     if offered.content_type and not offered.content_type.startswith("image/"):
-        raise UserFacingError(
-            f"{name} is not an image ({offered.content_type}). Attach a PNG, JPEG or WEBP. "
-            "Nothing was charged."
-        )
+        raise bad_input(name, "not_image", content_type=offered.content_type[:60])
     if offered.width is None or offered.height is None:
         # Discord measures every image it can read; an attachment without a size is not one.
-        raise UserFacingError(
-            f"{name} is not an image Discord could read. Attach a PNG, JPEG or WEBP. "
-            "Nothing was charged."
-        )
+        raise bad_input(name, "unreadable")
 
 
 def inspect(data: bytes, filename: str) -> tuple[str, int, int]:
-    """Content type, width and height judged from the bytes; UserFacingError when unusable."""
-    name = filename[:60]
+    """Content type, width and height judged from the bytes; a Refusal when unusable."""
     if not data:
-        raise UserFacingError(f"{name} is empty. Nothing was charged.")
+        raise bad_input(filename, "empty")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -77,16 +78,11 @@ def inspect(data: bytes, filename: str) -> tuple[str, int, int]:
             kind = image.format or ""
             width, height = image.size
             if kind not in FORMATS:
-                raise UserFacingError(
-                    f"{name} is a {kind or 'file'} image; attach a PNG, JPEG, WEBP or BMP. "
-                    "Nothing was charged."
-                )
+                raise bad_input(filename, "format", format=kind[:20] or None)
             if width * height > MAX_INPUT_PIXELS:
-                raise UserFacingError(
-                    f"{name} is {width}×{height}, too many pixels to edit. Nothing was charged."
-                )
+                raise bad_input(filename, "too_many_pixels", width=width, height=height)
             image.load()  # decodes every pixel: a truncated or corrupt file fails here
-    except UserFacingError:
+    except Refusal:
         raise
     except (
         UnidentifiedImageError,
@@ -96,9 +92,7 @@ def inspect(data: bytes, filename: str) -> tuple[str, int, int]:
         Image.DecompressionBombError,
         Image.DecompressionBombWarning,
     ):
-        raise UserFacingError(
-            f"{name} is not an image I can read (damaged, or not a picture). Nothing was charged."
-        ) from None
+        raise bad_input(filename, "damaged") from None
     return FORMATS[kind], width, height
 
 

@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from wanbot.errors import Refusal, RefusalReason, UserFacingError
+from wanbot.errors import Refusal, RefusalReason
 from wanbot.patterns import MAX_PATTERN, MAX_TEXT, PatternError, compile_pattern
 from wanbot.store.base import BlockEntry, GuildSettings, MemberBan
 from wanbot.text import strip_invisible
@@ -180,31 +180,28 @@ class ContentFilter:
 
 
 def clean_entry(pattern: str, is_regex: bool) -> str:
-    """A blocklist entry as stored, or a UserFacingError saying what is wrong with it."""
+    """A blocklist entry as stored, or a BAD_BLOCKLIST_ENTRY Refusal whose `problem` says what
+    is wrong with it: pattern_length, invalid_pattern (with RE2's `detail`), matches_everything,
+    word_length."""
     if is_regex:
         pattern = pattern.strip()
         try:
             compiled = compile_pattern(pattern)
         except PatternError as e:
             if e.reason == "too_long":
-                raise UserFacingError(
-                    f"A pattern must be 1 to {MAX_REGEX} characters. Nothing was changed."
-                ) from None
-            raise UserFacingError(
-                f"That is not a valid regular expression here ({e.detail}). Patterns run on RE2: "
-                "no backreferences or lookarounds. Nothing was changed."
-            ) from None
+                raise bad_entry("pattern_length", limit=MAX_REGEX) from None
+            raise bad_entry("invalid_pattern", detail=e.detail) from None
         if compiled.search("") is not None:
-            raise UserFacingError(
-                "That pattern matches every prompt, even an empty one. Nothing was changed."
-            )
+            raise bad_entry("matches_everything")
         return pattern
     word = normalise(pattern)
     if not 1 <= len(word) <= MAX_WORD:
-        raise UserFacingError(
-            f"A blocked word or phrase must be 1 to {MAX_WORD} characters. Nothing was changed."
-        )
+        raise bad_entry("word_length", limit=MAX_WORD)
     return word
+
+
+def bad_entry(problem: str, **values: object) -> Refusal:
+    return Refusal(RefusalReason.BAD_BLOCKLIST_ENTRY, {"problem": problem, **values})
 
 
 def match_entry(entry: BlockEntry, text: str) -> str | None:

@@ -14,6 +14,7 @@ from wanbot.providers.models import (
     ASPECT_RATIOS,
     MAX_SEED,
     SIZE_TIERS,
+    AspectRatio,
     GenerationRequest,
     InputImage,
     PaletteColor,
@@ -70,6 +71,21 @@ def parse_palette(text: str) -> tuple[PaletteColor, ...]:
     return tuple(PaletteColor(hex=c, share=s or 0) for c, s in colours)
 
 
+def checked_ratio(value: str) -> AspectRatio:
+    """An aspect ratio a host can make, or a Refusal naming the ones there are."""
+    for ratio in ASPECT_RATIOS:
+        if value == ratio:
+            return ratio
+    raise bad_option("aspect_ratio", value=value, choices=list(ASPECT_RATIOS))
+
+
+def checked_size(value: str) -> str:
+    """A size tier in capitals ("2k" is 2K), or a Refusal naming the tiers."""
+    if value.upper() not in SIZE_TIERS:
+        raise bad_option("size", value=value, choices=list(SIZE_TIERS))
+    return value.upper()
+
+
 def build_request(
     *,
     prompt: str,
@@ -88,10 +104,9 @@ def build_request(
     """Validate every option and fill a seed, so the result can be shown and rerolled."""
     prompt = clean_prompt(prompt)
     negative = clean_prompt(negative_prompt, "negative prompt") if negative_prompt else None
-    if aspect_ratio is not None and aspect_ratio not in ASPECT_RATIOS:
-        raise bad_option("aspect_ratio", value=aspect_ratio, choices=list(ASPECT_RATIOS))
-    if size is not None and size.upper() not in SIZE_TIERS:
-        raise bad_option("size", value=size, choices=list(SIZE_TIERS))
+    ratio = "1:1" if aspect_ratio is None else checked_ratio(aspect_ratio)
+    if size is not None:
+        size = checked_size(size)
     count = 1 if n is None else n
     if not 1 <= count <= 12:
         raise bad_option("n_range")
@@ -107,7 +122,7 @@ def build_request(
         return GenerationRequest(
             prompt=prompt,
             negative_prompt=negative,
-            aspect_ratio=aspect_ratio or "1:1",
+            aspect_ratio=ratio,
             size=(size or "2K").upper(),
             n=count,
             seed=chosen_seed,

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from wanbot.options import bad_option, clean_prompt
+from wanbot.options import bad_option, checked_ratio, checked_size, clean_prompt
 from wanbot.providers.capabilities import Capabilities
 from wanbot.providers.models import ASPECT_RATIOS, SIZE_TIERS, AspectRatio, SizeTier
 
@@ -75,13 +75,9 @@ class Preferences:
         """
         changes: dict[str, Any] = {}
         if aspect_ratio is not None:
-            if aspect_ratio not in ASPECT_RATIOS:
-                raise bad_option("aspect_ratio", value=aspect_ratio, choices=list(ASPECT_RATIOS))
-            changes["aspect_ratio"] = aspect_ratio
+            changes["aspect_ratio"] = checked_ratio(aspect_ratio)
         if size is not None:
-            if size.upper() not in SIZE_TIERS:
-                raise bad_option("size", value=size, choices=list(SIZE_TIERS))
-            changes["size"] = size.upper()
+            changes["size"] = checked_size(size)
         if n is not None:
             if not 1 <= n <= MAX_DEFAULT_N:
                 raise bad_option("default_n_range", max=MAX_DEFAULT_N)

@@ -27,10 +27,8 @@ class Supervised:
         first_delay_s: float = 1.0,
         max_delay_s: float = 60.0,
     ) -> None:
-        self.name = name
-        self._factory = factory
-        self._first_delay_s = first_delay_s
-        self._max_delay_s = max_delay_s
+        self.name, self._factory = name, factory
+        self._delays = (first_delay_s, max_delay_s)  # before the first restart, at most
         self._running = False
         self.restarts = 0
         self._task = asyncio.create_task(self._keep_running(), name=name)
@@ -41,7 +39,8 @@ class Supervised:
         return self._running and not self._task.done()
 
     async def _keep_running(self) -> None:
-        delay = self._first_delay_s
+        first_delay, max_delay = self._delays
+        delay = first_delay
         while True:
             started = time.monotonic()
             self._running = True
@@ -55,10 +54,10 @@ class Supervised:
             finally:
                 self._running = False
             if time.monotonic() - started >= HEALTHY_RUN_S:
-                delay = self._first_delay_s
+                delay = first_delay
             self.restarts += 1
             await asyncio.sleep(delay)
-            delay = min(self._max_delay_s, delay * 2)
+            delay = min(max_delay, delay * 2)
 
     async def stop(self) -> None:
         self._task.cancel()

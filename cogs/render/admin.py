@@ -101,7 +101,7 @@ def blocklist(entries: tuple[BlockEntry, ...], locale: Locale = None) -> str:
     if not entries:
         return _("The blocklist is empty (the built-in checks still apply).", locale)
     shown = [
-        _("`%(pattern)s` (regex)", locale) % {"pattern": e.pattern}
+        _("`%(pattern)s` (regex)", locale) % {"pattern": markup.in_code(e.pattern)}
         if e.is_regex
         else markup.safe(e.pattern, 100)
         for e in entries

@@ -32,7 +32,6 @@ _SIMPLE = {
     RefusalReason.TOO_MANY_IMAGES: N_(
         "You can edit up to %(limit)s images at once; that was %(count)s."
     ),
-    RefusalReason.INPUT_DOWNLOAD_FAILED: N_("I couldn't download %(name)s."),
     RefusalReason.INPUTS_GONE: N_(
         "The images that edit started from are no longer kept. Use Vary or /edit instead."
     ),
@@ -67,6 +66,32 @@ _BAD_OPTION = {
     "default_n_range": N_("A default n must be 1 to %(max)s."),
     "default_negative_too_long": N_("A default negative prompt can be up to %(limit)s characters."),
     "edit_count": N_("How many images must be a number from 1 to 4."),
+}
+
+_BAD_INPUT = {
+    "empty": N_("%(name)s is empty."),
+    "too_large": N_("%(name)s is %(size_mb).1f MB; images to edit can be up to %(mb)s MB."),
+    "over_limit": N_("%(name)s is over %(mb)s MB."),
+    "not_image": N_("%(name)s is not an image (%(content_type)s). Attach a PNG, JPEG or WEBP."),
+    "unreadable": N_("%(name)s is not an image Discord could read. Attach a PNG, JPEG or WEBP."),
+    "format": N_("%(name)s is a %(format)s image; attach a PNG, JPEG, WEBP or BMP."),
+    "too_many_pixels": N_("%(name)s is %(width)s×%(height)s, too many pixels to edit."),
+    "damaged": N_("%(name)s is not an image I can read (damaged, or not a picture)."),
+}
+
+_INPUT_NOT_FETCHED = {
+    "fetch_failed": N_("I couldn't download %(name)s."),
+    "not_on_discord": N_("%(name)s is not an image on Discord (only Discord attachments work)."),
+}
+
+_BAD_ENTRY = {
+    "pattern_length": N_("A pattern must be 1 to %(limit)s characters."),
+    "invalid_pattern": N_(
+        "That is not a valid regular expression here (%(detail)s). Patterns run on RE2: "
+        "no backreferences or lookarounds."
+    ),
+    "matches_everything": N_("That pattern matches every prompt, even an empty one."),
+    "word_length": N_("A blocked word or phrase must be 1 to %(limit)s characters."),
 }
 
 _ADMIN_INPUT = {
@@ -169,10 +194,11 @@ def reason_text(refusal: Refusal, locale: Locale = None) -> str:
     """What was refused and why, without the closing "nothing was charged"."""
     d = refusal.details
     reason = refusal.reason
-    if reason is RefusalReason.MESSAGE:
-        # A sentence made elsewhere (legacy callers): English only.
-        text = str(d.get("text", ""))
-        return text.replace(NOTHING_CHARGED, "").replace(NOTHING_CHANGED, "").strip()
+    if reason in (RefusalReason.BAD_INPUT_IMAGE, RefusalReason.INPUT_DOWNLOAD_FAILED):
+        return _input_refusal(refusal, locale)
+    if reason is RefusalReason.BAD_BLOCKLIST_ENTRY:
+        values = {**d, "detail": markup.shorten(str(d.get("detail", "")), 120)}
+        return _(_BAD_ENTRY[str(d["problem"])], locale) % values
     if reason is RefusalReason.NO_IMAGE and d.get("where") == "message":
         return _("That message has no images to edit.", locale)
     if reason in _SIMPLE:
@@ -228,6 +254,22 @@ def reason_text(refusal: Refusal, locale: Locale = None) -> str:
     return _("That can't be done right now.", locale)
 
 
+def _input_refusal(refusal: Refusal, locale: Locale) -> str:
+    """An input image refused; its name (a member's filename) is shown inert."""
+    d = refusal.details
+    values = {**d, "name": markup.safe(str(d.get("name", "")), 60)}
+    problem = str(d.get("problem", ""))
+    if refusal.reason is RefusalReason.INPUT_DOWNLOAD_FAILED:
+        return (
+            _(_INPUT_NOT_FETCHED.get(problem, _INPUT_NOT_FETCHED["fetch_failed"]), locale) % values
+        )
+    if problem == "over_limit" and not d.get("mb"):
+        return _("%(name)s is too large.", locale) % values
+    if problem == "format" and not d.get("format"):
+        problem = "damaged"
+    return _(_BAD_INPUT.get(problem, _BAD_INPUT["damaged"]), locale) % values
+
+
 def refill_hint(refills_at: float | None, locale: Locale = None) -> str:
     if refills_at is None:
         return _("Ask a server admin for more.", locale)
@@ -239,10 +281,6 @@ def refill_hint(refills_at: float | None, locale: Locale = None) -> str:
 def refusal(refusal: Refusal, locale: Locale = None) -> str:
     """The whole reply to a refusal, ending once with what was not charged (or changed)."""
     closing = NOTHING_CHANGED if refusal.reason in _ADMIN else NOTHING_CHARGED
-    if refusal.reason is RefusalReason.MESSAGE and NOTHING_CHANGED in str(
-        refusal.details.get("text", "")
-    ):
-        closing = NOTHING_CHANGED
     return sentences(reason_text(refusal, locale), _(closing, locale))
 
 

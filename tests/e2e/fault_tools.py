@@ -15,8 +15,11 @@ from pathlib import Path
 
 from tests.e2e.subprocess_bot import ledger
 from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.pixeldojo_server import FakePixelDojo
 
 IMAGE_COST = 2
+ALLOWANCE = 50
+PIXELDOJO_ENV = {"PIXELDOJO_API_KEY": FakePixelDojo.api_key}
 
 
 def job_ledger(db: Path, fake: FakeDiscord, user: str, job_id: str) -> dict[str, tuple[int, int]]:

@@ -20,6 +20,8 @@ from wanbot.config import Config, load_config
 from wanbot.store.base import Job, JobPhase
 from wanbot.store.sqlite import SQLiteStore
 
+MOCK_COST = 2  # what a mock image costs in these tests: the default credits.image_cost
+
 
 def write_config(
     tmp_path: Path,
@@ -29,8 +31,12 @@ def write_config(
     mock_delay: float = 0.3,
     sync: str = '"global"',
     generation: str = "",
+    mock_cost: int | None = MOCK_COST,
     discord: str = "",
 ) -> Path:
+    """The bot's config for a test. The mock is free by default; most tests count credits, so
+    here its images cost `mock_cost` (None: the default price)."""
+    priced = "" if mock_cost is None else f"image_cost = {mock_cost}"
     path = tmp_path / "config.toml"
     path.write_text(
         f"""
@@ -49,6 +55,7 @@ data_dir = "{tmp_path / "data"}"
 
 [providers.mock]
 delay_s = {mock_delay}
+{priced}
 
 {extra}
 """
@@ -135,11 +142,18 @@ async def running_bot(
     mock_delay: float = 0.3,
     generation: str = "",
     configure: Callable[[WanBot], None] | None = None,
+    mock_cost: int | None = MOCK_COST,
     discord: str = "",
 ) -> AsyncIterator[Harness]:
     """Run the bot; `extra_toml` adds sections, `generation` and `discord` add keys to those."""
     path = write_config(
-        tmp_path, fake, extra_toml, mock_delay=mock_delay, generation=generation, discord=discord
+        tmp_path,
+        fake,
+        extra_toml,
+        mock_delay=mock_delay,
+        generation=generation,
+        mock_cost=mock_cost,
+        discord=discord,
     )
     config = make_config(path, fake, env)
     async with open_bot(config) as bot:

@@ -224,3 +224,24 @@ async def test_kept_inputs_and_mock_jobs_are_pruned_after_a_week(
             os.utime(path, (week_ago, week_ago))
         assert h.bot.prune_files() == 1 + len(mock_files)
         assert not exists(kept)
+
+
+async def test_a_refused_member_makes_the_bot_fetch_nothing(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    """Screen first, then fetch: a banned member's or a denied channel's /edit is refused before
+    any input is downloaded or kept."""
+    async with running_bot(fake, tmp_path) as h:
+        await h.store.ban_member(fake.guild_id, h.user_id("alice"), actor_id=None, reason=None)
+        handle = await fake.slash(
+            "edit", {"prompt": "make it snow"}, attachments={"image": attachment()}
+        )
+        await handle.wait_acknowledged()
+        await h.wait_for(lambda: handle.original_message() is not None)
+        reply = handle.original_message()
+        assert reply is not None and reply.ephemeral and "turned off" in reply.content
+        assert [r.path for r in fake.requests if r.path.startswith("/attachments/")] == []
+        assert not (tmp_path / "data" / "inputs").exists() or not any(
+            (tmp_path / "data" / "inputs").iterdir()
+        )
+        assert await job_count(h) == 0

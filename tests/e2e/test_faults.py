@@ -7,44 +7,40 @@ Discord saw no broken rule; and the member was told in plain words. Real discord
 fake Discord; real provider clients against the fake hosts.
 
 Rows already covered elsewhere are not repeated: SIGKILL while `running` or `queued` and SIGTERM
-(tests/e2e/test_restart.py), a 429 storm from the provider (test_jobs.py).
+(tests/e2e/test_restart.py), SIGKILL while `submitting` or `delivering` (test_faults_killed.py),
+a 429 storm from the provider (test_jobs.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import signal
+import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.fault_tools import (
+    ALLOWANCE,
     IMAGE_COST,
+    PIXELDOJO_ENV,
     DatabaseLock,
     assert_charged,
     assert_refunded,
     closed_port_url,
+    job_ledger,
     uploads_of,
 )
 from tests.e2e.harness import Harness, png_bytes, running_bot
 from tests.e2e.subprocess_bot import (
-    BotProcess,
-    balance,
     db_path,
-    job,
-    job_by_token,
-    seed_history,
-    write_config,
 )
-from tests.fakes.discord_server import FakeDiscord, InteractionHandle
+from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.pixeldojo_server import FakePixelDojo
 from tests.fakes.provider_server import Fault
 from wanbot.store.base import Job, JobPhase
-
-ALLOWANCE = 50
 
 
 @pytest.fixture
@@ -55,9 +51,6 @@ async def pixeldojo() -> AsyncIterator[FakePixelDojo]:
 
 def pixeldojo_toml(base_url: str) -> str:
     return f'\n[providers.pixeldojo]\nbase_url = "{base_url}"\n'
-
-
-PIXELDOJO_ENV = {"PIXELDOJO_API_KEY": FakePixelDojo.api_key}
 
 
 async def credits_of(h: Harness, user: str = "alice") -> int:
@@ -94,122 +87,6 @@ async def assert_failed_and_refunded(
     assert not h.placeholder(job).attachments
     assert uploads_of(h.fake, job.id) == []
     assert_refunded(db_path(h.tmp_path), h.fake, user, job.id, images)
-
-
-# -- row 1: SIGKILL in each job state, then restart ------------------------------------------
-
-
-@pytest.fixture
-def make_bot(fake: FakeDiscord, tmp_path: Path) -> Iterator[Callable[[FakePixelDojo], BotProcess]]:
-    bots: list[BotProcess] = []
-
-    def make(pixeldojo: FakePixelDojo) -> BotProcess:
-        config = write_config(tmp_path, fake, pixeldojo.base_url)
-        env = {"DISCORD_TOKEN": fake.token, **PIXELDOJO_ENV}
-        bot = BotProcess(config, env, tmp_path / "bot.log")
-        bots.append(bot)
-        return bot
-
-    try:
-        yield make
-    finally:
-        for bot in bots:
-            bot.close()
-
-
-async def subprocess_imagine(fake: FakeDiscord, prompt: str) -> InteractionHandle:
-    handle = await fake.slash("imagine", {"prompt": prompt, "n": 2}, user="alice")
-    await handle.wait_acknowledged()
-    return handle
-
-
-async def state_of(bot: BotProcess, db: Path, handle: InteractionHandle, *states: str) -> str:
-    """Wait until the interaction's job is in one of `states`; return its id."""
-    found: list[str] = []
-
-    def reached() -> bool:
-        row = job_by_token(db, handle.token)
-        if row is None or row["state"] not in states:
-            return False
-        found.append(str(row["id"]))
-        return True
-
-    await bot.wait_until(reached, f"the job of {handle} to be {'/'.join(states)}", 20.0)
-    return found[0]
-
-
-async def test_sigkill_while_submitting_fails_and_refunds(
-    fake: FakeDiscord,
-    tmp_path: Path,
-    pixeldojo: FakePixelDojo,
-    make_bot: Callable[[FakePixelDojo], BotProcess],
-) -> None:
-    db = db_path(tmp_path)
-    await seed_history(db, provider="pixeldojo", size="2K", seconds=1.0)
-    pixeldojo.inject("/run", Fault("slow", delay_s=2.0))
-    bot = make_bot(pixeldojo)
-    await bot.start_connected(fake)
-    handle = await subprocess_imagine(fake, "a fox in a hurry")
-    job_id = await state_of(bot, db, handle, "submitting")
-    await bot.wait_until(lambda: len(pixeldojo.submissions("/run")) == 1, "the submission")
-
-    assert await bot.kill() == -signal.SIGKILL
-    assert job(db, job_id)["state"] == "submitting"
-
-    await bot.start_connected(fake)
-    await state_of(bot, db, handle, "failed", "done", "cancelled")
-    row = job(db, job_id)
-    assert row["state"] == "failed"
-    assert "restarted while sending it to the image host" in str(row["error"])
-    # Whether the host took it cannot be known: it is not sent a second time.
-    assert len(pixeldojo.submissions("/run")) == 1
-    placeholder = fake.message(int(row["placeholder_message_id"]))
-    await bot.wait_until(lambda: "back" in fake.message(placeholder.id).content, "the notice")
-    text = fake.message(placeholder.id).content
-    assert "The bot restarted while sending it to the image host." in text
-    assert f"Your {2 * IMAGE_COST} credits are back." in text
-    assert uploads_of(fake, job_id) == []
-    assert_refunded(db, fake, "alice", job_id, images=2)
-    assert balance(db, fake.guild_id, fake.users["alice"].id) == ALLOWANCE
-    assert fake.violations == []
-    assert await bot.terminate() == 0
-
-
-async def test_sigkill_while_delivering_delivers_once(
-    fake: FakeDiscord,
-    tmp_path: Path,
-    pixeldojo: FakePixelDojo,
-    make_bot: Callable[[FakePixelDojo], BotProcess],
-) -> None:
-    db = db_path(tmp_path)
-    await seed_history(db, provider="pixeldojo", size="2K", seconds=1.0)
-    pixeldojo.inject("/files/", Fault("slow", delay_s=2.5), Fault("slow", delay_s=2.5))
-    bot = make_bot(pixeldojo)
-    await bot.start_connected(fake)
-    handle = await subprocess_imagine(fake, "a fox at the door")
-    job_id = await state_of(bot, db, handle, "delivering")
-    await bot.wait_until(
-        lambda: sum(1 for r in pixeldojo.requests if "/files/" in r.path) == 2, "the downloads"
-    )
-
-    assert await bot.kill() == -signal.SIGKILL
-    assert job(db, job_id)["state"] == "delivering"
-    assert uploads_of(fake, job_id) == []
-
-    await bot.start_connected(fake)
-    await state_of(bot, db, handle, "done", "failed", "cancelled")
-    row = job(db, job_id)
-    assert row["state"] == "done", row["error"]
-    assert row["images_delivered"] == 2
-    assert len(pixeldojo.submissions("/run")) == 1
-    placeholder = fake.message(int(row["placeholder_message_id"]))
-    assert len(placeholder.attachments) == 2
-    assert f"{2 * IMAGE_COST} credits, {ALLOWANCE - 2 * IMAGE_COST} left" in placeholder.content
-    assert len(uploads_of(fake, job_id)) == 1
-    assert [m.id for m in fake.messages(include_deleted=True) if m.attachments] == [placeholder.id]
-    assert_charged(db, fake, "alice", job_id, images=2)
-    assert fake.violations == []
-    assert await bot.terminate() == 0
 
 
 # -- row 2: the gateway connection dropped mid-job ---------------------------------------------
@@ -331,6 +208,9 @@ async def test_expired_result_urls_fail_and_refund(
 
 
 async def test_unreachable_provider_falls_back_to_mock(fake: FakeDiscord, tmp_path: Path) -> None:
+    """Charged at the price of the host that made the images (the mock's, 1 here), not the one
+    admitted (PixelDojo's, 2): the hold stays, the capture is the mock's price, the rest comes
+    back. The safety checker, which PixelDojo has no switch for, is on at the mock."""
     async with running_bot(
         fake,
         tmp_path,
@@ -338,12 +218,26 @@ async def test_unreachable_provider_falls_back_to_mock(fake: FakeDiscord, tmp_pa
         env=PIXELDOJO_ENV,
         generation='fallback = ["mock"]',
         mock_delay=0.2,
+        mock_cost=1,
     ) as h:
-        done = await run_one(h, "a fox by another road")
-        assert_delivered_once(h, done)
-        assert done.provider == "mock"
-        assert "· Mock ·" in h.placeholder(done).content
-        assert await credits_of(h) == ALLOWANCE - IMAGE_COST
+        done = await run_one(h, "a fox by another road", n=2)
+        assert done.state is JobPhase.DONE, done.error
+        assert done.provider == "mock" and done.image_cost == 1
+        assert done.images_delivered == 2 and len(uploads_of(h.fake, done.id)) == 1
+        placeholder = h.placeholder(done)
+        assert list(done.message_ids) == [placeholder.id] and len(placeholder.attachments) == 2
+        assert "· Mock ·" in placeholder.content
+        assert f"2 credits, {ALLOWANCE - 2} left" in placeholder.content
+        assert job_ledger(db_path(tmp_path), fake, "alice", done.id) == {
+            "hold": (-2 * IMAGE_COST, 2 * IMAGE_COST),
+            "capture": (0, -2),
+            "release": (2 * IMAGE_COST - 2, -(2 * IMAGE_COST - 2)),
+        }
+        assert await credits_of(h) == ALLOWANCE - 2
+        # Admitted for PixelDojo (no switch); run at the mock with it on.
+        assert done.request.filtered and done.request.safety_checker is None
+        record = tmp_path / "data" / "mock" / f"{done.provider_job_id}.json"
+        assert json.loads(record.read_text())["request"]["safety_checker"] is True
         assert fake.violations == []
 
 

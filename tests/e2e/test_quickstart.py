@@ -64,6 +64,8 @@ async def test_quick_start_delivers_a_mock_image(
         assert image.format == "PNG"
         assert "a first fox" in message.content and "Mock" in message.content
         assert "Something went wrong" not in message.content
+        # The mock is free, as the README says: nothing of the 50-credit allowance was spent.
+        assert "0 credits, 50 left" in message.content
         # Everything it wrote went under the project folder it was started in.
         assert (project / "data" / "wanbot.db").is_file()
         assert list((project / "data" / "mock").glob("*.png"))

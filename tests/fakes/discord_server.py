@@ -636,6 +636,9 @@ class FakeDiscord:
         self._resume_count = 0
         # While True, gateway connections are refused (503), as during a network outage.
         self.gateway_refusing = False
+        # Other servers the bot was added to (id -> name, channel id), and those it left.
+        self._other_guilds: dict[int, Json] = {}
+        self._left_guilds: list[int] = []
 
         self._thread: threading.Thread | None = None
         self._thread_ident: int | None = None
@@ -879,6 +882,20 @@ class FakeDiscord:
 
         await self._on_loop(send())
 
+    # -- other servers: joining and leaving ------------------------------------------------------
+
+    async def add_guild(self, name: str = "Another Server", *, member: bool = True) -> int:
+        """Another server, with one text channel; its id. With `member` the bot is in it: the
+        gateway tells a connected bot at once (GUILD_CREATE, as when a stranger invites a public
+        bot), or lists it at the next IDENTIFY. Without, only commands come from it (a
+        user-installed app)."""
+        return await self._on_loop(self._add_guild(name, member))
+
+    @property
+    def left_guilds(self) -> list[int]:
+        """The servers the bot left (DELETE /users/@me/guilds/{id}), in order."""
+        return self._call(lambda: list(self._left_guilds))
+
     # -- driving: interactions and user messages ---------------------------------------------------
 
     async def slash(
@@ -892,11 +909,14 @@ class FakeDiscord:
         subcommand: str | None = None,
         group: str | None = None,
         locale: str | None = None,
+        guild: int | None = None,
     ) -> InteractionHandle:
         """Run a registered slash command as `user` (INTERACTION_CREATE, type 2).
 
         `locale` is the member's client language the interaction carries (default: the user's,
-        see `set_locale`, else "en-US"); the same holds for every way of sending one below."""
+        see `set_locale`, else "en-US"); the same holds for every way of sending one below.
+        `guild`: a server from `add_guild` to send it from (its channel), instead of the fake's
+        own; Discord delivers commands of a user-installed app from any server."""
         return await self._on_loop(
             self._slash(
                 name,
@@ -907,6 +927,7 @@ class FakeDiscord:
                 subcommand,
                 group,
                 locale,
+                guild,
             )
         )
 
@@ -1209,6 +1230,43 @@ class FakeDiscord:
             "soundboard_sounds": [],
         }
 
+    def _other_channel_payload(self, guild_id: int, *, for_user: int | None = None) -> Json:
+        info = self._other_guilds[guild_id]
+        payload: Json = {
+            "id": str(info["channel_id"]),
+            "type": 0,
+            "guild_id": str(guild_id),
+            "name": "general",
+            "position": 0,
+            "parent_id": None,
+            "topic": None,
+            "nsfw": False,
+            "rate_limit_per_user": 0,
+            "permission_overwrites": [],
+            "last_message_id": None,
+            "flags": 0,
+        }
+        if for_user is not None:
+            payload["permissions"] = str(EVERYONE_PERMISSIONS)
+        return payload
+
+    def _other_guild_payload(self, guild_id: int, intents: int) -> Json:
+        """GUILD_CREATE for a server from `add_guild`: the bot, alone, in one channel."""
+        info = self._other_guilds[guild_id]
+        payload = self._guild_create_payload(intents)
+        everyone = {**self._role_payload(self.guild_id), "id": str(guild_id)}
+        payload.update(
+            id=str(guild_id),
+            name=info["name"],
+            system_channel_id=str(info["channel_id"]),
+            joined_at=_iso(info["joined_at"]),
+            member_count=1,
+            roles=[everyone],
+            channels=[self._other_channel_payload(guild_id)],
+            members=[{**self._member_payload(self.bot_user_id), "roles": []}],
+        )
+        return payload
+
     def _attachment_payload(self, att: _Attachment) -> Json:
         payload: Json = {
             "id": str(att.id),
@@ -1329,6 +1387,21 @@ class FakeDiscord:
         self._attachments[aid] = att
         return att
 
+    async def _add_guild(self, name: str, member: bool) -> int:
+        guild_id = self._next_id()
+        self._other_guilds[guild_id] = {
+            "name": name,
+            "channel_id": self._next_id(),
+            "joined_at": time.time(),
+            "member": member,
+        }
+        sess = self._session
+        if member and sess is not None:
+            payload = self._other_guild_payload(guild_id, sess.intents)
+            del payload["unavailable"]  # absent, not false: a server joined, not one come back
+            await self._dispatch("GUILD_CREATE", payload)
+        return guild_id
+
     # -- gateway --------------------------------------------------------------------------------
 
     async def _dispatch(self, event: str, data: Json) -> None:
@@ -1447,7 +1520,7 @@ class FakeDiscord:
         ready: Json = {
             "v": 10,
             "user": self._me_payload(),
-            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+            "guilds": [{"id": str(g), "unavailable": True} for g in self._member_of()],
             "session_id": sess.session_id,
             "session_type": "normal",
             "resume_gateway_url": self.gateway_url,
@@ -1463,8 +1536,16 @@ class FakeDiscord:
         if sess.shard is not None:
             ready["shard"] = sess.shard
         await self._dispatch("READY", ready)
-        if self.guild_ready:
+        if self.guild_ready and self.guild_id not in self._left_guilds:
             await self._dispatch("GUILD_CREATE", self._guild_create_payload(intents))
+        for guild_id in self._member_of():
+            if guild_id != self.guild_id:
+                await self._dispatch("GUILD_CREATE", self._other_guild_payload(guild_id, intents))
+
+    def _member_of(self) -> list[int]:
+        """The servers the bot is in: the fake's own and those added with it, less those left."""
+        others = [g for g, info in self._other_guilds.items() if info["member"]]
+        return [g for g in [self.guild_id, *others] if g not in self._left_guilds]
 
     async def _resume(self, conn: _Conn, data: Json) -> None:
         if data.get("token") != self.token:
@@ -1517,28 +1598,35 @@ class FakeDiscord:
         source_message_id: int | None = None,
         extra: Json | None = None,
         locale: str | None = None,
+        guild_id: int | None = None,
     ) -> InteractionHandle:
         if self._session is None:
             raise RuntimeError("no bot has identified on the fake gateway")
+        gid = self.guild_id if guild_id is None else guild_id
         iid = self._next_id()
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(120)
+        channel = (
+            self._channel_payload(channel_id, for_user=user_id)
+            if gid == self.guild_id
+            else self._other_channel_payload(gid, for_user=user_id)
+        )
         payload: Json = {
             "id": str(iid),
             "application_id": str(self.application_id),
             "type": itype,
             "token": token,
             "version": 1,
-            "guild_id": str(self.guild_id),
-            "guild": {"id": str(self.guild_id), "locale": self.guild_locale, "features": []},
+            "guild_id": str(gid),
+            "guild": {"id": str(gid), "locale": self.guild_locale, "features": []},
             "channel_id": str(channel_id),
-            "channel": self._channel_payload(channel_id, for_user=user_id),
+            "channel": channel,
             "member": self._member_payload(user_id, permissions=True),
             "app_permissions": str(self._permissions(self.bot_user_id)),
             "locale": locale or self._user_locales.get(user_id, "en-US"),
             "guild_locale": self.guild_locale,
             "entitlements": [],
             "entitlement_sku_ids": [],
-            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "authorizing_integration_owners": {"0": str(gid)},
             "context": 0,
             "attachment_size_limit": self.upload_limit,
             "data": data,
@@ -1585,10 +1673,17 @@ class FakeDiscord:
         subcommand: str | None,
         group: str | None,
         locale: str | None = None,
+        guild: int | None = None,
     ) -> InteractionHandle:
         cmd, scope = self._find_command(name, 1)
         user_id = self._resolve_user(user)
-        channel_id = self._resolve_channel(channel)
+        if guild is not None and guild not in self._other_guilds:
+            raise LookupError(f"unknown server {guild}; add one with add_guild()")
+        channel_id = (
+            self._resolve_channel(channel)
+            if guild is None
+            else int(self._other_guilds[guild]["channel_id"])
+        )
         defs: list[Json] = cmd.get("options") or []
         sub_def: Json | None = None
         if group is not None:
@@ -1616,7 +1711,14 @@ class FakeDiscord:
         if resolved:
             data["resolved"] = resolved
         return await self._create_interaction(
-            APPLICATION_COMMAND, data, user_id, channel_id, name=name, command_type=1, locale=locale
+            APPLICATION_COMMAND,
+            data,
+            user_id,
+            channel_id,
+            name=name,
+            command_type=1,
+            locale=locale,
+            guild_id=guild,
         )
 
     def _build_options(
@@ -1887,6 +1989,7 @@ class FakeDiscord:
         r.add_get("/gateway", self._h_gateway)
         r.add_get("/attachments/{attachment_id}/{filename}", self._h_attachment)
         r.add_get(p + "/users/@me", self._h_me)
+        r.add_delete(p + "/users/@me/guilds/{guild_id}", self._h_leave_guild)
         r.add_get(p + "/users/{user_id}", self._h_user)
         r.add_get(p + "/oauth2/applications/@me", self._h_application)
         r.add_get(p + "/gateway", self._h_gateway_url)
@@ -2470,6 +2573,15 @@ class FakeDiscord:
     async def _h_me(self, request: web.Request) -> web.StreamResponse:
         self._auth(request)
         return _json_response(self._me_payload())
+
+    async def _h_leave_guild(self, request: web.Request) -> web.StreamResponse:
+        self._auth(request)
+        guild_id = _as_int(request.match_info["guild_id"])
+        if guild_id is None or guild_id not in self._member_of():
+            raise _ApiError(404, 10004, "Unknown Guild")
+        self._left_guilds.append(guild_id)
+        await self._dispatch("GUILD_DELETE", {"id": str(guild_id)})
+        return web.Response(status=204)
 
     async def _h_user(self, request: web.Request) -> web.StreamResponse:
         self._auth(request)

@@ -234,8 +234,6 @@ REASON_DETAILS: dict[RefusalReason, dict[str, Any]] = {
     RefusalReason.QUEUE_FULL: {"limit": 5},
     RefusalReason.BAD_BLOCKLIST_ENTRY: {},
     RefusalReason.ADMIN_INPUT: {"problem": "not_admin"},
-    # legacy: a sentence made in English elsewhere (echoed); only the closing is translated
-    RefusalReason.MESSAGE: {"text": f"{FILENAME} is empty. Nothing was charged."},
 }
 
 BAD_OPTION_DETAILS: dict[str, dict[str, Any]] = {
@@ -322,8 +320,7 @@ def _refusal(label: str, refusal: Refusal, *echoed: str) -> Sample:
 def _refusals() -> list[Sample]:
     found = []
     for reason, details in REASON_DETAILS.items():
-        echoed = (f"{FILENAME} is empty.",) if reason is RefusalReason.MESSAGE else ()
-        found.append(_refusal(str(reason), Refusal(reason, details), *echoed))
+        found.append(_refusal(str(reason), Refusal(reason, details)))
     insufficient = dict(REASON_DETAILS[RefusalReason.INSUFFICIENT_CREDITS], balance=0)
     del insufficient["refills_at"]
     found.append(

@@ -19,13 +19,13 @@ import pytest
 
 from tests.store.backends import PostgresPlace
 from tests.store.faults import assert_ledger_consistent
-from wanbot.admission import Requester
+from wanbot.admission import RefusalNotice
 from wanbot.app import Services, build_services
 from wanbot.config import load_config
+from wanbot.fetch import InputFetcher
 from wanbot.jobs.leases import LeaseKeeper, LeaseSettings
 from wanbot.jobs.ports import Delivery, JobOutcome, Progress
 from wanbot.jobs.scheduler import Limits
-from wanbot.moderation import Refused
 from wanbot.providers.models import GenerationRequest
 from wanbot.store import Budget, Job, JobPhase, NewJob, SpendCaps, Store
 from wanbot.store.postgres import PostgresStore
@@ -57,14 +57,7 @@ class RecordingNotifier:
 
 
 class SilentAudit:
-    def refused(
-        self,
-        channel_id: int,
-        requester: Requester,
-        prompt: str,
-        negative_prompt: str | None,
-        refusal: Refused,
-    ) -> None:
+    def refused(self, channel_id: int, notice: RefusalNotice) -> None:
         return None
 
 
@@ -109,7 +102,10 @@ async def processes(
     async def start(name: str) -> Process:
         store = await open_store(url)
         session = aiohttp.ClientSession()
-        services = build_services(config, session, store, Path(config.settings.generation.data_dir))
+        data_dir = Path(config.settings.generation.data_dir)
+        # No edits here: the input fetcher is never opened.
+        inputs = InputFetcher(config.settings.discord.api_base_url, data_dir)
+        services = build_services(config, session, store, data_dir, inputs)
         services.plug(notifier, SilentAudit())
         jobs = services.jobs
         if lease is not None and jobs.leases is not None:
@@ -307,7 +303,8 @@ async def test_sqlite_keeps_one_process_and_no_leases(tmp_path: Path) -> None:
     store = await open_store(config.settings.storage.url)
     try:
         async with aiohttp.ClientSession() as session:
-            services = build_services(config, session, store, tmp_path / "data")
+            inputs = InputFetcher(config.settings.discord.api_base_url, tmp_path / "data")
+            services = build_services(config, session, store, tmp_path / "data", inputs)
             assert services.jobs.leases is None
     finally:
         await store.close()

@@ -8,12 +8,13 @@ import logging
 import random
 import shutil
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from wanbot.jobs.fitting import Downloader, DownloadError, fit_under, pack
 from wanbot.jobs.ports import DeliveredFile, Delivery, Notifier
 from wanbot.jobs.progress import EditPacer
-from wanbot.store.base import Job, Settlement, Store
+from wanbot.store.base import Job, LedgerStore, Settlement
 
 log = logging.getLogger(__name__)
 
@@ -21,23 +22,14 @@ log = logging.getLogger(__name__)
 DELIVERY_ATTEMPTS = 6
 
 
+@dataclass(kw_only=True)
 class Deliverer:
-    def __init__(
-        self,
-        *,
-        store: Store,
-        notifier: Notifier,
-        downloader: Downloader,
-        pacer: EditPacer,
-        label: Callable[[str], str],
-        results_dir: Path,
-    ) -> None:
-        self.store = store
-        self.notifier = notifier
-        self.downloader = downloader
-        self.pacer = pacer
-        self.label = label
-        self.results_dir = results_dir
+    store: LedgerStore
+    notifier: Notifier
+    downloader: Downloader
+    pacer: EditPacer
+    label: Callable[[str], str]  # a provider's name as members see it
+    results_dir: Path  # scratch space; a job's folder goes once it is posted
 
     async def deliver(self, job: Job, urls: Sequence[str]) -> Settlement:
         """Post the results of a job in `delivering` and settle it; DownloadError if none came."""
@@ -97,5 +89,10 @@ class Deliverer:
                 log.warning(
                     "job %s: delivery attempt %d failed", job.id, attempt + 1, exc_info=True
                 )
-                await asyncio.sleep(min(30.0, 2.0 * 2**attempt) + random.random())
+                await asyncio.sleep(retry_pause(attempt))
         raise AssertionError("unreachable")
+
+
+def retry_pause(attempt: int) -> float:
+    """Seconds to wait after failed attempt `attempt` (from 0): 2, 4, 8... at most 30, jittered."""
+    return min(30.0, 2.0 * 2.0**attempt) + random.random()

@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-from wanbot.providers.errors import (
-    AuthError,
-    BadRequest,
-    ContentRejected,
-    GenerationFailed,
-    OutOfCredits,
-    ProviderError,
-    RateLimited,
-    TimedOut,
-    Unavailable,
-    UnsupportedRequest,
-)
+from wanbot.providers import errors
 
-_KINDS: tuple[tuple[type[ProviderError], str], ...] = (
-    (ContentRejected, "content_rejected"),
-    (UnsupportedRequest, "unsupported"),
-    (BadRequest, "bad_request"),
-    (AuthError, "auth"),
-    (OutOfCredits, "out_of_credits"),
-    (RateLimited, "rate_limited"),
-    (Unavailable, "unavailable"),
-    (GenerationFailed, "generation_failed"),
-    (TimedOut, "timed_out"),
+_KINDS: tuple[tuple[type[errors.ProviderError], str], ...] = (
+    (errors.ContentRejected, "content_rejected"),
+    (errors.UnsupportedRequest, "unsupported"),
+    (errors.BadRequest, "bad_request"),
+    (errors.AuthError, "auth"),
+    (errors.OutOfCredits, "out_of_credits"),
+    (errors.RateLimited, "rate_limited"),
+    (errors.Unavailable, "unavailable"),
+    (errors.GenerationFailed, "generation_failed"),
+    (errors.TimedOut, "timed_out"),
 )
 
 
-def host_problem_key(error: ProviderError) -> str:
+def host_problem_key(error: errors.ProviderError) -> str:
     for kind, key in _KINDS:
         if isinstance(error, kind):
             return key

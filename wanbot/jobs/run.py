@@ -24,9 +24,9 @@ from wanbot.jobs.ports import FailureReason, JobOutcome, Notifier, Progress
 from wanbot.jobs.progress import EditPacer, ProgressReporter
 from wanbot.providers.base import Provider
 from wanbot.providers.errors import ProviderError, RateLimited, TimedOut
-from wanbot.providers.models import JobState, JobStatus
+from wanbot.providers.models import GenerationRequest, JobState, JobStatus
 from wanbot.providers.registry import ProviderSet
-from wanbot.store.base import Job, JobPhase, Store
+from wanbot.store.base import Job, JobPhase, JobStore, LeaseStore, LedgerStore, StatsStore
 from wanbot.tasks import finish_anyway
 
 log = logging.getLogger(__name__)
@@ -43,16 +43,26 @@ class _PastDeadline(Exception):
     pass
 
 
+# Asking a host to stop a job is a courtesy: the refund does not wait longer than this for it.
+CANCEL_AT_HOST_S = 10.0
+
+
+class RunStore(JobStore, LedgerStore, StatsStore, LeaseStore, Protocol):
+    """What running jobs read and write: their transitions, settlement and past durations."""
+
+
 class RunContext(Protocol):
     """What a JobRun needs from the service that keeps it (JobService)."""
 
-    store: Store
+    store: RunStore
     providers: ProviderSet
     notifier: Notifier
     pacer: EditPacer
     deliverer: Deliverer
     clock: Callable[[], float]
     stopping: bool
+    #: Credits per image on a host; None: a job keeps the price it was admitted at.
+    image_cost: Callable[[str], int] | None
 
     def position(self, job_id: str) -> int | None: ...
 
@@ -148,15 +158,13 @@ class JobRun:
                 raise status.error or ProviderError(provider=self.provider)
         except asyncio.CancelledError:
             if self.user_cancelled and not self.service.stopping:
-                await self._cancel_at_provider()
-                await self.fail(FailureReason.CANCELLED)
+                await self.fail(FailureReason.CANCELLED, stop_at_host=True)
                 return
             raise
         except JobCancelled:
             return
         except _PastDeadline:
-            await self._cancel_at_provider()
-            await self.fail(FailureReason.DEADLINE)
+            await self.fail(FailureReason.DEADLINE, stop_at_host=True)
         except ProviderError as e:
             log.info("job %s failed at %s: %s", job.id, self.provider, e)
             await self.fail(FailureReason.HOST_FAILED, host_problem_key(e))
@@ -170,13 +178,27 @@ class JobRun:
             if not self.service.stopping:
                 await self.service.forget(self)
 
-    async def fail(self, reason: FailureReason, host_problem: str | None = None) -> None:
-        """Release the hold, end the job, tell the member; runs to the end once started."""
+    async def fail(
+        self, reason: FailureReason, host_problem: str | None = None, *, stop_at_host: bool = False
+    ) -> None:
+        """Release the hold, end the job, tell the member; runs to the end once started.
+
+        The settlement starts before this first awaits anything, so a cancel that comes while it
+        runs (a second Cancel click, a click during a failure or at the deadline) finds it started
+        and joins it rather than cutting it short. `stop_at_host`: first ask the host to stop.
+        """
         if self._settling is None:
             self._settling = asyncio.create_task(
-                self._record_failure(reason, host_problem), name=f"settle-{self.job.id}"
+                self._end(reason, host_problem, stop_at_host), name=f"settle-{self.job.id}"
             )
         await finish_anyway(self._settling)
+
+    async def _end(
+        self, reason: FailureReason, host_problem: str | None, stop_at_host: bool
+    ) -> None:
+        if stop_at_host:
+            await self._cancel_at_provider()
+        await self._record_failure(reason, host_problem)
 
     async def _record_failure(self, reason: FailureReason, host_problem: str | None) -> None:
         await self.stop_reporting()
@@ -198,9 +220,13 @@ class JobRun:
 
     async def _cancel_at_provider(self) -> None:
         job_id = self.job.provider_job_id
-        if job_id:
-            with contextlib.suppress(ProviderError):
-                await self.service.providers.get(self.provider).cancel(job_id)
+        if not job_id or self.job.provider not in self.service.providers.providers:
+            return
+        try:
+            async with asyncio.timeout(CANCEL_AT_HOST_S):
+                await self.service.providers.get(self.job.provider).cancel(job_id)
+        except (ProviderError, TimeoutError) as e:
+            log.info("job %s: the host was not told to stop (%s)", self.job.id, e)
 
     async def _expect(self, provider: str) -> Expectation:
         recent = await self.service.store.recent_durations(provider, self.job.request.size)
@@ -218,10 +244,12 @@ class JobRun:
             return await self._poll(provider, job.provider_job_id)
         last_error: ProviderError | None = None
         for provider in self.service.providers.candidates(job.provider):
-            if provider.capabilities.problem(job.request):
+            # The safety switch follows the host that runs it (a fallback may have one or not).
+            request = provider.capabilities.prepared(job.request)
+            if provider.capabilities.problem(request):
                 continue
             try:
-                return await self._submit_with(provider)
+                return await self._submit_with(provider, request)
             except ProviderError as e:
                 if not e.provider_unavailable or self.job.provider_job_id is not None:
                     raise
@@ -235,28 +263,40 @@ class JobRun:
         assert last_error is not None
         raise last_error
 
-    async def _submit_with(self, provider: Provider) -> JobStatus:
+    async def _submit_with(self, provider: Provider, request: GenerationRequest) -> JobStatus:
         self.provider = provider.name
         self.expectation = await self._expect(provider.name)
         if provider.pushes_updates:
-            stream = provider.submit_and_watch(self.job.request)
+            stream = provider.submit_and_watch(request)
             first = await self._within_deadline(anext(stream))
-            await self._mark_running(provider, first)
+            await self._mark_running(provider, first, request)
             return await self._follow_stream(provider, stream, first)
-        first = await self._within_deadline(provider.submit(self.job.request))
-        await self._mark_running(provider, first)
+        first = await self._within_deadline(provider.submit(request))
+        await self._mark_running(provider, first, request)
         if first.state.terminal:
             return first
         return await self._poll(provider, first.job_id)
 
-    async def _mark_running(self, provider: Provider, first: JobStatus) -> None:
-        await self.service.store.mark_running(self.job.id, provider.name, first.job_id)
+    async def _mark_running(
+        self, provider: Provider, first: JobStatus, request: GenerationRequest
+    ) -> None:
+        # A fallback host's images cost that host's price; the hold stays as admitted.
+        price = self.service.image_cost
+        image_cost = (
+            None if price is None or provider.name == self.job.provider else price(provider.name)
+        )
+        await self.service.store.mark_running(
+            self.job.id, provider.name, first.job_id, image_cost=image_cost
+        )
         self.submitted_at = self.service.clock()
         self.job = replace(
             self.job,
             provider=provider.name,
             provider_job_id=first.job_id,
             submitted_at=self.submitted_at,
+            request=request,
+            image_cost=self.job.image_cost if image_cost is None else image_cost,
+            held=self.job.hold_amount,
         )
         self.phase = JobPhase.RUNNING
         log.info("job %s submitted to %s as %s", self.job.id, provider.name, first.job_id)

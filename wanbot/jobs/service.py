@@ -23,10 +23,10 @@ from wanbot.jobs.fitting import Downloader
 from wanbot.jobs.leases import LeaseKeeper, LeaseSettings
 from wanbot.jobs.ports import FailureReason, Notifier
 from wanbot.jobs.progress import EditPacer
-from wanbot.jobs.run import CancelResult, JobRun
+from wanbot.jobs.run import CancelResult, JobRun, RunStore
 from wanbot.jobs.scheduler import FairScheduler, Limits, Ticket
 from wanbot.providers.registry import ProviderSet
-from wanbot.store.base import Job, JobPhase, NewJob, Store
+from wanbot.store.base import Job, JobPhase, NewJob
 from wanbot.tasks import Supervised, finish_anyway, supervise
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class JobService:
     def __init__(
         self,
         *,
-        store: Store,
+        store: RunStore,
         providers: ProviderSet,
         notifier: Notifier,
         downloader: Downloader,
@@ -52,8 +52,10 @@ class JobService:
         pacer: EditPacer | None = None,
         clock: Callable[[], float] = time.time,
         leases: LeaseSettings | None = None,
+        image_cost: Callable[[str], int] | None = None,
     ) -> None:
         self.store = store
+        self.image_cost = image_cost
         self.providers = providers
         self.notifier = notifier
         self.credits = credits

@@ -11,6 +11,8 @@ from wanbot.providers.models import ASPECT_RATIOS, AspectRatio, GenerationReques
 
 @dataclass(frozen=True)
 class Capabilities:
+    """What a host can do. The defaults are Wan 2.7 Pro's own limits; a host sets what differs."""
+
     label: str  # how members see the provider's name
     aspect_ratios: tuple[AspectRatio, ...] = ASPECT_RATIOS
     text_sizes: tuple[SizeTier, ...] = ("1K", "2K", "4K")
@@ -33,6 +35,14 @@ class Capabilities:
     max_input_bytes: int = 20 * 1024 * 1024
     input_types: tuple[str, ...] = ("image/png", "image/jpeg", "image/webp", "image/bmp")
     push_updates: bool = False  # streams status instead of being polled
+
+    def prepared(self, request: GenerationRequest) -> GenerationRequest:
+        """The request as this host runs it: the safety checker on when the job runs filtered
+        and the host has the switch, else left to the host."""
+        wanted = True if request.filtered and self.safety_checker else None
+        if request.safety_checker == wanted:
+            return request
+        return request.model_copy(update={"safety_checker": wanted})
 
     def check(self, request: GenerationRequest) -> None:
         """Raise UnsupportedRequest with a member-facing reason when it can't be honoured."""

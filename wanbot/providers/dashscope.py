@@ -24,25 +24,15 @@ set (4K is text-to-image only). A request outside them is refused before any cal
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 from urllib.parse import quote
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from wanbot.config import DashScopeConfig
+from wanbot.providers import errors
 from wanbot.providers.capabilities import Capabilities
-from wanbot.providers.encoding import data_uri, palette_ratios
-from wanbot.providers.errors import (
-    AuthError,
-    BadRequest,
-    ContentRejected,
-    GenerationFailed,
-    OutOfCredits,
-    ProviderError,
-    RateLimited,
-    Unavailable,
-    UnsupportedRequest,
-)
+from wanbot.providers.encoding import data_uri, wan_options
 from wanbot.providers.hosted import HostAnswer, HostedProvider
 from wanbot.providers.http import Response
 from wanbot.providers.models import (
@@ -122,32 +112,11 @@ class _TaskResponse(HostAnswer):
     usage: _Usage | None = None
 
 
-_M = TypeVar("_M", bound=BaseModel)
-
-
 class DashScopeProvider(HostedProvider[DashScopeConfig]):
     name: ClassVar[str] = "dashscope"
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        label="DashScope",
-        text_sizes=("1K", "2K", "4K"),
-        edit_sizes=("1K", "2K"),
-        explicit_size=True,
-        max_n=4,
-        image_set=True,
-        image_set_max_n=12,
-        negative_prompt=False,
-        palette=True,
-        thinking=True,
-        seed=True,
-        safety_checker=False,
-        prompt_max=5000,
-        edit=True,
-        max_input_images=4,  # the bot's limit; the API takes 9
-        min_input_side=240,
-        max_input_side=8000,
-        max_input_bytes=20 * 1024 * 1024,
-        input_types=("image/jpeg", "image/png", "image/bmp", "image/webp"),
-    )
+    # Wan 2.7 Pro's own limits (the Capabilities defaults); up to 4 inputs is the bot's limit,
+    # the API takes 9.
+    capabilities: ClassVar[Capabilities] = Capabilities(label="DashScope")
 
     # -- capability check ---------------------------------------------------------------------
     def check(self, request: GenerationRequest) -> None:
@@ -163,21 +132,21 @@ class DashScopeProvider(HostedProvider[DashScopeConfig]):
         )
         if request.size_tier == "4K" and not four_k:
             what = "image sets" if request.image_set else f"with {self.config.model}"
-            raise UnsupportedRequest(f"{label} can't make 4K {what}. Try 2K.")
+            raise errors.UnsupportedRequest(f"{label} can't make 4K {what}. Try 2K.")
         pixels = width * height
         if pixels < MIN_PIXELS:
-            raise UnsupportedRequest(
+            raise errors.UnsupportedRequest(
                 f"{width}×{height} is too small; {label} needs at least 768×768 pixels in all."
             )
         limit = MAX_PIXELS_4K if four_k else MAX_PIXELS
         if pixels > limit:
             side = 4096 if four_k else 2048
-            raise UnsupportedRequest(
+            raise errors.UnsupportedRequest(
                 f"{width}×{height} is too large; {label} makes at most {side}×{side} pixels "
                 "in all here."
             )
         if max(width, height) > MAX_SHAPE * min(width, height):
-            raise UnsupportedRequest(
+            raise errors.UnsupportedRequest(
                 f"{label} makes shapes between 1:8 and 8:1; {width}×{height} is not."
             )
         return f"{width}*{height}"
@@ -195,7 +164,7 @@ class DashScopeProvider(HostedProvider[DashScopeConfig]):
         )
         if not 200 <= resp.status < 300:
             raise self._http_error("submit", resp)
-        parsed = self._parse(_SubmitResponse, resp, "submit")
+        parsed = self._read(_SubmitResponse, resp, "submit")
         task = parsed.output
         log.info(
             "dashscope task %s submitted (request %s, %s)",
@@ -214,7 +183,7 @@ class DashScopeProvider(HostedProvider[DashScopeConfig]):
         resp = await self._http.request("GET", f"/tasks/{quote(job_id, safe='')}")
         if not 200 <= resp.status < 300:
             raise self._http_error("status", resp)
-        parsed = self._parse(_TaskResponse, resp, "status")
+        parsed = self._read(_TaskResponse, resp, "status")
         output = parsed.output
         raw = output.task_status
         status = raw.upper()
@@ -225,7 +194,9 @@ class DashScopeProvider(HostedProvider[DashScopeConfig]):
             if parsed.usage is not None and parsed.usage.image_count is not None:
                 cost = float(parsed.usage.image_count)
             if not images:
-                empty = GenerationFailed("the image host returned no images", provider=self.name)
+                empty = errors.GenerationFailed(
+                    "the image host returned no images", provider=self.name
+                )
                 return JobStatus(job_id, JobState.FAILED, error=empty, raw_status=raw, extra=extra)
             return JobStatus(
                 job_id, JobState.SUCCEEDED, images=images, cost=cost, raw_status=raw, extra=extra
@@ -240,7 +211,7 @@ class DashScopeProvider(HostedProvider[DashScopeConfig]):
             )
             return JobStatus(job_id, JobState.FAILED, error=error, raw_status=raw, extra=extra)
         if status == "UNKNOWN":
-            gone = GenerationFailed("the task expired or is unknown", provider=self.name)
+            gone = errors.GenerationFailed("the task expired or is unknown", provider=self.name)
             return JobStatus(job_id, JobState.FAILED, error=gone, raw_status=raw, extra=extra)
         # Anything undocumented is taken as still in progress; the job timeout ends it if not.
         return JobStatus(job_id, _STATES.get(status, JobState.RUNNING), raw_status=raw, extra=extra)
@@ -269,13 +240,8 @@ class DashScopeProvider(HostedProvider[DashScopeConfig]):
             "n": request.n,
             "watermark": False,
             "enable_sequential": request.image_set,
+            **wan_options(request),
         }
-        if request.seed is not None:
-            parameters["seed"] = request.seed
-        if request.thinking is not None:
-            parameters["thinking_mode"] = request.thinking
-        if request.palette:
-            parameters["color_palette"] = palette_ratios(request.palette)
         return {
             "model": self.config.model,
             "input": {"messages": [{"role": "user", "content": content}]},
@@ -283,29 +249,13 @@ class DashScopeProvider(HostedProvider[DashScopeConfig]):
         }
 
     # -- responses and errors -----------------------------------------------------------------
-    def _parse(self, model: type[_M], resp: Response, what: str) -> _M:
-        try:
-            return model.model_validate_json(resp.text)
-        except ValidationError as e:
-            log.warning(
-                "dashscope %s: unreadable answer (http=%s, %d bytes)",
-                what,
-                resp.status,
-                len(resp.text),
-            )
-            raise Unavailable(
-                "the image host sent an answer the bot could not read",
-                provider=self.name,
-                status=resp.status,
-            ) from e
-
     def _parse_error(self, resp: Response) -> _ErrorBody:
         try:
             return _ErrorBody.model_validate_json(resp.text)
         except ValidationError:
             return _ErrorBody()
 
-    def _http_error(self, what: str, resp: Response) -> ProviderError:
+    def _http_error(self, what: str, resp: Response) -> errors.ProviderError:
         body = self._parse_error(resp)
         log.warning(
             "dashscope %s failed: http=%s code=%s request_id=%s message=%s",
@@ -326,48 +276,48 @@ class DashScopeProvider(HostedProvider[DashScopeConfig]):
         *,
         status: int | None,
         retry_after: float | None = None,
-    ) -> ProviderError:
+    ) -> errors.ProviderError:
         cls = error_class(code, status)
         detail = self._http.redact(message or "").strip()
         text: str | None = None
-        if detail and cls in (BadRequest, GenerationFailed):
+        if detail and cls in (errors.BadRequest, errors.GenerationFailed):
             text = f"{cls.default_message}: {detail[:300]}"
-        if cls is RateLimited:
-            return RateLimited(
+        if cls is errors.RateLimited:
+            return errors.RateLimited(
                 text, retry_after=retry_after, provider=self.name, code=code, status=status
             )
         return cls(text, provider=self.name, code=code, status=status)
 
 
-def error_class(code: str | None, status: int | None) -> type[ProviderError]:
+def error_class(code: str | None, status: int | None) -> type[errors.ProviderError]:
     """The error type for a DashScope code, falling back on the HTTP status.
 
     `status` is None for a task that failed after it was accepted.
     """
     lowered = (code or "").lower()
     if "datainspection" in lowered or "ipinfringement" in lowered:
-        return ContentRejected
+        return errors.ContentRejected
     if lowered.startswith("arrearage"):
-        return OutOfCredits
+        return errors.OutOfCredits
     if lowered.startswith("throttling"):
-        return RateLimited
+        return errors.RateLimited
     if lowered == "invalidapikey" or "accessdenied" in lowered:
-        return AuthError
+        return errors.AuthError
     if lowered.startswith("invalid"):
-        return BadRequest
+        return errors.BadRequest
     if lowered.startswith(("internalerror", "systemerror", "serviceunavailable")):
-        return Unavailable
+        return errors.Unavailable
     if status is None:
-        return GenerationFailed
+        return errors.GenerationFailed
     if status == 400:
-        return BadRequest
+        return errors.BadRequest
     if status in (401, 403):
-        return AuthError
+        return errors.AuthError
     if status == 402:
-        return OutOfCredits
+        return errors.OutOfCredits
     if status == 429:
-        return RateLimited
-    return Unavailable
+        return errors.RateLimited
+    return errors.Unavailable
 
 
 def _images(output: _TaskOutput) -> tuple[ResultImage, ...]:

@@ -5,9 +5,23 @@ from __future__ import annotations
 import asyncio
 import base64
 from pathlib import Path
+from typing import Any
 
 from wanbot.providers.errors import BadRequest
-from wanbot.providers.models import InputImage, PaletteColor
+from wanbot.providers.models import GenerationRequest, InputImage, PaletteColor
+
+
+def wan_options(request: GenerationRequest) -> dict[str, Any]:
+    """The model options PixelDojo and DashScope both take under Wan's own names (each puts them
+    in its own place in the body): only those the member set."""
+    found: dict[str, Any] = {}
+    if request.seed is not None:
+        found["seed"] = request.seed
+    if request.thinking is not None:
+        found["thinking_mode"] = request.thinking
+    if request.palette:
+        found["color_palette"] = palette_ratios(request.palette)
+    return found
 
 
 def palette_ratios(palette: tuple[PaletteColor, ...]) -> list[dict[str, str]]:

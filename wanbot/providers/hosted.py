@@ -7,14 +7,18 @@ is that module plus one line in `registry.HOSTS`.
 
 from __future__ import annotations
 
+import logging
 from typing import Generic, TypeVar
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from wanbot.config import ProviderSection
 from wanbot.providers.base import Provider
-from wanbot.providers.http import HttpClient, RetryPolicy
+from wanbot.providers.errors import Unavailable
+from wanbot.providers.http import HttpClient, Response, RetryPolicy
+
+log = logging.getLogger(__name__)
 
 
 class HostAnswer(BaseModel):
@@ -24,6 +28,7 @@ class HostAnswer(BaseModel):
 
 
 SectionT = TypeVar("SectionT", bound=ProviderSection)
+AnswerT = TypeVar("AnswerT", bound=BaseModel)
 
 
 class HostedProvider(Provider, Generic[SectionT]):
@@ -48,3 +53,22 @@ class HostedProvider(Provider, Generic[SectionT]):
 
     def _setup(self) -> None:
         """Per-instance state a host needs beyond the client (run at the end of __init__)."""
+
+    def _read(self, model: type[AnswerT], response: Response, what: str) -> AnswerT:
+        """The host's answer as `model`; an answer that isn't one means the host is unwell for
+        now (Unavailable, so a status check looks again), never a crash."""
+        try:
+            return model.model_validate_json(response.text)
+        except ValidationError as e:
+            log.warning(
+                "%s: unreadable %s answer (HTTP %d, %d bytes)",
+                self.name,
+                what,
+                response.status,
+                len(response.text),
+            )
+            raise Unavailable(
+                "the image host sent an answer the bot could not read",
+                provider=self.name,
+                status=response.status,
+            ) from e

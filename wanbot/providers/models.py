@@ -65,6 +65,9 @@ class GenerationRequest(BaseModel):
     palette: tuple[PaletteColor, ...] | None = None
     input_images: tuple[InputImage, ...] = ()
     safety_checker: bool | None = None  # None: the provider's default
+    # The server's content filter applies: the safety checker goes on wherever the host that runs
+    # the job has the switch (see Capabilities.prepared), whichever host that turns out to be.
+    filtered: bool = False
 
     @field_validator("size")
     @classmethod

@@ -32,29 +32,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from wanbot.config import PixelDojoConfig
+from wanbot.providers import errors
 from wanbot.providers.capabilities import Capabilities
-from wanbot.providers.encoding import data_uri, palette_ratios
-from wanbot.providers.errors import (
-    AuthError,
-    BadRequest,
-    ContentRejected,
-    GenerationFailed,
-    OutOfCredits,
-    ProviderError,
-    RateLimited,
-    Unavailable,
-    UnsupportedRequest,
-)
+from wanbot.providers.encoding import data_uri, wan_options
 from wanbot.providers.hosted import HostAnswer, HostedProvider
 from wanbot.providers.http import Response
 from wanbot.providers.models import (
-    ASPECT_RATIOS,
     GenerationRequest,
     JobState,
     JobStatus,
@@ -131,33 +120,15 @@ class _ModelInfo(HostAnswer):
     request_schema: _RequestSchema = Field(alias="requestSchema")
 
 
-_Answer = TypeVar("_Answer", bound=BaseModel)
-
-
 def mentions_content_block(*texts: str | None) -> bool:
     return any(text and _CONTENT_WORDS.search(text) for text in texts)
 
 
 class PixelDojoProvider(HostedProvider[PixelDojoConfig]):
     name: ClassVar[str] = "pixeldojo"
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        label="PixelDojo",
-        aspect_ratios=ASPECT_RATIOS,
-        text_sizes=("1K", "2K", "4K"),
-        edit_sizes=("1K", "2K"),
-        explicit_size=True,
-        max_n=4,
-        image_set=True,
-        image_set_max_n=12,
-        negative_prompt=False,  # the request schema forbids unknown fields
-        palette=True,
-        thinking=True,
-        seed=True,
-        safety_checker=False,
-        prompt_max=5000,
-        edit=True,
-        max_input_images=4,
-    )
+    # Wan 2.7 Pro's own limits (the Capabilities defaults), with no negative prompt: the request
+    # schema forbids unknown fields.
+    capabilities: ClassVar[Capabilities] = Capabilities(label="PixelDojo")
 
     def _setup(self) -> None:
         self._model = self.config.model
@@ -171,20 +142,20 @@ class PixelDojoProvider(HostedProvider[PixelDojoConfig]):
         super().check(request)
         label = self.label
         if request.size_tier == "4K" and self._model not in FOUR_K_MODELS:
-            raise UnsupportedRequest(
+            raise errors.UnsupportedRequest(
                 f"{label}'s {self._model} model stops at 2K. Try 1K or 2K.", provider=self.name
             )
         if request.size_tier is None:
             width, height = (int(side) for side in request.size.split("*"))
             if width * height > MAX_2K_PIXELS:
                 if request.is_edit:
-                    raise UnsupportedRequest(
+                    raise errors.UnsupportedRequest(
                         f"{label} can't make 4K-sized images when editing. "
                         "Use 2K or a smaller size.",
                         provider=self.name,
                     )
                 if self._model not in FOUR_K_MODELS:
-                    raise UnsupportedRequest(
+                    raise errors.UnsupportedRequest(
                         f"{label}'s {self._model} model stops at 2K. Use a smaller size.",
                         provider=self.name,
                     )
@@ -197,12 +168,12 @@ class PixelDojoProvider(HostedProvider[PixelDojoConfig]):
         )
         if not 200 <= response.status < 300:
             raise self._error(response, "submit")
-        answer = self._parse(_JobAnswer, response, "submit")
+        answer = self._read(_JobAnswer, response, "submit")
         if answer.job_id is None or str(answer.job_id) == "":
             log.warning(
                 "%s: submit answer without a job id: %s", self.name, self._snippet(response)
             )
-            raise Unavailable(
+            raise errors.Unavailable(
                 "the image host accepted the job but did not say which it was",
                 provider=self.name,
                 status=response.status,
@@ -227,7 +198,7 @@ class PixelDojoProvider(HostedProvider[PixelDojoConfig]):
         response = await self._http.request("GET", f"jobs/{quote(job_id, safe='')}")
         if not 200 <= response.status < 300:
             raise self._error(response, "status", job_lookup=True)
-        answer = self._parse(_JobAnswer, response, "status")
+        answer = self._read(_JobAnswer, response, "status")
         status = self._status(job_id, answer)
         log.debug("%s: job %s is %s", self.name, job_id, status.raw_status)
         return status
@@ -242,19 +213,14 @@ class PixelDojoProvider(HostedProvider[PixelDojoConfig]):
             "aspect_ratio": request.aspect_ratio,
             "size": request.size,
             "n": request.n,
+            **wan_options(request),
         }
-        if request.seed is not None:
-            body["seed"] = request.seed
-        if request.thinking is not None:
-            body["thinking_mode"] = request.thinking
         if request.image_set:
             body["enable_sequential"] = True
-        if request.palette:
-            body["color_palette"] = palette_ratios(request.palette)
         if request.is_edit:
             field = await self._image_field()
             if field == "image_url" and len(request.input_images) != 1:
-                raise UnsupportedRequest(
+                raise errors.UnsupportedRequest(
                     f"{self.label}'s {self._model} model edits one image at a time.",
                     provider=self.name,
                 )
@@ -271,7 +237,7 @@ class PixelDojoProvider(HostedProvider[PixelDojoConfig]):
         for field in IMAGE_FIELDS:
             if field in self._schema_fields:
                 return field
-        raise UnsupportedRequest(
+        raise errors.UnsupportedRequest(
             f"{self.label}'s {self._model} model takes no image to edit.", provider=self.name
         )
 
@@ -279,7 +245,7 @@ class PixelDojoProvider(HostedProvider[PixelDojoConfig]):
         response = await self._http.request("GET", f"models/{quote(self._model, safe='')}")
         if not 200 <= response.status < 300:
             raise self._error(response, "model schema")
-        info = self._parse(_ModelInfo, response, "model schema")
+        info = self._read(_ModelInfo, response, "model schema")
         fields = frozenset(info.request_schema.properties)
         log.info("%s: %s takes the fields %s", self.name, self._model, ", ".join(sorted(fields)))
         return fields
@@ -293,13 +259,13 @@ class PixelDojoProvider(HostedProvider[PixelDojoConfig]):
             extra["status_url"] = answer.status_url
         if answer.credits_remaining is not None:
             extra["credits_remaining"] = answer.credits_remaining
-        error: ProviderError | None = None
+        error: errors.ProviderError | None = None
         images: tuple[ResultImage, ...] = ()
         if state is JobState.SUCCEEDED:
             images = tuple(ResultImage(url=url) for url in _image_urls(answer.output))
             if not images:
                 state = JobState.FAILED
-                error = GenerationFailed(
+                error = errors.GenerationFailed(
                     "the image host finished without an image", provider=self.name
                 )
         elif state is JobState.FAILED:
@@ -314,7 +280,7 @@ class PixelDojoProvider(HostedProvider[PixelDojoConfig]):
             extra=extra,
         )
 
-    def _job_error(self, job_id: str, error: str | _ErrorDetail | None) -> ProviderError:
+    def _job_error(self, job_id: str, error: str | _ErrorDetail | None) -> errors.ProviderError:
         if isinstance(error, _ErrorDetail):
             code = None if error.code is None else str(error.code)
             message = error.message
@@ -323,27 +289,12 @@ class PixelDojoProvider(HostedProvider[PixelDojoConfig]):
         text = self._http.redact(message)[:300] if message else None
         log.info("%s: job %s failed: %s (code %s)", self.name, job_id, text, code)
         if mentions_content_block(code, message):
-            return ContentRejected(provider=self.name, code=code or "content_rejected")
-        return GenerationFailed(provider=self.name, code=code)
+            return errors.ContentRejected(provider=self.name, code=code or "content_rejected")
+        return errors.GenerationFailed(provider=self.name, code=code)
 
-    def _parse(self, model: type[_Answer], response: Response, what: str) -> _Answer:
-        try:
-            return model.model_validate_json(response.text)
-        except ValidationError as e:
-            log.warning(
-                "%s: unreadable %s answer (HTTP %d): %s",
-                self.name,
-                what,
-                response.status,
-                self._snippet(response),
-            )
-            raise Unavailable(
-                "the image host sent an answer the bot could not read",
-                provider=self.name,
-                status=response.status,
-            ) from e
-
-    def _error(self, response: Response, what: str, *, job_lookup: bool = False) -> ProviderError:
+    def _error(
+        self, response: Response, what: str, *, job_lookup: bool = False
+    ) -> errors.ProviderError:
         code, message = _error_fields(response)
         status = response.status
         shown = self._http.redact(message)[:300] if message else None
@@ -357,23 +308,25 @@ class PixelDojoProvider(HostedProvider[PixelDojoConfig]):
         )
         common: dict[str, Any] = {"provider": self.name, "code": code, "status": status}
         if code == "rate_limited" or status == 429:
-            return RateLimited(retry_after=response.retry_after, **common)
+            return errors.RateLimited(retry_after=response.retry_after, **common)
         if code == "unauthorized" or status in (401, 403):
-            return AuthError(**common)
+            return errors.AuthError(**common)
         if code == "insufficient_credits" or status == 402:
-            return OutOfCredits(**common)
+            return errors.OutOfCredits(**common)
         if code == "model_not_found" or (status == 404 and not job_lookup):
-            return Unavailable(f"{self.label} doesn't offer the model {self._model}", **common)
+            return errors.Unavailable(
+                f"{self.label} doesn't offer the model {self._model}", **common
+            )
         if status == 404:
-            return GenerationFailed("the image host no longer knows this job", **common)
+            return errors.GenerationFailed("the image host no longer knows this job", **common)
         if code == "internal_error" or status >= 500:
-            return Unavailable(**common)
+            return errors.Unavailable(**common)
         if 400 <= status < 500 and mentions_content_block(code, message):
-            return ContentRejected(**common)
+            return errors.ContentRejected(**common)
         if code == "invalid_request" or 400 <= status < 500:
             reason = f": {shown}" if shown else ""
-            return BadRequest(f"{self.label} refused these options{reason}", **common)
-        return Unavailable(**common)
+            return errors.BadRequest(f"{self.label} refused these options{reason}", **common)
+        return errors.Unavailable(**common)
 
     def _snippet(self, response: Response) -> str:
         return self._http.redact(response.text[:200])

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -39,137 +38,27 @@ import aiohttp
 from pydantic import ValidationError
 
 from wanbot.config import SkillsVideoConfig
+from wanbot.providers import errors
 from wanbot.providers.capabilities import Capabilities
-from wanbot.providers.errors import (
-    AuthError,
-    BadRequest,
-    ContentRejected,
-    GenerationFailed,
-    OutOfCredits,
-    ProviderError,
-    RateLimited,
-    TimedOut,
-    Unavailable,
-)
-from wanbot.providers.hosted import HostAnswer, HostedProvider
+from wanbot.providers.hosted import HostedProvider
 from wanbot.providers.http import RETRYABLE_SUBMIT, Response
 from wanbot.providers.models import GenerationRequest, JobState, JobStatus, ResultImage
+from wanbot.providers.skillsvideo_answers import (
+    CODE_LIKE,
+    SHOW_HOST_MESSAGE,
+    Credits,
+    ErrorBody,
+    Generation,
+    error_type_for_code,
+    error_type_for_status,
+    job_state,
+)
 
 log = logging.getLogger(__name__)
 
 #: How long a stream may stay silent before it counts as broken (the caller then polls).
 STREAM_IDLE_S = 120.0
 _MESSAGE_MAX = 300
-
-_STATES: dict[str, JobState] = {
-    "starting": JobState.QUEUED,
-    "in_queue": JobState.QUEUED,
-    "processing": JobState.RUNNING,
-    "in_progress": JobState.RUNNING,
-    "succeeded": JobState.SUCCEEDED,
-    "completed": JobState.SUCCEEDED,
-    "failed": JobState.FAILED,
-    "canceled": JobState.CANCELLED,
-    "cancelled": JobState.CANCELLED,
-}
-
-# Documented codes; a code may carry a prefix (IMAGE_GENERATION_RATE_LIMITED), so match suffixes.
-_CODE_ERRORS: tuple[tuple[str, type[ProviderError]], ...] = (
-    ("INVALID_INPUT", BadRequest),
-    ("UNSUPPORTED_MODEL", BadRequest),
-    ("INSUFFICIENT_CREDITS", OutOfCredits),
-    ("CONTENT_REJECTED", ContentRejected),
-    ("RATE_LIMITED", RateLimited),
-    ("PROVIDER_UNAVAILABLE", Unavailable),
-    ("FAILED", GenerationFailed),
-    ("TIMEOUT", TimedOut),
-)
-_CODE_LIKE = re.compile(r"^[A-Z][A-Z0-9_]*$")
-# Errors whose host message helps the member; the rest read better in our own words.
-_SHOW_HOST_MESSAGE = (BadRequest, ContentRejected, GenerationFailed)
-
-
-class Usage(HostAnswer):
-    total: float | None = None
-    subscription: float | None = None
-    permanent: float | None = None
-
-
-class OutputImage(HostAnswer):
-    url: str
-    file_name: str | None = None
-    content_type: str | None = None
-    width: int | None = None
-    height: int | None = None
-
-
-class OutputData(HostAnswer):
-    type: str | None = None
-    n: int | None = None
-    actual_prompt: str | None = None
-    images: list[OutputImage] | None = None
-    image: OutputImage | None = None
-
-
-class Generation(HostAnswer):
-    """A job as the host describes it: the submit answer, a poll answer or one stream event."""
-
-    id: str | None = None
-    status: str
-    data: OutputData | None = None
-    usage: Usage | None = None
-    code: str | None = None
-    message: str | None = None
-    error: str | dict[str, Any] | None = None
-
-
-class Credits(HostAnswer):
-    """`GET /credits`: the account's balance, split by where the credits came from."""
-
-    total: float | None = None
-    subscription: float | None = None
-    permanent: float | None = None
-
-
-class ErrorBody(HostAnswer):
-    error: str | dict[str, Any] | None = None
-    code: str | None = None
-    message: str | None = None
-
-
-def _state(raw: str) -> JobState:
-    return _STATES.get(raw.strip().lower(), JobState.RUNNING)
-
-
-def _error_type_for_code(code: str | None) -> type[ProviderError] | None:
-    if not code:
-        return None
-    upper = code.strip().upper()
-    for key, error_type in _CODE_ERRORS:
-        if upper == key or upper.endswith("_" + key):
-            return error_type
-    return None
-
-
-def _error_type_for_status(status: int, *, has_code: bool, job_lookup: bool) -> type[ProviderError]:
-    if status in (401, 403):
-        return AuthError
-    if status == 402:
-        return OutOfCredits
-    if status == 404:
-        # An unknown job will never finish; an unknown model is a bad request.
-        return GenerationFailed if job_lookup else BadRequest
-    if status == 422:
-        return ContentRejected if has_code else BadRequest
-    if status == 429:
-        return RateLimited
-    if status == 502:
-        return GenerationFailed
-    if status == 504:
-        return TimedOut
-    if status >= 500:
-        return Unavailable
-    return BadRequest
 
 
 def _form_value(value: object) -> str:
@@ -180,23 +69,18 @@ def _form_value(value: object) -> str:
 
 class SkillsVideoProvider(HostedProvider[SkillsVideoConfig]):
     name: ClassVar[str] = "skillsvideo"
+    # Where skills.video differs from Wan 2.7 Pro's own limits (the Capabilities defaults).
     capabilities: ClassVar[Capabilities] = Capabilities(
         label="skills.video",
         aspect_ratios=("1:1", "3:4", "9:16", "4:3", "16:9"),
         text_sizes=("1K", "2K"),
-        edit_sizes=("1K", "2K"),
         explicit_size=False,
-        max_n=4,
         image_set=False,
         negative_prompt=True,
-        negative_prompt_max=500,
         palette=False,
         thinking=False,
-        seed=True,
         safety_checker=True,
         prompt_max=2000,
-        edit=True,
-        max_input_images=4,
         min_input_side=384,
         push_updates=True,
     )
@@ -215,7 +99,7 @@ class SkillsVideoProvider(HostedProvider[SkillsVideoConfig]):
         )
         generation = self._parse(response, job_lookup=False)
         if not generation.id:
-            raise Unavailable("the image host answered without a job id", provider=self.name)
+            raise errors.Unavailable("the image host answered without a job id", provider=self.name)
         log.info("%s job %s submitted (%s)", self.name, generation.id, generation.status)
         return self._job_status(generation, generation.id)
 
@@ -231,7 +115,7 @@ class SkillsVideoProvider(HostedProvider[SkillsVideoConfig]):
         try:
             credits = Credits.model_validate_json(response.text)
         except ValidationError:
-            raise Unavailable(
+            raise errors.Unavailable(
                 f"the image host sent an unreadable balance (http {response.status})",
                 provider=self.name,
             ) from None
@@ -256,7 +140,7 @@ class SkillsVideoProvider(HostedProvider[SkillsVideoConfig]):
                 status = self._job_status_from_json(text, None)
                 yield status
                 if not status.state.terminal:
-                    raise Unavailable(
+                    raise errors.Unavailable(
                         "the image host did not stream this job's progress", provider=self.name
                     )
                 return
@@ -267,7 +151,7 @@ class SkillsVideoProvider(HostedProvider[SkillsVideoConfig]):
                 yield status
                 if status.state.terminal:
                     return
-            raise Unavailable(
+            raise errors.Unavailable(
                 "the image host's status stream ended before the job finished", provider=self.name
             )
         finally:
@@ -305,7 +189,7 @@ class SkillsVideoProvider(HostedProvider[SkillsVideoConfig]):
                 if image.source_url:
                     form.add_field("image_urls", image.source_url)
                     continue
-                raise BadRequest(
+                raise errors.BadRequest(
                     "the image to edit is no longer available; attach it again",
                     provider=self.name,
                 ) from None
@@ -384,7 +268,7 @@ class SkillsVideoProvider(HostedProvider[SkillsVideoConfig]):
                 if field == "data":
                     data.append(value.removeprefix(" "))
         except (aiohttp.ClientError, TimeoutError, ValueError) as e:
-            raise Unavailable(
+            raise errors.Unavailable(
                 f"the image host's status stream broke ({type(e).__name__})", provider=self.name
             ) from e
         if data:
@@ -397,7 +281,7 @@ class SkillsVideoProvider(HostedProvider[SkillsVideoConfig]):
         try:
             return Generation.model_validate_json(response.text)
         except ValidationError:
-            raise Unavailable(
+            raise errors.Unavailable(
                 f"the image host sent an unreadable answer (http {response.status})",
                 provider=self.name,
             ) from None
@@ -415,14 +299,16 @@ class SkillsVideoProvider(HostedProvider[SkillsVideoConfig]):
                 body = None
             if job_id is None and body is not None and (body.code or body.error or body.message):
                 raise self._build_error(body, status=None, retry_after=None, job_lookup=False)
-            raise Unavailable("the image host sent an unreadable status update", provider=self.name)
+            raise errors.Unavailable(
+                "the image host sent an unreadable status update", provider=self.name
+            )
         known_id = generation.id or job_id
         if not known_id:
-            raise Unavailable("the image host's stream named no job", provider=self.name)
+            raise errors.Unavailable("the image host's stream named no job", provider=self.name)
         return self._job_status(generation, known_id)
 
     def _job_status(self, generation: Generation, job_id: str) -> JobStatus:
-        state = _state(generation.status)
+        state = job_state(generation.status)
         data = generation.data
         images: tuple[ResultImage, ...] = ()
         if data is not None:
@@ -431,12 +317,12 @@ class SkillsVideoProvider(HostedProvider[SkillsVideoConfig]):
                 ResultImage(url=i.url, width=i.width, height=i.height, content_type=i.content_type)
                 for i in found
             )
-        error: ProviderError | None = None
+        error: errors.ProviderError | None = None
         if state is JobState.SUCCEEDED and data is None:
             state = JobState.RUNNING
         elif state is JobState.SUCCEEDED and not images:
             state = JobState.FAILED
-            error = GenerationFailed(
+            error = errors.GenerationFailed(
                 "the image host finished without any image", provider=self.name, code="NO_IMAGES"
             )
         elif state is JobState.FAILED:
@@ -459,7 +345,7 @@ class SkillsVideoProvider(HostedProvider[SkillsVideoConfig]):
             extra=extra,
         )
 
-    def _error(self, response: Response, *, job_lookup: bool) -> ProviderError:
+    def _error(self, response: Response, *, job_lookup: bool) -> errors.ProviderError:
         try:
             body = ErrorBody.model_validate_json(response.text)
         except ValidationError:
@@ -475,27 +361,27 @@ class SkillsVideoProvider(HostedProvider[SkillsVideoConfig]):
         status: int | None,
         retry_after: float | None,
         job_lookup: bool,
-    ) -> ProviderError:
+    ) -> errors.ProviderError:
         """Map an error body (and HTTP status, when there is one) onto the shared hierarchy."""
         nested: Mapping[str, Any] = body.error if isinstance(body.error, dict) else {}
         code = body.code or _str_or_none(nested.get("code"))
         message = body.message or _str_or_none(nested.get("message"))
         if isinstance(body.error, str):
-            if not code and _CODE_LIKE.match(body.error):
+            if not code and CODE_LIKE.match(body.error):
                 code = body.error  # older bodies put the code in `error`
-            elif not message and not _CODE_LIKE.match(body.error):
+            elif not message and not CODE_LIKE.match(body.error):
                 message = body.error
-        error_type = _error_type_for_code(code)
+        error_type = error_type_for_code(code)
         if error_type is None:
             if status is None:
-                error_type = GenerationFailed  # a failed job with no usable code
+                error_type = errors.GenerationFailed  # a failed job with no usable code
             else:
-                error_type = _error_type_for_status(
+                error_type = error_type_for_status(
                     status, has_code=bool(code), job_lookup=job_lookup
                 )
         host_message = self._http.redact(message.strip())[:_MESSAGE_MAX] if message else None
         user_message = None
-        if host_message and issubclass(error_type, _SHOW_HOST_MESSAGE):
+        if host_message and issubclass(error_type, SHOW_HOST_MESSAGE):
             user_message = f"{error_type.default_message}: {host_message}"
         log.info(
             "%s error http=%s code=%s -> %s: %s",
@@ -505,8 +391,8 @@ class SkillsVideoProvider(HostedProvider[SkillsVideoConfig]):
             error_type.__name__,
             host_message,
         )
-        if error_type is RateLimited:
-            return RateLimited(
+        if error_type is errors.RateLimited:
+            return errors.RateLimited(
                 user_message, retry_after=retry_after, provider=self.name, code=code, status=status
             )
         return error_type(user_message, provider=self.name, code=code, status=status)

@@ -1,52 +1,9 @@
 """Persistence: narrow store protocols by table family and their implementations."""
 
-from wanbot.store.base import (
-    Budget,
-    GuildPolicyStore,
-    InFlight,
-    Job,
-    JobPhase,
-    JobStateError,
-    JobStore,
-    LeaseStore,
-    LedgerEntry,
-    LedgerStore,
-    MemberDataStore,
-    MetaStore,
-    NewJob,
-    PreferenceStore,
-    Settlement,
-    SpendCaps,
-    StatsStore,
-    Store,
-    StoreInUse,
-    token_digest,
-)
+from wanbot.store import base
+from wanbot.store.base import *  # noqa: F403  (the records and protocols, as `base` lists them)
 from wanbot.store.sqlite import SQLiteStore
 from wanbot.store.url import UnsupportedStorageURL, open_store
 
-__all__ = [
-    "Budget",
-    "GuildPolicyStore",
-    "InFlight",
-    "Job",
-    "JobPhase",
-    "JobStateError",
-    "JobStore",
-    "LeaseStore",
-    "LedgerEntry",
-    "LedgerStore",
-    "MemberDataStore",
-    "MetaStore",
-    "NewJob",
-    "PreferenceStore",
-    "SQLiteStore",
-    "Settlement",
-    "SpendCaps",
-    "StatsStore",
-    "Store",
-    "StoreInUse",
-    "UnsupportedStorageURL",
-    "open_store",
-    "token_digest",
-]
+__all__ = ["SQLiteStore", "UnsupportedStorageURL", "open_store"]
+__all__ += base.__all__

@@ -71,6 +71,13 @@ class Job(NewJob):
     finished_at: float | None = None
     worker_id: str | None = None  # the process working on it (its lease), if any
     lease_until: float | None = None
+    held: int | None = None  # what the hold set aside, when known; see hold_amount
+
+    @property
+    def hold_amount(self) -> int:
+        """The credits held for the job: fixed at admission, even when a fallback host that
+        makes the images has another price (`image_cost` is then that host's price)."""
+        return self.image_cost * self.request.n if self.held is None else self.held
 
     def for_interaction(self, token: str) -> bool:
         """Whether this job was made by the interaction with this token (finished or not)."""

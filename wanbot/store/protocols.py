@@ -57,7 +57,13 @@ class JobStore(Protocol):
         """queued → submitting; False if the job is no longer queued (cancelled meanwhile)."""
         ...
 
-    async def mark_running(self, job_id: str, provider: str, provider_job_id: str) -> None: ...
+    async def mark_running(
+        self, job_id: str, provider: str, provider_job_id: str, *, image_cost: int | None = None
+    ) -> None:
+        """submitting → running on `provider`. `image_cost`: that host's price per image, when it
+        is not the host the job was admitted for (a fallback); the hold stays as it is, and
+        settlement captures images × this price, at most the hold."""
+        ...
 
     async def mark_delivering(
         self, job_id: str, result_urls: Sequence[str], provider_cost: float | None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from wanbot.providers.models import GenerationRequest
 from wanbot.store.database import Connection, Database, Row
@@ -20,6 +21,7 @@ JOBS_CHANNEL = "jobs"
 
 
 Clock = Callable[[], float]
+R = TypeVar("R")
 
 
 class _Now:
@@ -79,45 +81,35 @@ async def transition_now(
     return await transition(conn, job_id, allowed, to, clock(), **columns)
 
 
+def record(cls: type[R], row: Row, **converted: Any) -> R:
+    """A record from a row whose columns carry its fields' names; `converted` gives the fields
+    whose column needs decoding (JSON, booleans, enums)."""
+    return cls(
+        **{
+            f.name: converted[f.name] if f.name in converted else row[f.name]
+            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        }
+    )
+
+
+# Every read of whole jobs goes through this, so `Job.held` comes from the ledger's hold.
+JOB_ROWS = (
+    "SELECT jobs.*, h.held AS held FROM jobs"
+    " LEFT JOIN ledger h ON h.job_id = jobs.id AND h.kind = 'hold'"
+)
+
+
 def job_from_row(row: Row) -> Job:
-    return Job(
-        id=row["id"],
-        kind=row["kind"],
-        guild_id=row["guild_id"],
-        channel_id=row["channel_id"],
-        user_id=row["user_id"],
-        application_id=row["application_id"],
-        interaction_token=row["interaction_token"],
-        token_expires_at=row["token_expires_at"],
+    return record(
+        Job,
+        row,
         request=GenerationRequest.model_validate_json(row["request_json"]),
-        provider=row["provider"],
-        image_cost=row["image_cost"],
-        deadline_at=row["deadline_at"],
-        upload_limit=row["upload_limit"],
         private=bool(row["private"]),
-        parent_job_id=row["parent_job_id"],
-        placeholder_message_id=row["placeholder_message_id"],
-        locale=row["locale"],
-        seq=row["seq"],
         state=JobPhase(row["state"]),
-        provider_job_id=row["provider_job_id"],
-        provider_cost=row["provider_cost"],
-        images_delivered=row["images_delivered"],
         result_urls=tuple(json.loads(row["result_urls_json"] or "[]")),
         message_ids=tuple(json.loads(row["message_ids_json"] or "[]")),
-        error=row["error"],
-        created_at=row["created_at"],
-        submitted_at=row["submitted_at"],
-        finished_at=row["finished_at"],
-        worker_id=row["worker_id"],
-        lease_until=row["lease_until"],
     )
 
 
 def ban_from_row(row: Row) -> MemberBan:
-    return MemberBan(
-        user_id=row["user_id"],
-        reason=row["reason"],
-        actor_id=row["actor_id"],
-        created_at=row["created_at"],
-    )
+    return record(MemberBan, row)

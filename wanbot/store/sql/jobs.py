@@ -8,7 +8,15 @@ from collections.abc import Sequence
 from wanbot.store.database import Connection
 from wanbot.store.models import Job, JobPhase
 from wanbot.store.protocols import JobStateError
-from wanbot.store.sql.common import NOW, Clock, SqlFamily, job_from_row, marks, transition_now
+from wanbot.store.sql.common import (
+    JOB_ROWS,
+    NOW,
+    Clock,
+    SqlFamily,
+    job_from_row,
+    marks,
+    transition_now,
+)
 
 
 class JobSql(SqlFamily):
@@ -31,7 +39,10 @@ class JobSql(SqlFamily):
             started_at=NOW,
         )
 
-    async def mark_running(self, job_id: str, provider: str, provider_job_id: str) -> None:
+    async def mark_running(
+        self, job_id: str, provider: str, provider_job_id: str, *, image_cost: int | None = None
+    ) -> None:
+        priced = {} if image_cost is None else {"image_cost": image_cost}
         ok = await self.database.write(
             transition_now,
             job_id,
@@ -41,6 +52,7 @@ class JobSql(SqlFamily):
             provider=provider,
             provider_job_id=provider_job_id,
             submitted_at=NOW,
+            **priced,
         )
         if not ok:
             raise JobStateError(f"job {job_id} was not submitting")
@@ -69,13 +81,14 @@ async def _set_placeholder(conn: Connection, job_id: str, message_id: int, clock
     )
 
 
+# A job with the credits its hold set aside (its price may change later: see mark_running).
 async def _get_job(conn: Connection, job_id: str) -> Job | None:
-    row = await conn.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+    row = await conn.fetchone(f"{JOB_ROWS} WHERE jobs.id = ?", (job_id,))
     return None if row is None else job_from_row(row)
 
 
 async def _jobs_in(conn: Connection, phases: list[str]) -> list[Job]:
     rows = await conn.fetchall(
-        f"SELECT * FROM jobs WHERE state IN ({marks(phases)}) ORDER BY seq", phases
+        f"{JOB_ROWS} WHERE jobs.state IN ({marks(phases)}) ORDER BY jobs.seq", phases
     )
     return [job_from_row(r) for r in rows]

@@ -16,6 +16,7 @@ from wanbot.store.models import InFlight, Job, JobPhase
 from wanbot.store.sql.common import (
     ACTIVE_PHASES,
     IN_FLIGHT_PHASES,
+    JOB_ROWS,
     JOBS_CHANNEL,
     Clock,
     SqlFamily,
@@ -128,7 +129,7 @@ async def _claim(
         (worker_id, now + lease_s, *ids),
     )
     claimed = await conn.fetchall(
-        f"SELECT * FROM jobs WHERE id IN ({marks(ids)}) ORDER BY seq", ids
+        f"{JOB_ROWS} WHERE jobs.id IN ({marks(ids)}) ORDER BY jobs.seq", ids
     )
     return [job_from_row(r) for r in claimed]
 
@@ -160,8 +161,8 @@ async def _release(conn: Connection, worker_id: str, job_ids: list[str] | None) 
 
 async def _expired(conn: Connection, clock: Clock) -> list[Job]:
     rows = await conn.fetchall(
-        f"SELECT * FROM jobs WHERE state IN ({marks(ACTIVE)})"
-        " AND lease_until IS NOT NULL AND lease_until < ? ORDER BY seq",
+        f"{JOB_ROWS} WHERE jobs.state IN ({marks(ACTIVE)})"
+        " AND jobs.lease_until IS NOT NULL AND jobs.lease_until < ? ORDER BY jobs.seq",
         (*ACTIVE, clock()),
     )
     return [job_from_row(r) for r in rows]

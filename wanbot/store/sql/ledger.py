@@ -32,6 +32,7 @@ from wanbot.store.sql.common import (
     Clock,
     SqlFamily,
     marks,
+    record,
     transition,
 )
 
@@ -326,21 +327,7 @@ async def _ledger(conn: Connection, guild_id: int, user_id: int, limit: int) -> 
         " created_at FROM ledger WHERE guild_id = ? AND user_id = ? ORDER BY id DESC LIMIT ?",
         (guild_id, user_id, limit),
     )
-    return [
-        LedgerEntry(
-            id=r["id"],
-            guild_id=r["guild_id"],
-            user_id=r["user_id"],
-            kind=r["kind"],
-            available=r["available"],
-            held=r["held"],
-            job_id=r["job_id"],
-            actor_id=r["actor_id"],
-            reason=r["reason"],
-            created_at=r["created_at"],
-        )
-        for r in rows
-    ]
+    return [record(LedgerEntry, r) for r in rows]
 
 
 async def _held(conn: Connection, guild_id: int, user_id: int) -> int:
@@ -354,7 +341,7 @@ async def _held(conn: Connection, guild_id: int, user_id: int) -> int:
 
 async def _activity(conn: Connection, guild_id: int, user_id: int, limit: int) -> list[Activity]:
     rows = await conn.fetchall(
-        "SELECT l.kind, l.available, l.actor_id, l.reason, l.created_at,"
+        "SELECT l.kind, l.available AS amount, l.actor_id, l.reason, l.created_at,"
         " j.kind AS job_kind, j.state AS job_state, j.request_json"
         " FROM ledger l LEFT JOIN jobs j ON j.id = l.job_id"
         " WHERE l.guild_id = ? AND l.user_id = ? AND l.available <> 0"
@@ -368,16 +355,5 @@ async def _activity(conn: Connection, guild_id: int, user_id: int, limit: int) -
             prompt = str(json.loads(r["request_json"]).get("prompt", "")) or None
             if prompt == REMOVED_PROMPT:
                 prompt = None
-        found.append(
-            Activity(
-                kind=r["kind"],
-                amount=r["available"],
-                job_kind=r["job_kind"],
-                prompt=prompt,
-                job_state=r["job_state"],
-                actor_id=r["actor_id"],
-                reason=r["reason"],
-                created_at=r["created_at"],
-            )
-        )
+        found.append(record(Activity, r, prompt=prompt))
     return found

@@ -1,0 +1,2 @@
+"""What the hostile-input property tests share: strategies, expectations, a bot on its own
+thread."""
