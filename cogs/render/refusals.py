@@ -70,7 +70,7 @@ _BAD_OPTION = {
 
 _BAD_INPUT = {
     "empty": N_("%(name)s is empty."),
-    "too_large": N_("%(name)s is %(size_mb).1f MB; images to edit can be up to %(mb)s MB."),
+    "too_large": N_("%(name)s is %(size)s MB; images to edit can be up to %(mb)s MB."),
     "over_limit": N_("%(name)s is over %(mb)s MB."),
     "not_image": N_("%(name)s is not an image (%(content_type)s). Attach a PNG, JPEG or WEBP."),
     "unreadable": N_("%(name)s is not an image Discord could read. Attach a PNG, JPEG or WEBP."),
@@ -258,6 +258,8 @@ def _input_refusal(refusal: Refusal, locale: Locale) -> str:
     """An input image refused; its name (a member's filename) is shown inert."""
     d = refusal.details
     values = {**d, "name": markup.safe(str(d.get("name", "")), 60)}
+    if "size_mb" in d:
+        values["size"] = number(round(float(d["size_mb"]), 1), locale)
     problem = str(d.get("problem", ""))
     if refusal.reason is RefusalReason.INPUT_DOWNLOAD_FAILED:
         return (

@@ -217,7 +217,7 @@ REASON_DETAILS: dict[RefusalReason, dict[str, Any]] = {
     },
     RefusalReason.NO_IMAGE: {},
     RefusalReason.TOO_MANY_IMAGES: {"limit": 4, "count": 6},
-    RefusalReason.BAD_INPUT_IMAGE: {"name": FILENAME, "mb": 25},
+    RefusalReason.BAD_INPUT_IMAGE: {"name": FILENAME, "mb": 25, "problem": "over_limit"},
     RefusalReason.INPUT_DOWNLOAD_FAILED: {"name": FILENAME},
     RefusalReason.INPUTS_GONE: {},
     RefusalReason.JOB_GONE: {},
@@ -232,7 +232,7 @@ REASON_DETAILS: dict[RefusalReason, dict[str, Any]] = {
     },
     RefusalReason.SPEND_CAP: {"scope": "guild"},
     RefusalReason.QUEUE_FULL: {"limit": 5},
-    RefusalReason.BAD_BLOCKLIST_ENTRY: {},
+    RefusalReason.BAD_BLOCKLIST_ENTRY: {"problem": "pattern_length", "limit": 200},
     RefusalReason.ADMIN_INPUT: {"problem": "not_admin"},
 }
 
@@ -311,6 +311,24 @@ ISSUE_CASES: dict[str, tuple[Capabilities, GenerationRequest]] = {
 }
 
 
+INPUT_DETAILS: dict[str, dict[str, Any]] = {
+    "empty": {"name": FILENAME},
+    "too_large": {"name": FILENAME, "size_mb": 31.5, "mb": 20},
+    "over_limit": {"name": FILENAME, "mb": 20},
+    "not_image": {"name": FILENAME, "content_type": "text/html"},
+    "unreadable": {"name": FILENAME},
+    "format": {"name": FILENAME, "format": "GIF"},
+    "too_many_pixels": {"name": FILENAME, "width": 30000, "height": 30000},
+    "damaged": {"name": FILENAME},
+}
+BLOCKLIST_ENTRY_DETAILS: dict[str, dict[str, Any]] = {
+    "pattern_length": {"limit": 200},
+    "invalid_pattern": {"detail": "missing ): (a"},
+    "matches_everything": {},
+    "word_length": {"limit": 100},
+}
+
+
 def _refusal(label: str, refusal: Refusal, *echoed: str) -> Sample:
     # the member's own file name may be in any refusal about an input
     shown = (*echoed, FILENAME)
@@ -338,6 +356,17 @@ def _refusals() -> list[Sample]:
         refusal = Refusal(RefusalReason.BAD_OPTION, {"problem": problem, **details})
         shown = [str(v) for k, v in details.items() if k in ("item", "value", "text")]
         found.append(_refusal(f"bad option {problem}", refusal, *shown))
+    for problem, details in INPUT_DETAILS.items():
+        refusal = Refusal(RefusalReason.BAD_INPUT_IMAGE, {"problem": problem, **details})
+        found.append(_refusal(f"bad input {problem}", refusal, *map(str, details.values())))
+    for problem in ("fetch_failed", "not_on_discord"):
+        refusal = Refusal(
+            RefusalReason.INPUT_DOWNLOAD_FAILED, {"problem": problem, "name": FILENAME}
+        )
+        found.append(_refusal(f"input not fetched {problem}", refusal))
+    for problem, details in BLOCKLIST_ENTRY_DETAILS.items():
+        refusal = Refusal(RefusalReason.BAD_BLOCKLIST_ENTRY, {"problem": problem, **details})
+        found.append(_refusal(f"blocklist entry {problem}", refusal, *map(str, details.values())))
     for details in ADMIN_INPUT_DETAILS:
         refusal = Refusal(RefusalReason.ADMIN_INPUT, details)
         found.append(_refusal(f"admin input {details}", refusal))

@@ -18,14 +18,16 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from wanbot.store.base import JobPhase
 from wanbot.tasks import Supervised, supervise
 
 if TYPE_CHECKING:
-    from wanbot.jobs.service import JobService
+    from wanbot.jobs.run import JobRun
+    from wanbot.store.base import Job, LeaseStore
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +52,22 @@ class LeaseSettings:
         return cls(worker_id=worker, **overrides)
 
 
+class LeasedJobs(Protocol):
+    """What the lease keeper needs of the job service that owns it."""
+
+    @property
+    def store(self) -> LeaseStore: ...
+
+    @property
+    def live(self) -> Mapping[str, JobRun]: ...
+
+    async def resume(self, job: Job) -> None: ...
+
+    async def abandon(self, run: JobRun) -> None: ...
+
+
 class LeaseKeeper:
-    def __init__(self, service: JobService, settings: LeaseSettings) -> None:
+    def __init__(self, service: LeasedJobs, settings: LeaseSettings) -> None:
         self.service = service
         self.settings = settings
         self.positions: dict[str, int] = {}  # queue places across every process
