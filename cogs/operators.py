@@ -16,11 +16,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
 
 import aiohttp
+import discord
+from discord.gateway import DiscordWebSocket
 
+from cogs.audit import DiscordAudit
+from cogs.render import operators as render_operators
+from wanbot.app import Services
 from wanbot.balance import BalanceTracker, LowBalance, thresholds_from
 from wanbot.config import Config
 from wanbot.http.hooks import WebhookRegistry
@@ -29,18 +34,30 @@ from wanbot.http.traces import ProviderRequestTrace, discord_429_trace
 from wanbot.metrics import Metrics
 from wanbot.store.base import JobPhase
 
-if TYPE_CHECKING:
-    from cogs.client import WanBot
-
 log = logging.getLogger(__name__)
 
 ACTIVE_PHASES = (JobPhase.QUEUED, JobPhase.SUBMITTING, JobPhase.RUNNING, JobPhase.DELIVERING)
 
 
+class ServedBot(Protocol):
+    """What the operators' side needs of the running client (`cogs.client.WanBot`)."""
+
+    services: Services
+    audit: DiscordAudit
+    ws: DiscordWebSocket
+
+    @property
+    def guilds(self) -> Sequence[discord.Guild]: ...
+
+    def is_ready(self) -> bool: ...
+
+    def is_closed(self) -> bool: ...
+
+
 class BotHealth:
     """The HealthProbe /healthz asks: gateway connected, dispatcher alive, store writable."""
 
-    def __init__(self, bot: WanBot) -> None:
+    def __init__(self, bot: ServedBot) -> None:
         self._bot = bot
 
     def gateway_connected(self) -> bool:
@@ -49,10 +66,10 @@ class BotHealth:
         return bot.is_ready() and not bot.is_closed() and ws is not None and ws.open
 
     def dispatcher_alive(self) -> bool:
-        return self._bot.jobs.dispatcher_alive
+        return self._bot.services.jobs.dispatcher_alive
 
     async def store_writable(self) -> bool:
-        await self._bot.store.set_meta("healthz", f"{time.time():.0f}")
+        await self._bot.services.store.set_meta("healthz", f"{time.time():.0f}")
         return True
 
 
@@ -80,7 +97,7 @@ class Operations:
         return [self.provider_trace.config]
 
     @contextlib.asynccontextmanager
-    async def serving(self, bot: WanBot) -> AsyncIterator[None]:
+    async def serving(self, bot: ServedBot) -> AsyncIterator[None]:
         self.balances.notify = lambda crossing: warn_low_balance(bot, crossing)
         address = self.config.settings.http.address
         if address is not None:
@@ -89,7 +106,7 @@ class Operations:
                 metrics=self.metrics,
                 probe=BotHealth(bot),
                 hooks=self.hooks,
-                before_scrape=lambda: refresh_job_gauges(bot, self.metrics),
+                before_scrape=lambda: refresh_job_gauges(bot.services, self.metrics),
             )
             await self.server.start()
         poller = asyncio.create_task(
@@ -105,20 +122,17 @@ class Operations:
                 await self.server.stop()
 
 
-async def refresh_job_gauges(bot: WanBot, metrics: Metrics) -> None:
-    jobs = await bot.store.jobs_in(list(ACTIVE_PHASES))
+async def refresh_job_gauges(services: Services, metrics: Metrics) -> None:
+    jobs = await services.store.jobs_in(list(ACTIVE_PHASES))
     for phase in ACTIVE_PHASES:
         metrics.set_active(phase.value, sum(1 for job in jobs if job.state is phase))
     metrics.set_queue_depth(sum(1 for job in jobs if job.state is JobPhase.QUEUED))
 
 
-async def warn_low_balance(bot: WanBot, crossing: LowBalance) -> None:
+async def warn_low_balance(bot: ServedBot, crossing: LowBalance) -> None:
     """One line in the audit channel of every server that has one."""
     label = bot.services.providers.label(crossing.provider)
-    text = (
-        f"⚠️ {label}'s balance is low: {crossing.balance:g} credits left "
-        f"(warning threshold {crossing.threshold:g}). Top it up before jobs start failing."
-    )
+    text = render_operators.low_balance(label, crossing.balance, crossing.threshold)
     for guild in bot.guilds:
-        settings = await bot.store.guild_settings(guild.id)
+        settings = await bot.services.store.guild_settings(guild.id)
         await bot.audit.post(settings.audit_channel_id, text)

@@ -13,12 +13,15 @@ from pathlib import Path
 import aiohttp
 
 from wanbot.admission import Admission, AuditLog, Limits, Requester
+from wanbot.balance import BalanceTracker, thresholds_from
 from wanbot.config import Config
 from wanbot.credits import CreditPolicy
 from wanbot.jobs.fitting import Downloader
 from wanbot.jobs.ports import Delivery, JobOutcome, Notifier, Progress
 from wanbot.jobs.scheduler import Limits as RunLimits
 from wanbot.jobs.service import JobService
+from wanbot.member_data import MemberData
+from wanbot.metrics import Metrics
 from wanbot.moderation import Moderator, Refused
 from wanbot.providers.registry import ProviderSet, build_providers
 from wanbot.store.base import Job, Store
@@ -84,6 +87,9 @@ class Services:
     jobs: JobService
     notifier: NotifierPort
     audit: AuditPort
+    metrics: Metrics
+    balances: BalanceTracker
+    member_data: MemberData
 
     def plug(self, notifier: Notifier, audit: AuditLog) -> None:
         self.notifier.target = notifier
@@ -91,9 +97,21 @@ class Services:
 
 
 def build_services(
-    config: Config, session: aiohttp.ClientSession, store: Store, data_dir: Path
+    config: Config,
+    session: aiohttp.ClientSession,
+    store: Store,
+    data_dir: Path,
+    *,
+    metrics: Metrics | None = None,
+    balances: BalanceTracker | None = None,
 ) -> Services:
+    """`metrics` and `balances` come from the operators' side when it exists (the HTTP server
+    exports them); otherwise the services count into their own."""
     settings = config.settings
+    if metrics is None:
+        metrics = Metrics()
+    if balances is None:
+        balances = BalanceTracker(thresholds_from(settings.providers), metrics=metrics)
     providers = build_providers(config, session, data_dir)
     log.info(
         "providers enabled: %s (default %s)", ", ".join(providers.providers), providers.default
@@ -120,6 +138,7 @@ def build_services(
         ),
         image_cost=image_cost,
         audit=audit,
+        metrics=metrics,
     )
     jobs = JobService(
         store=store,
@@ -133,6 +152,8 @@ def build_services(
             per_user=gen.max_running_per_user,
         ),
         data_dir=data_dir,
+        metrics=metrics,
+        balances=balances,
     )
     return Services(
         config=config,
@@ -146,4 +167,12 @@ def build_services(
         jobs=jobs,
         notifier=notifier,
         audit=audit,
+        metrics=metrics,
+        balances=balances,
+        member_data=MemberData(
+            store=store,
+            jobs=jobs,
+            data_dir=data_dir,
+            keep_prompts_days=settings.storage.keep_prompts_days,
+        ),
     )
