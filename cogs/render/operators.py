@@ -118,10 +118,8 @@ def forgotten(user_id: int, done: Forgotten, locale: Locale = None) -> str:
 
 def forget_audit(actor_id: int, user_id: int, done: Forgotten, locale: Locale = None) -> str:
     text = ngettext(
-        "%(actor)s removed %(who)s's data from wanbot: %(count)s prompt, saved defaults and "
-        "kept images.",
-        "%(actor)s removed %(who)s's data from wanbot: %(count)s prompts, saved defaults and "
-        "kept images.",
+        "%(actor)s removed %(who)s's data from wanbot (the prompt of %(count)s job).",
+        "%(actor)s removed %(who)s's data from wanbot (the prompts of %(count)s jobs).",
         done.jobs,
         locale,
     ) % {"actor": markup.user(actor_id), "who": markup.user(user_id), "count": done.jobs}

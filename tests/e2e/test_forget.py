@@ -99,8 +99,7 @@ async def test_forget_stops_removes_and_keeps_the_ledger_exact(
     audit = [m.content for m in fake.messages(audit_id) if "🧹" in m.content]
     alice, admin_id = fake.users["alice"].id, fake.users["admin"].id
     assert audit == [
-        f"🧹 <@{admin_id}> removed <@{alice}>'s data from wanbot: 4 prompts, "
-        "saved defaults and kept images."
+        f"🧹 <@{admin_id}> removed <@{alice}>'s data from wanbot (the prompts of 4 jobs)."
     ]
 
 
