@@ -20,10 +20,14 @@ from cogs.client import WanBot
 from cogs.render import account as render_account
 from cogs.render import admin as render
 from cogs.render import audit as render_audit
-from cogs.respond import guild_locale_of, locale_of
+from cogs.render import operators as render_operators
+from cogs.respond import acknowledged_if_slow, guild_locale_of, locale_of, reply
+from wanbot.balance import BalanceTracker
 from wanbot.credits import CreditPolicy, credit_summary, day_start
 from wanbot.errors import Refusal, RefusalReason
+from wanbot.member_data import MemberData
 from wanbot.moderation import clean_entry
+from wanbot.providers.registry import ProviderSet
 from wanbot.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -46,10 +50,22 @@ class Admin(
     group_name="admin",
     group_description="Manage wanbot on this server (Manage Server)",
 ):
-    def __init__(self, *, store: Store, credits: CreditPolicy, audit: DiscordAudit) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        credits: CreditPolicy,
+        audit: DiscordAudit,
+        providers: ProviderSet,
+        balances: BalanceTracker,
+        member_data: MemberData,
+    ) -> None:
         self.store = store
         self.credits = credits
         self.audit = audit
+        self.providers = providers
+        self.balances = balances
+        self.member_data = member_data
         super().__init__()
 
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
@@ -299,9 +315,51 @@ class Admin(
         assert interaction.guild_id is not None
         now = time.time()
         stats = await self.store.guild_stats(interaction.guild_id, day_start(now), month_start(now))
-        await self._reply(interaction, render.stats(stats, locale_of(interaction)))
+        locale = locale_of(interaction)
+        text = render.stats(stats, locale)
+        balances = render_operators.host_balances(self._host_balances(), locale)
+        if balances:
+            text += "\n" + balances
+        await self._reply(interaction, text)
+
+    def _host_balances(self) -> dict[str, tuple[float, float] | None]:
+        """{label: (balance, seen at)} of the enabled hosts that report one (None: not yet)."""
+        known = self.balances.snapshot()
+        return {
+            self.providers.label(name): known.get(name)
+            for name in self.providers.providers
+            if name in self.balances.hosts
+        }
+
+    # -- members' data -------------------------------------------------------------------------
+    @app_commands.command(name="forget", description="Remove a member's data from wanbot")
+    @app_commands.describe(
+        user="Whose prompts, saved defaults and kept images to remove (their credits stay)"
+    )
+    async def forget(self, interaction: discord.Interaction[Any], user: discord.User) -> None:
+        """Their unfinished jobs are stopped and refunded first (see wanbot.member_data)."""
+        assert interaction.guild_id is not None
+        async with acknowledged_if_slow(interaction, ephemeral=True):
+            done = await self.member_data.forget(interaction.guild_id, user.id)
+        locale = locale_of(interaction)
+        await reply(interaction, render_operators.forgotten(user.id, done, locale))
+        await self._audit(
+            interaction.guild_id,
+            render_operators.forget_audit(
+                interaction.user.id, user.id, done, guild_locale_of(interaction)
+            ),
+        )
 
 
 async def setup(bot: WanBot) -> None:
     services = bot.services
-    await bot.add_cog(Admin(store=services.store, credits=services.credits, audit=bot.audit))
+    await bot.add_cog(
+        Admin(
+            store=services.store,
+            credits=services.credits,
+            audit=bot.audit,
+            providers=services.providers,
+            balances=services.balances,
+            member_data=services.member_data,
+        )
+    )

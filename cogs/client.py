@@ -146,12 +146,17 @@ class WanBot(commands.Bot):
             await asyncio.sleep(HEARTBEAT_EVERY_S)
 
     async def _keep_house(self) -> None:
-        """Drop kept edit inputs and mock jobs past their keeping time, now and every few hours."""
+        """Now and every few hours: drop kept edit inputs and mock jobs past their keeping time,
+        and blank prompts past `storage.keep_prompts_days`."""
         while True:
-            removed = await asyncio.to_thread(self.prune_files)
-            if removed:
-                log.info("housekeeping: removed %d old files", removed)
+            await self.keep_house_once()
             await asyncio.sleep(HOUSEKEEPING_EVERY_S)
+
+    async def keep_house_once(self) -> None:
+        removed = await asyncio.to_thread(self.prune_files)
+        if removed:
+            log.info("housekeeping: removed %d old files", removed)
+        await self.services.member_data.blank_old_prompts()
 
     def prune_files(self) -> int:
         removed = prune_inputs(self.services.data_dir)
@@ -220,7 +225,15 @@ async def open_bot(config: Config) -> AsyncIterator[WanBot]:
             aiohttp.ClientSession(trace_configs=operations.session_traces) as session,
             InputFetcher(settings.discord.api_base_url, data_dir) as inputs,
         ):
-            services = build_services(config, session, store, data_dir, inputs)
+            services = build_services(
+                config,
+                session,
+                store,
+                data_dir,
+                inputs,
+                metrics=operations.metrics,
+                balances=operations.balances,
+            )
             bot = bot_class(settings.discord)(services=services, operations=operations)
             async with bot, operations.serving(bot):
                 yield bot

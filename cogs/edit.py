@@ -101,7 +101,7 @@ class Editing(commands.Cog):
         count = pick(n, saved.n) or 1
         async with acknowledged_if_slow(interaction, ephemeral=private):
             # Screen first, then fetch: a refused member makes the bot download nothing.
-            cleared = await self.flow.admission.precheck(requester, prompt)
+            cleared = await self.flow.admission.precheck(requester, prompt, provider)
             inputs = await self._fetch_all(sources)
         try:
             first = inputs[0]

@@ -21,9 +21,10 @@ from typing import Protocol
 
 import aiohttp
 import discord
+from discord.gateway import DiscordWebSocket
 
 from cogs.audit import DiscordAudit
-from cogs.render.audit import low_balance
+from cogs.render import operators as render_operators
 from wanbot.app import Services
 from wanbot.balance import BalanceTracker, LowBalance, thresholds_from
 from wanbot.config import Config
@@ -38,17 +39,15 @@ log = logging.getLogger(__name__)
 ACTIVE_PHASES = (JobPhase.QUEUED, JobPhase.SUBMITTING, JobPhase.RUNNING, JobPhase.DELIVERING)
 
 
-class WanBot(Protocol):
-    """What operations need of the running client (cogs.client.WanBot), without importing it."""
+class ServedBot(Protocol):
+    """What the operators' side needs of the running client (`cogs.client.WanBot`)."""
 
     services: Services
     audit: DiscordAudit
+    ws: DiscordWebSocket
 
     @property
     def guilds(self) -> Sequence[discord.Guild]: ...
-
-    @property
-    def ws(self) -> discord.gateway.DiscordWebSocket | None: ...
 
     def is_ready(self) -> bool: ...
 
@@ -58,7 +57,7 @@ class WanBot(Protocol):
 class BotHealth:
     """The HealthProbe /healthz asks: gateway connected, dispatcher alive, store writable."""
 
-    def __init__(self, bot: WanBot) -> None:
+    def __init__(self, bot: ServedBot) -> None:
         self._bot = bot
 
     def gateway_connected(self) -> bool:
@@ -98,7 +97,7 @@ class Operations:
         return [self.provider_trace.config]
 
     @contextlib.asynccontextmanager
-    async def serving(self, bot: WanBot) -> AsyncIterator[None]:
+    async def serving(self, bot: ServedBot) -> AsyncIterator[None]:
         self.balances.notify = lambda crossing: warn_low_balance(bot, crossing)
         address = self.config.settings.http.address
         if address is not None:
@@ -107,7 +106,7 @@ class Operations:
                 metrics=self.metrics,
                 probe=BotHealth(bot),
                 hooks=self.hooks,
-                before_scrape=lambda: refresh_job_gauges(bot, self.metrics),
+                before_scrape=lambda: refresh_job_gauges(bot.services, self.metrics),
             )
             await self.server.start()
         poller = asyncio.create_task(
@@ -123,17 +122,19 @@ class Operations:
                 await self.server.stop()
 
 
-async def refresh_job_gauges(bot: WanBot, metrics: Metrics) -> None:
-    jobs = await bot.services.store.jobs_in(list(ACTIVE_PHASES))
+async def refresh_job_gauges(services: Services, metrics: Metrics) -> None:
+    jobs = await services.store.jobs_in(list(ACTIVE_PHASES))
     for phase in ACTIVE_PHASES:
         metrics.set_active(phase.value, sum(1 for job in jobs if job.state is phase))
     metrics.set_queue_depth(sum(1 for job in jobs if job.state is JobPhase.QUEUED))
 
 
-async def warn_low_balance(bot: WanBot, crossing: LowBalance) -> None:
+async def warn_low_balance(bot: ServedBot, crossing: LowBalance) -> None:
     """One line in the audit channel of every server that has one."""
     label = bot.services.providers.label(crossing.provider)
     for guild in bot.guilds:
         settings = await bot.services.store.guild_settings(guild.id)
-        text = low_balance(label, crossing.balance, crossing.threshold, str(guild.preferred_locale))
+        text = render_operators.low_balance(
+            label, crossing.balance, crossing.threshold, str(guild.preferred_locale)
+        )
         await bot.audit.post(settings.audit_channel_id, text)

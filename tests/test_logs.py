@@ -17,6 +17,7 @@ from wanbot.logs import (
     configure_logging,
     job_log_context,
     quiet_noisy_loggers,
+    tag_job_logs,
 )
 
 TOKEN = "aW50ZXJhY3Rpb246MTIzNDU2Nzg5MDpzZWNyZXQtdG9rZW4tdmFsdWU"
@@ -149,6 +150,31 @@ async def test_job_context_follows_tasks_not_other_jobs(collect: Collect) -> Non
         r.getMessage(): getattr(r, "job_id", None) for r in collect.records if r.name == log.name
     }
     assert seen == {"running a": "a", "running b": "b"}
+
+
+async def test_a_fallback_host_retags_the_rest_of_the_job(collect: Collect) -> None:
+    collect.addFilter(JobContextFilter())
+    log = logging.getLogger("wanbot.jobs.retag")
+
+    async def job() -> None:
+        with job_log_context(job_id="c", provider="pixeldojo"):
+            log.info("first")
+            tag_job_logs(provider="skillsvideo")
+            log.info("after fallback")
+            await asyncio.create_task(asyncio.sleep(0))
+        log.info("after the job")
+
+    await asyncio.create_task(job())
+    seen = [
+        (r.getMessage(), getattr(r, "provider", None))
+        for r in collect.records
+        if r.name == log.name
+    ]
+    assert seen == [
+        ("first", "pixeldojo"),
+        ("after fallback", "skillsvideo"),
+        ("after the job", None),
+    ]
 
 
 def test_aiosqlite_debug_is_kept_out() -> None:

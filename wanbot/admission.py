@@ -12,18 +12,20 @@ No Discord here: the caller passes plain ids and flags, and gets an `Admitted` j
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from wanbot.config import GenerationConfig
 from wanbot.credits import CreditPolicy
 from wanbot.errors import InsufficientCredits, Refusal, RefusalReason
+from wanbot.metrics import Metrics
 from wanbot.moderation import Moderator, Refused, Review, cooldown_until
 from wanbot.preferences import Preferences
 from wanbot.providers.models import GenerationRequest
@@ -134,6 +136,7 @@ class Admission:
     limits: Limits
     image_cost: Callable[[str], int]  # credits per image on a provider
     audit: AuditLog
+    metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], float] = time.time
     # Per member, so a cooldown check and the admission after it can't interleave.
     _admitting: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = field(
@@ -224,12 +227,16 @@ class Admission:
             raise
         return Cleared(review=review, settings=settings)
 
-    async def precheck(self, requester: Requester, prompt: str) -> Cleared:
+    async def precheck(
+        self, requester: Requester, prompt: str, provider: str | None = None
+    ) -> Cleared:
         """What can refuse a job before its input images are fetched and nothing is written:
         the screen and the cooldown. (Credits are checked at the hold: reading a balance may
-        write the refill due, and a refused request writes nothing.)"""
-        cleared = await self.screen(requester, prompt)
-        await self._check_cooldown(requester)
+        write the refill due, and a refused request writes nothing.) `provider`, the host
+        asked for, only labels a refusal in the metrics."""
+        with self._counting_refusals(provider):
+            cleared = await self.screen(requester, prompt)
+            await self._check_cooldown(requester)
         return cleared
 
     # -- admission -------------------------------------------------------------------------
@@ -243,6 +250,30 @@ class Admission:
     ) -> Admitted:
         """Screen (unless `cleared` already), choose the host, price, and hold under the
         member's cooldown; the job is recorded `queued` but not yet scheduled."""
+        with self._counting_refusals(ask.provider):
+            return await self._admit(requester, reply, ask, request, cleared)
+
+    @contextlib.contextmanager
+    def _counting_refusals(self, asked: str | None) -> Iterator[None]:
+        """Count a refusal as a job that ended `refused`, under the host it would have run on."""
+        try:
+            yield
+        except Refusal:
+            key = self.provider_key(asked) or self.providers.default
+            # Only enabled hosts label series: a typed name must not grow the metric's labels.
+            self.metrics.job_finished(
+                key if key in self.providers.providers else "unknown", "refused"
+            )
+            raise
+
+    async def _admit(
+        self,
+        requester: Requester,
+        reply: ReplyHandle,
+        ask: Ask,
+        request: GenerationRequest,
+        cleared: Cleared | None,
+    ) -> Admitted:
         if cleared is None:
             cleared = await self.screen(requester, request.prompt, request.negative_prompt)
         # What the screen decides, never what an earlier job (a reroll's) carried.

@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 
 from wanbot.admission import Admission, AuditLog, Limits, RefusalNotice
+from wanbot.balance import BalanceTracker, thresholds_from
 from wanbot.config import Config
 from wanbot.credits import CreditPolicy
 from wanbot.fetch import InputFetcher
@@ -21,6 +22,8 @@ from wanbot.jobs.leases import LeaseSettings
 from wanbot.jobs.ports import Delivery, JobOutcome, Notifier, Progress
 from wanbot.jobs.scheduler import Limits as RunLimits
 from wanbot.jobs.service import JobService
+from wanbot.member_data import MemberData
+from wanbot.metrics import Metrics
 from wanbot.moderation import Moderator
 from wanbot.providers.registry import ProviderSet, build_providers
 from wanbot.store.base import Job, Store
@@ -81,6 +84,9 @@ class Services:
     jobs: JobService
     notifier: NotifierPort
     audit: AuditPort
+    metrics: Metrics
+    balances: BalanceTracker
+    member_data: MemberData
 
     def plug(self, notifier: Notifier, audit: AuditLog) -> None:
         self.notifier.target = notifier
@@ -93,8 +99,17 @@ def build_services(
     store: Store,
     data_dir: Path,
     inputs: InputFetcher,
+    *,
+    metrics: Metrics | None = None,
+    balances: BalanceTracker | None = None,
 ) -> Services:
+    """`metrics` and `balances` come from the operators' side when it exists (the HTTP server
+    exports them); otherwise the services count into their own."""
     settings = config.settings
+    if metrics is None:
+        metrics = Metrics()
+    if balances is None:
+        balances = BalanceTracker(thresholds_from(settings.providers), metrics=metrics)
     providers = build_providers(config, session, data_dir)
     log.info(
         "providers enabled: %s (default %s)", ", ".join(providers.providers), providers.default
@@ -117,6 +132,7 @@ def build_services(
         limits=Limits.of(gen),
         image_cost=image_cost,
         audit=audit,
+        metrics=metrics,
     )
     jobs = JobService(
         store=store,
@@ -133,6 +149,8 @@ def build_services(
         # PostgreSQL may be shared by several processes: each leases the jobs it works on.
         leases=LeaseSettings.for_this_process() if is_postgres(settings.storage.url) else None,
         image_cost=image_cost,
+        metrics=metrics,
+        balances=balances,
     )
     return Services(
         config=config,
@@ -147,4 +165,12 @@ def build_services(
         jobs=jobs,
         notifier=notifier,
         audit=audit,
+        metrics=metrics,
+        balances=balances,
+        member_data=MemberData(
+            store=store,
+            jobs=jobs,
+            data_dir=data_dir,
+            keep_prompts_days=settings.storage.keep_prompts_days,
+        ),
     )

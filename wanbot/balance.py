@@ -71,6 +71,11 @@ class BalanceTracker:
         self._clock = clock
         self._pending: set[asyncio.Task[None]] = set()
 
+    @property
+    def hosts(self) -> frozenset[str]:
+        """The hosts whose balance is tracked (those that report one, and any seen since)."""
+        return frozenset(self._hosts)
+
     def latest(self, provider: str) -> float | None:
         host = self._hosts.get(provider)
         return host.value if host else None

@@ -85,6 +85,7 @@ class DiscordConfig(Section):
 
 class StorageConfig(Section):
     url: str = "sqlite:///data/wanbot.db"
+    keep_prompts_days: NonNegativeInt = 90
 
     @field_validator("url")
     @classmethod

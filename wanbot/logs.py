@@ -55,6 +55,12 @@ def job_log_context(
         job_context.reset(reset)
 
 
+def tag_job_logs(*, provider: str) -> None:
+    """Change a field of the current job's log context for the rest of this task (a job that
+    falls back to another host); the enclosing `job_log_context` still restores it on exit."""
+    job_context.set(MappingProxyType({**job_context.get(), "provider": provider}))
+
+
 class Redactor:
     """Removes secrets and tokens from text; `install()` applies it to every new log record."""
 

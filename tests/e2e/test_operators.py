@@ -140,3 +140,78 @@ async def test_metrics_count_host_requests_429s_and_balance_warns_once(
     assert after["wanbot_provider_requests_total{provider=pixeldojo,status=200}"] >= 3  # polls
     assert after["wanbot_jobs_active{state=queued}"] == 0
     assert after["wanbot_queue_depth{}"] == 0
+
+
+async def test_the_job_path_feeds_the_metrics_and_the_balance(
+    fake: FakeDiscord, tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """Each ending is counted once, under its outcome and host; delivered jobs add their seconds
+    and the credits captured; PixelDojo's balance is read from each submission, no poll needed."""
+    audit_id = fake.nsfw_channel_id
+    async with FakePixelDojo(credits=14, credit_cost=2, job_duration_s=0.05) as pixeldojo:
+        toml = (
+            f'{HTTP}\n[providers.pixeldojo]\nbase_url = "{pixeldojo.base_url}"\nlow_balance = 10\n'
+        )
+        env = {"PIXELDOJO_API_KEY": pixeldojo.api_key}
+        async with running_bot(fake, tmp_path, extra_toml=toml, env=env) as h:
+            await h.store.set_audit_channel(fake.guild_id, audit_id)
+
+            def delivered(values: dict[str, float]) -> float:
+                return values["wanbot_jobs_total{outcome=delivered,provider=pixeldojo}"]
+
+            seen = [await metric_values(session, h)]
+            for prompt in ("one fox", "two foxes", "three foxes"):
+                handle = await h.imagine(prompt, provider="pixeldojo")
+                done = await h.wait_job((await h.job_for(handle)).id)
+                assert done.state is JobPhase.DONE, done.error
+                seen.append(await metric_values(session, h))
+            assert [delivered(v) for v in seen] == [0, 1, 2, 3]
+            assert [v["wanbot_credits_spent_total{}"] for v in seen] == [0, 2, 4, 6]
+            counts = [v["wanbot_job_seconds_count{provider=pixeldojo}"] for v in seen]
+            assert counts == [0, 1, 2, 3]
+            assert 0 < seen[-1]["wanbot_job_seconds_sum{provider=pixeldojo}"] < 3 * 20
+            assert h.bot.operations.balances.latest("pixeldojo") == 8  # 14 - 3 x 2, no poll
+
+            # Refused at admission: counted under the host it would have run on.
+            refused = await h.imagine("a fox", provider="pixeldojo", negative_prompt="blur")
+            await refused.wait_acknowledged()
+            typo = await h.imagine("a fox", provider="no-such-host")
+            await typo.wait_acknowledged()
+
+            pixeldojo.fail_jobs = "internal_error"
+            failed = await h.wait_job((await h.job_for(await h.imagine("a failing fox"))).id)
+            assert failed.state is JobPhase.FAILED
+            pixeldojo.fail_jobs = None
+
+            pixeldojo.never_finish = True
+            slow = await h.wait_job(
+                (await h.job_for(await h.imagine("a slow fox"))).id, JobPhase.RUNNING
+            )
+            assert slow.placeholder_message_id is not None
+            click = await fake.click(slow.placeholder_message_id, f"wanbot:cancel:{slow.id}")
+            await click.wait_acknowledged()
+            assert (await h.wait_job(slow.id)).state is JobPhase.CANCELLED
+            after = await metric_values(session, h)
+            await h.wait_for(
+                lambda: any("balance is low" in m.content for m in fake.messages(audit_id))
+            )
+            await asyncio.sleep(0.2)
+            warnings = [m.content for m in fake.messages(audit_id) if "balance is low" in m.content]
+    ends = {k: v for k, v in after.items() if k.startswith("wanbot_jobs_total{")}
+    assert ends == {
+        "wanbot_jobs_total{outcome=delivered,provider=pixeldojo}": 3,
+        "wanbot_jobs_total{outcome=failed,provider=pixeldojo}": 1,
+        "wanbot_jobs_total{outcome=cancelled,provider=pixeldojo}": 1,
+        "wanbot_jobs_total{outcome=refused,provider=pixeldojo}": 1,
+        "wanbot_jobs_total{outcome=refused,provider=unknown}": 1,
+        # The mock is enabled too (no key needed): seeded at 0, so rates see its first job.
+        "wanbot_jobs_total{outcome=delivered,provider=mock}": 0,
+        "wanbot_jobs_total{outcome=failed,provider=mock}": 0,
+        "wanbot_jobs_total{outcome=cancelled,provider=mock}": 0,
+        "wanbot_jobs_total{outcome=refused,provider=mock}": 0,
+    }
+    assert after["wanbot_credits_spent_total{}"] == 6  # failed and cancelled jobs capture nothing
+    assert after["wanbot_job_seconds_count{provider=pixeldojo}"] == 3
+    # 14, 12, 10, 8, then the failed and the cancelled job's submissions: 6, 4. One crossing.
+    assert after["wanbot_host_balance{provider=pixeldojo}"] == 4
+    assert len(warnings) == 1 and "8 credits left" in warnings[0], warnings

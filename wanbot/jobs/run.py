@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import replace
 from typing import Protocol, TypeVar
 
+from wanbot.balance import BalanceTracker
 from wanbot.errors import JobCancelled
 from wanbot.jobs.delivery import Deliverer
 from wanbot.jobs.eta import Expectation, expect, poll_interval
@@ -22,6 +23,8 @@ from wanbot.jobs.fitting import DownloadError
 from wanbot.jobs.outcomes import host_problem_key
 from wanbot.jobs.ports import FailureReason, JobOutcome, Notifier, Progress
 from wanbot.jobs.progress import EditPacer, ProgressReporter
+from wanbot.logs import job_log_context, tag_job_logs
+from wanbot.metrics import Metrics
 from wanbot.providers.base import Provider
 from wanbot.providers.errors import ProviderError, RateLimited, TimedOut
 from wanbot.providers.models import GenerationRequest, JobState, JobStatus
@@ -59,6 +62,8 @@ class RunContext(Protocol):
     notifier: Notifier
     pacer: EditPacer
     deliverer: Deliverer
+    metrics: Metrics
+    balances: BalanceTracker
     clock: Callable[[], float]
     stopping: bool
     #: Credits per image on a host; None: a job keeps the price it was admitted at.
@@ -88,10 +93,19 @@ class JobRun:
         self.reporter = ProgressReporter(
             self.job, self.service.notifier, self.service.pacer, self.snapshot
         )
-        self.reporter.start()
+        with self._log_fields():
+            self.reporter.start()
 
     def launch(self) -> None:
-        self.task = asyncio.create_task(self.run(), name=f"job-{self.job.id}")
+        with self._log_fields():
+            self.task = asyncio.create_task(self.run(), name=f"job-{self.job.id}")
+
+    def _log_fields(self) -> contextlib.AbstractContextManager[None]:
+        """Tags every log line of this job (and the tasks it starts) with its id, server, host."""
+        job = self.job
+        return job_log_context(
+            job_id=job.id, guild_id=job.guild_id, provider=self.provider or job.provider
+        )
 
     @property
     def settling(self) -> bool:
@@ -188,9 +202,10 @@ class JobRun:
         and joins it rather than cutting it short. `stop_at_host`: first ask the host to stop.
         """
         if self._settling is None:
-            self._settling = asyncio.create_task(
-                self._end(reason, host_problem, stop_at_host), name=f"settle-{self.job.id}"
-            )
+            with self._log_fields():
+                self._settling = asyncio.create_task(
+                    self._end(reason, host_problem, stop_at_host), name=f"settle-{self.job.id}"
+                )
         await finish_anyway(self._settling)
 
     async def _end(
@@ -212,6 +227,10 @@ class JobRun:
             self.job.id, outcome.log_text, cancelled=reason is FailureReason.CANCELLED
         )
         self.phase = JobPhase.CANCELLED if reason is FailureReason.CANCELLED else JobPhase.FAILED
+        self.service.metrics.job_finished(
+            self.provider or self.job.provider,
+            "cancelled" if reason is FailureReason.CANCELLED else "failed",
+        )
         outcome = replace(outcome, refunded=settlement.released)
         try:
             await self.service.notifier.show_failure(self.job, outcome)
@@ -288,6 +307,9 @@ class JobRun:
         await self.service.store.mark_running(
             self.job.id, provider.name, first.job_id, image_cost=image_cost
         )
+        tag_job_logs(provider=provider.name)
+        if first.host_balance is not None:
+            self.service.balances.observe(provider.name, first.host_balance)
         self.submitted_at = self.service.clock()
         self.job = replace(
             self.job,
@@ -368,8 +390,13 @@ class JobRun:
             await self.service.store.mark_delivering(self.job.id, urls, provider_cost)
             self.phase = JobPhase.DELIVERING
         await self.stop_reporting()
-        await self.service.deliverer.deliver(self.job, urls)
+        settlement = await self.service.deliverer.deliver(self.job, urls)
         self.phase = JobPhase.DONE
+        metrics = self.service.metrics
+        metrics.job_finished(
+            self.job.provider, "delivered", self.service.clock() - self.job.created_at
+        )
+        metrics.credits_spent(settlement.captured)
 
 
 def _close(awaitable: Awaitable[object]) -> None:

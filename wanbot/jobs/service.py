@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from wanbot.balance import BalanceTracker
 from wanbot.credits import CreditPolicy
 from wanbot.jobs.delivery import Deliverer
 from wanbot.jobs.fitting import Downloader
@@ -25,6 +26,7 @@ from wanbot.jobs.ports import FailureReason, Notifier
 from wanbot.jobs.progress import EditPacer
 from wanbot.jobs.run import CancelResult, JobRun, RunStore
 from wanbot.jobs.scheduler import FairScheduler, Limits, Ticket
+from wanbot.metrics import Metrics
 from wanbot.providers.registry import ProviderSet
 from wanbot.store.base import Job, JobPhase, NewJob
 from wanbot.tasks import Supervised, finish_anyway, supervise
@@ -50,12 +52,17 @@ class JobService:
         limits: Limits,
         data_dir: Path,
         pacer: EditPacer | None = None,
+        metrics: Metrics | None = None,
+        balances: BalanceTracker | None = None,
         clock: Callable[[], float] = time.time,
         leases: LeaseSettings | None = None,
         image_cost: Callable[[str], int] | None = None,
     ) -> None:
         self.store = store
         self.image_cost = image_cost
+        # Counted here rather than by a global registry, so each bot (and test) has its own.
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.balances = balances if balances is not None else BalanceTracker({})
         self.providers = providers
         self.notifier = notifier
         self.credits = credits
@@ -172,6 +179,7 @@ class JobService:
         """Give back the hold of an admitted job that could not be queued; runs to the end."""
         settle = asyncio.create_task(self.store.settle_failed(job.id, f"not queued: {why}"))
         settlement = await finish_anyway(settle)
+        self.metrics.job_finished(job.provider, "failed")
         log.warning(
             "job %s released before queueing (%s): %d back", job.id, why, settlement.released
         )

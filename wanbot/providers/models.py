@@ -131,5 +131,6 @@ class JobStatus:
     cost: float | None = None  # what the provider says it charged, in its own units
     error: ProviderError | None = None  # set when state is FAILED
     progress: float | None = None  # 0..1 when the provider reports it
+    host_balance: float | None = None  # the operator's balance at the host, when it says
     raw_status: str = ""
     extra: dict[str, object] = field(default_factory=dict)

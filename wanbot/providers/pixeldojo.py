@@ -276,6 +276,7 @@ class PixelDojoProvider(HostedProvider[PixelDojoConfig]):
             images=images,
             cost=answer.credit_cost,
             error=error,
+            host_balance=answer.credits_remaining,
             raw_status=raw,
             extra=extra,
         )

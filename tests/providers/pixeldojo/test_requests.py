@@ -56,6 +56,7 @@ async def test_text_to_image_delivers_downloadable_pngs(
     assert submitted.state is JobState.QUEUED
     assert submitted.cost == 4
     assert submitted.extra["credits_remaining"] == fake.credits
+    assert submitted.host_balance == fake.credits
     assert run_bodies(fake) == [
         {"prompt": "a red fox in snow", "aspect_ratio": "16:9", "size": "2K", "n": 2}
     ]
