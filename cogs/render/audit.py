@@ -118,16 +118,3 @@ def job_audit(admitted: Admitted, placeholder_id: int | None, locale: Locale = N
         lines.append("> " + _("negative: %(text)s", locale) % {"text": negative})
     lines.append(where)
     return "\n".join(lines)
-
-
-def low_balance(provider: str, balance: float, threshold: float, locale: Locale = None) -> str:
-    """The warning every server's audit channel gets when a host's balance runs low."""
-    return "⚠️ " + _(
-        "%(provider)s's balance is low: %(balance)s credits left (warning threshold "
-        "%(threshold)s). Top it up before jobs start failing.",
-        locale,
-    ) % {
-        "provider": provider,
-        "balance": number(balance, locale),
-        "threshold": number(threshold, locale),
-    }

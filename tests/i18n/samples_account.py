@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import partial
 
-from cogs.render import account, admin, audit
+from cogs.render import account, admin, audit, operators
 from tests.i18n.samples import (
     ADMIN,
     CHANNEL,
@@ -24,6 +24,7 @@ from tests.i18n.samples import (
 from wanbot.admission import Admitted, Requester
 from wanbot.credits import CreditSummary
 from wanbot.errors import RefusalReason
+from wanbot.member_data import Forgotten
 from wanbot.moderation import Refused
 from wanbot.preferences import Preferences
 from wanbot.store.base import (
@@ -250,10 +251,45 @@ def _audit() -> list[Sample]:
         ("audit.ban_audit", lambda loc: audit.ban_audit(ADMIN, USER, REASON, loc), (REASON,)),
         ("audit.unban_audit", lambda loc: audit.unban_audit(ADMIN, USER, loc), ()),
         ("audit.audit_channel_audit", lambda loc: audit.audit_channel_audit(ADMIN, loc), ()),
-        ("audit.low_balance", lambda loc: audit.low_balance("PixelDojo", 8.0, 10.0, loc), ()),
     ]
 
 
 def account_samples() -> list[Sample]:
     """/set, /credits, /admin and the audit channel."""
-    return [*_account(), *_admin(), *_audit()]
+    return [*_account(), *_admin(), *_audit(), *_operators()]
+
+
+def _operators() -> list[Sample]:
+    """Host balances and /admin forget."""
+    everything = Forgotten(cancelled=2, jobs=14, preferences=1, inputs_deleted=3, still_active=1)
+    one = Forgotten(cancelled=1, jobs=1, preferences=0, inputs_deleted=1, still_active=0)
+    nothing = Forgotten(cancelled=0, jobs=0, preferences=0, inputs_deleted=0, still_active=0)
+    balances = {"PixelDojo": (14.5, NOW - 90), "skills.video": None}
+    found: list[Sample] = [
+        ("operators.amount", lambda loc: operators.amount(12.5), ()),
+        (
+            "operators.low_balance one",
+            partial(operators.low_balance, "PixelDojo", 1, 10),
+            ("PixelDojo",),
+        ),
+        (
+            "operators.low_balance many",
+            partial(operators.low_balance, "PixelDojo", 8.5, 10),
+            ("PixelDojo",),
+        ),
+        (
+            "operators.host_balances",
+            lambda loc: operators.host_balances(balances, loc) or "",
+            ("PixelDojo", "skills.video"),
+        ),
+    ]
+    for label, done in (("all", everything), ("one", one), ("nothing", nothing)):
+        found.append((f"operators.forgotten {label}", partial(operators.forgotten, USER, done), ()))
+        found.append(
+            (
+                f"operators.forget_audit {label}",
+                partial(operators.forget_audit, ADMIN, USER, done),
+                (),
+            )
+        )
+    return found

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from cogs.render import account, admin, audit, jobs, refusals
+from cogs.render import account, admin, audit, jobs, operators, refusals
 from cogs.ui.actions import ACTIONS, JobButton, progress_view, result_view
 from cogs.ui.edit import EditModal, ImageSource, VarySelect
 from tests.i18n.leftover import assert_chinese
@@ -31,7 +31,7 @@ from wanbot.providers.capabilities import ISSUE_TEXT
 
 ZH, EN = "zh-CN", "en-US"
 SAMPLES: list[Sample] = [*job_samples(), *account_samples()]
-RENDER_MODULES: tuple[ModuleType, ...] = (jobs, refusals, account, admin, audit)
+RENDER_MODULES: tuple[ModuleType, ...] = (jobs, refusals, account, admin, audit, operators)
 CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 UNFILLED = re.compile(r"%\(\w+\)|%%")
 
