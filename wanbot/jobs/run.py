@@ -26,7 +26,7 @@ from wanbot.providers.base import Provider
 from wanbot.providers.errors import ProviderError, RateLimited, TimedOut
 from wanbot.providers.models import JobState, JobStatus
 from wanbot.providers.registry import ProviderSet
-from wanbot.store.base import Job, JobPhase, Store
+from wanbot.store.base import Job, JobPhase, LeaseLost, Store
 from wanbot.tasks import finish_anyway
 
 log = logging.getLogger(__name__)
@@ -153,6 +153,10 @@ class JobRun:
                 return
             raise
         except JobCancelled:
+            return
+        except LeaseLost as e:
+            # It stalled past its lease and a peer holds the job now: the peer finishes it.
+            log.warning("job %s: %s; leaving it to that process", job.id, e)
             return
         except _PastDeadline:
             await self._cancel_at_provider()
