@@ -155,10 +155,12 @@ async def reap_on_fake(fake: FakeDiscord, tokens: list[str], tally: FakeTally) -
         del fake._interactions[iid]
         del fake._tokens[token]
     # The gateway session keeps every event it sent, for a RESUME; keep only the latest few.
-    session = fake._session
-    if session is not None and len(session.buffer) > GATEWAY_BUFFER_KEPT:
-        tally.dropped_gateway_events += len(session.buffer) - GATEWAY_BUFFER_KEPT
-        del session.buffer[:-GATEWAY_BUFFER_KEPT]
+    for session in fake._sessions:
+        if len(session.buffer) > GATEWAY_BUFFER_KEPT:
+            tally.dropped_gateway_events += len(session.buffer) - GATEWAY_BUFFER_KEPT
+            del session.buffer[:-GATEWAY_BUFFER_KEPT]
+    for events in fake._shard_events.values():  # the per-shard record, likewise
+        del events[:-GATEWAY_BUFFER_KEPT]
     tally.requests += len(fake._requests)
     tally.by_status.update(r.status for r in fake._requests)
     fake._requests.clear()
@@ -176,7 +178,7 @@ async def fake_sizes(fake: FakeDiscord) -> dict[str, int]:
         "fake_interactions": len(fake._interactions),
         "fake_requests_log": len(fake._requests),
         "fake_buckets": len(fake._buckets),
-        "fake_gateway_buffer": 0 if fake._session is None else len(fake._session.buffer),
+        "fake_gateway_buffer": sum(len(s.buffer) for s in fake._sessions),
         "fake_tasks": len(asyncio.all_tasks()),
     }
 

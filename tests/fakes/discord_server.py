@@ -460,6 +460,15 @@ class _Conn:
             await self.ws.send_str(json.dumps(frame))
 
 
+@dataclass(frozen=True)
+class ShardRecord:
+    """What one shard's gateway saw: the sessions that identified on it (oldest first) and every
+    dispatch sent on it, as (event, guild id or None)."""
+
+    sessions: list[str]
+    events: list[tuple[str, int | None]]
+
+
 @dataclass
 class _Session:
     session_id: str
@@ -469,6 +478,17 @@ class _Session:
     buffer: list[Json] = field(default_factory=list)
     conn: _Conn | None = None
     resumable: bool = True
+
+    @property
+    def shard_id(self) -> int:
+        return 0 if self.shard is None else self.shard[0]
+
+    def serves(self, guild_id: int) -> bool:
+        """Discord's rule: a guild's events go to shard (guild_id >> 22) % shard_count."""
+        if self.shard is None:
+            return True
+        shard_id, count = self.shard
+        return (guild_id >> 22) % count == shard_id
 
 
 def _iso(ts: float) -> str:
@@ -561,7 +581,15 @@ class FakeDiscord:
         privileged_intents: bool = False,
         attachment_url_lifetime_s: float = 86_400.0,
         guild_locale: str = "en-US",
+        shard_count: int = 1,
+        guilds: int = 1,
     ) -> None:
+        """`shard_count` is what GET /gateway/bot recommends (IDENTIFY without a shard is refused
+        when it is above 1); `guilds` servers share the members and roles, each with its own
+        "general" channel, and server i sits on shard i % n for any n dividing 12."""
+        if shard_count < 1 or guilds < 1:
+            raise ValueError("shard_count and guilds must be at least 1")
+        self.shard_count = shard_count
         self.ack_deadline_s = ack_deadline_s
         # the server's language (its "preferred locale"), as the guild and interactions carry it
         self.guild_locale = guild_locale
@@ -579,7 +607,7 @@ class FakeDiscord:
         # A bot user's id is its application's id for every application made since 2019.
         self.application_id = self._next_id()
         self.bot_user_id = self.application_id
-        self.guild_id = self._next_id()
+        self.guild_id = self._guild_snowflake(0)
         self.channel_id = self._next_id()
         self.nsfw_channel_id = self._next_id()
         self.admin_role_id = self._next_id()
@@ -605,6 +633,18 @@ class FakeDiscord:
             self.channel_id: {"name": "general", "nsfw": False, "position": 0},
             self.nsfw_channel_id: {"name": "nsfw-art", "nsfw": True, "position": 1},
         }
+        self._channel_guild = dict.fromkeys(self._channels, self.guild_id)
+        self.guild_ids = [self.guild_id]
+        self.guild_channels = {self.guild_id: self.channel_id}  # each server's "general"
+        for index in range(1, guilds):
+            gid = self._guild_snowflake(index)
+            cid = self._next_id()
+            self.guild_ids.append(gid)
+            self.guild_channels[gid] = cid
+            self._roles[gid] = {**self._roles[self.guild_id], "everyone": True}
+            self._channels[cid] = {"name": f"general-{index}", "nsfw": False, "position": 0}
+            self._channel_guild[cid] = gid
+        self._roles[self.guild_id]["everyone"] = True
         self._users: dict[str, FakeUser] = {}
         self._user_roles: dict[int, list[int]] = {self.bot_user_id: [self.bot_role_id]}
         self._usernames: dict[int, str] = {self.bot_user_id: "wanbot"}
@@ -630,7 +670,9 @@ class FakeDiscord:
         self._unhandled: list[str] = []
         self._count_429 = 0
         self._buckets: dict[tuple[Any, ...], _Bucket] = {}
-        self._session: _Session | None = None
+        self._sessions: list[_Session] = []  # live ones, in the order they identified
+        self._shard_sessions: dict[int, list[str]] = {}
+        self._shard_events: dict[int, list[tuple[str, int | None]]] = {}
         self._conns: set[_Conn] = set()
         self._identify_count = 0
         self._resume_count = 0
@@ -822,6 +864,27 @@ class FakeDiscord:
     def resume_count(self) -> int:
         return self._call(lambda: self._resume_count)
 
+    @property
+    def shards(self) -> dict[int, ShardRecord]:
+        """Per shard id: which sessions identified on it and which events went there."""
+
+        def read() -> dict[int, ShardRecord]:
+            ids = sorted(set(self._shard_sessions) | set(self._shard_events))
+            return {
+                i: ShardRecord(
+                    list(self._shard_sessions.get(i, [])), list(self._shard_events.get(i, []))
+                )
+                for i in ids
+            }
+
+        return self._call(read)
+
+    def shard_of(self, guild_id: int, shard_count: int | None = None) -> int:
+        return (guild_id >> 22) % (shard_count or self.shard_count)
+
+    def guild_of(self, channel_id: int) -> int:
+        return self._channel_guild[channel_id]
+
     def interaction(self, interaction_id: int) -> InteractionHandle:
         it = self._call(lambda: self._interactions[interaction_id])
         return InteractionHandle(self, it.id, it.token)
@@ -844,15 +907,16 @@ class FakeDiscord:
 
     # -- faults ---------------------------------------------------------------------------------
 
-    def drop_gateway(self, *, resumable: bool = True) -> None:
+    def drop_gateway(self, *, resumable: bool = True, shard: int | None = None) -> None:
         """Cut the bot's gateway connection at the TCP level, as a network fault would.
 
         With resumable=False the session is forgotten, so the RESUME gets op 9 (false) and the
         client identifies afresh; dispatches sent meanwhile are lost, as on Discord.
+        `shard` picks the session of that shard (default: the latest to identify).
         """
 
         def drop() -> None:
-            sess = self._session
+            sess = self._latest_session(shard)
             if sess is None or sess.conn is None:
                 raise RuntimeError("no live gateway connection to drop")
             conn, sess.conn = sess.conn, None
@@ -875,10 +939,13 @@ class FakeDiscord:
         """Send the GUILD_CREATE withheld when started with guild_ready=False."""
 
         async def send() -> None:
-            sess = self._session
-            if sess is None:
+            if not self._sessions:
                 raise RuntimeError("no gateway session")
-            await self._dispatch("GUILD_CREATE", self._guild_create_payload(sess.intents))
+            for gid in self.guild_ids:
+                sess = self._session_for(gid)
+                if sess is not None:
+                    payload = self._guild_create_payload(sess.intents, gid)
+                    await self._dispatch("GUILD_CREATE", payload, sess, gid)
 
         await self._on_loop(send())
 
@@ -1031,6 +1098,28 @@ class FakeDiscord:
             return user
         raise LookupError(f"unknown user id {user}")
 
+    def _guild_snowflake(self, index: int) -> int:
+        """A fresh id whose timestamp part is index modulo 12, so server i lands on shard
+        i % n for every shard count n dividing 12 (1, 2, 3, 4, 6, 12)."""
+        ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        ms = max(ms, (self._last_id >> 22) + 1)
+        ms += (index - ms) % 12
+        self._last_id = (ms << 22) | (1 << 17)
+        return self._last_id
+
+    def _latest_session(self, shard: int | None = None) -> _Session | None:
+        for sess in reversed(self._sessions):
+            if shard is None or sess.shard_id == shard:
+                return sess
+        return None
+
+    def _session_for(self, guild_id: int) -> _Session | None:
+        """The live session that Discord sends this guild's events on (the latest to identify)."""
+        for sess in reversed(self._sessions):
+            if sess.serves(guild_id):
+                return sess
+        return None
+
     def _resolve_channel(self, channel: str | int | None) -> int:
         if channel is None:
             return self.channel_id
@@ -1044,7 +1133,7 @@ class FakeDiscord:
     def _permissions(self, user_id: int) -> int:
         if user_id == self._owner_id:
             return ALL_PERMISSIONS
-        perms = int(self._roles[self.guild_id]["permissions"])
+        perms = int(self._roles[self.guild_id]["permissions"])  # every server's @everyone
         for role_id in self._user_roles.get(user_id, []):
             perms |= int(self._roles[role_id]["permissions"])
         return ALL_PERMISSIONS if perms & ADMINISTRATOR else perms
@@ -1127,7 +1216,7 @@ class FakeDiscord:
         payload: Json = {
             "id": str(channel_id),
             "type": 0,
-            "guild_id": str(self.guild_id),
+            "guild_id": str(self._channel_guild[channel_id]),
             "name": info["name"],
             "position": info["position"],
             "parent_id": None,
@@ -1179,13 +1268,15 @@ class FakeDiscord:
             return 2
         return 0
 
-    def _guild_create_payload(self, intents: int) -> Json:
+    def _guild_create_payload(self, intents: int, guild_id: int | None = None) -> Json:
+        gid = self.guild_id if guild_id is None else guild_id
+        index = self.guild_ids.index(gid)
         everyone = [self.bot_user_id, *(u.id for u in self._users.values())]
         # Without the members intent Discord sends only the bot's own member.
         listed = everyone if intents & INTENT_GUILD_MEMBERS else [self.bot_user_id]
         return {
-            "id": str(self.guild_id),
-            "name": "Wan Test Server",
+            "id": str(gid),
+            "name": "Wan Test Server" if index == 0 else f"Wan Test Server {index + 1}",
             "icon": None,
             "splash": None,
             "discovery_splash": None,
@@ -1204,7 +1295,7 @@ class FakeDiscord:
             "premium_progress_bar_enabled": False,
             "preferred_locale": self.guild_locale,
             "features": [],
-            "system_channel_id": str(self.channel_id),
+            "system_channel_id": str(self.guild_channels[gid]),
             "system_channel_flags": 0,
             "rules_channel_id": None,
             "public_updates_channel_id": None,
@@ -1217,10 +1308,16 @@ class FakeDiscord:
             "large": False,
             "unavailable": False,
             "member_count": len(everyone),
-            "roles": [self._role_payload(r) for r in self._roles],
+            "roles": [
+                self._role_payload(r)
+                for r, role in self._roles.items()
+                if r == gid or not role.get("everyone")
+            ],
             "emojis": [],
             "stickers": [],
-            "channels": [self._channel_payload(c) for c in self._channels],
+            "channels": [
+                self._channel_payload(c) for c in self._channels if self._channel_guild[c] == gid
+            ],
             "threads": [],
             "members": [self._member_payload(u) for u in listed],
             "presences": [],
@@ -1395,19 +1492,22 @@ class FakeDiscord:
             "joined_at": time.time(),
             "member": member,
         }
-        sess = self._session
+        self._channel_guild[self._other_guilds[guild_id]["channel_id"]] = guild_id
+        sess = self._session_for(guild_id)
         if member and sess is not None:
             payload = self._other_guild_payload(guild_id, sess.intents)
             del payload["unavailable"]  # absent, not false: a server joined, not one come back
-            await self._dispatch("GUILD_CREATE", payload)
+            await self._dispatch("GUILD_CREATE", payload, sess, guild_id)
         return guild_id
 
     # -- gateway --------------------------------------------------------------------------------
 
-    async def _dispatch(self, event: str, data: Json) -> None:
-        sess = self._session
+    async def _dispatch(
+        self, event: str, data: Json, sess: _Session | None, guild_id: int | None = None
+    ) -> None:
         if sess is None:
             return
+        self._shard_events.setdefault(sess.shard_id, []).append((event, guild_id))
         sess.seq += 1
         frame = {"op": 0, "t": event, "s": sess.seq, "d": data}
         sess.buffer.append(frame)
@@ -1421,18 +1521,19 @@ class FakeDiscord:
                 sess.conn = None
 
     async def _dispatch_message(self, event: str, msg: _Message) -> None:
-        sess = self._session
+        gid = self._channel_guild.get(msg.channel_id, self.guild_id)
+        sess = self._session_for(gid)
         if sess is None or msg.ephemeral or not sess.intents & INTENT_GUILD_MESSAGES:
             return
         if event == "MESSAGE_DELETE":
             data: Json = {
                 "id": str(msg.id),
                 "channel_id": str(msg.channel_id),
-                "guild_id": str(self.guild_id),
+                "guild_id": str(gid),
             }
         else:
             data = self._message_payload(msg)
-            data["guild_id"] = str(self.guild_id)
+            data["guild_id"] = str(gid)
             if msg.webhook_id is None:
                 data["member"] = self._member_payload(msg.author_id, with_user=False)
             hidden = (
@@ -1442,7 +1543,7 @@ class FakeDiscord:
             )
             if hidden:
                 data.update(content="", embeds=[], attachments=[], components=[])
-        await self._dispatch(event, data)
+        await self._dispatch(event, data, sess, gid)
 
     async def _h_gateway(self, request: web.Request) -> web.StreamResponse:
         if self.gateway_refusing:
@@ -1490,7 +1591,7 @@ class FakeDiscord:
         elif conn.session is None:
             await conn.ws.close(code=4003, message=b"Not authenticated.")
         elif op == 8:
-            await self._request_members(data if isinstance(data, dict) else {})
+            await self._request_members(conn.session, data if isinstance(data, dict) else {})
         elif op in (3, 4):
             return
         else:
@@ -1508,19 +1609,34 @@ class FakeDiscord:
             await conn.ws.close(code=4014, message=b"Disallowed intent(s).")
             return
         shard = data.get("shard")
-        sess = _Session(secrets.token_hex(16), intents, shard if isinstance(shard, list) else None)
-        old = self._session
-        if old is not None and old.conn is not None and old.conn is not conn:
-            transport = old.conn.request.transport
-            if transport is not None:
-                transport.abort()
-        self._session = sess
+        if shard is None and self.shard_count > 1:
+            await conn.ws.close(code=4011, message=b"Sharding required.")
+            return
+        if shard is not None and not (
+            isinstance(shard, list)
+            and len(shard) == 2
+            and all(type(n) is int for n in shard)
+            and 0 <= shard[0] < shard[1]
+        ):
+            await conn.ws.close(code=4010, message=b"Invalid shard.")
+            return
+        sess = _Session(secrets.token_hex(16), intents, shard)
+        # A new IDENTIFY on a shard replaces the session that shard had (one connection each).
+        for old in [s for s in self._sessions if s.shard_id == sess.shard_id]:
+            self._sessions.remove(old)
+            if old.conn is not None and old.conn is not conn:
+                transport = old.conn.request.transport
+                if transport is not None:
+                    transport.abort()
+        self._sessions.append(sess)
+        self._shard_sessions.setdefault(sess.shard_id, []).append(sess.session_id)
         sess.conn, conn.session = conn, sess
         self._identify_count += 1
+        served = [gid for gid in self._member_of() if sess.serves(gid)]
         ready: Json = {
             "v": 10,
             "user": self._me_payload(),
-            "guilds": [{"id": str(g), "unavailable": True} for g in self._member_of()],
+            "guilds": [{"id": str(gid), "unavailable": True} for gid in served],
             "session_id": sess.session_id,
             "session_type": "normal",
             "resume_gateway_url": self.gateway_url,
@@ -1535,24 +1651,26 @@ class FakeDiscord:
         }
         if sess.shard is not None:
             ready["shard"] = sess.shard
-        await self._dispatch("READY", ready)
-        if self.guild_ready and self.guild_id not in self._left_guilds:
-            await self._dispatch("GUILD_CREATE", self._guild_create_payload(intents))
-        for guild_id in self._member_of():
-            if guild_id != self.guild_id:
-                await self._dispatch("GUILD_CREATE", self._other_guild_payload(guild_id, intents))
+        await self._dispatch("READY", ready, sess)
+        for gid in served:
+            if gid in self._other_guilds:
+                payload = self._other_guild_payload(gid, intents)
+                await self._dispatch("GUILD_CREATE", payload, sess, gid)
+            elif self.guild_ready:
+                payload = self._guild_create_payload(intents, gid)
+                await self._dispatch("GUILD_CREATE", payload, sess, gid)
 
     def _member_of(self) -> list[int]:
         """The servers the bot is in: the fake's own and those added with it, less those left."""
         others = [g for g, info in self._other_guilds.items() if info["member"]]
-        return [g for g in [self.guild_id, *others] if g not in self._left_guilds]
+        return [g for g in [*self.guild_ids, *others] if g not in self._left_guilds]
 
     async def _resume(self, conn: _Conn, data: Json) -> None:
         if data.get("token") != self.token:
             await conn.ws.close(code=4004, message=b"Authentication failed.")
             return
-        sess = self._session
-        if sess is None or not sess.resumable or data.get("session_id") != sess.session_id:
+        sess = next((s for s in self._sessions if s.session_id == data.get("session_id")), None)
+        if sess is None or not sess.resumable:
             await conn.send({"op": 9, "d": False})
             return
         old = sess.conn
@@ -1569,20 +1687,23 @@ class FakeDiscord:
         # No await between the last check and attaching, so no dispatch can slip past unsent.
         sess.conn, conn.session = conn, sess
         self._resume_count += 1
-        await self._dispatch("RESUMED", {"_trace": ['["fake-discord",{"micros":0}]']})
+        await self._dispatch("RESUMED", {"_trace": ['["fake-discord",{"micros":0}]']}, sess)
 
-    async def _request_members(self, data: Json) -> None:
+    async def _request_members(self, sess: _Session | None, data: Json) -> None:
+        gid = _as_int(data.get("guild_id"))
+        if gid not in self.guild_ids:
+            gid = self.guild_id
         members = [self._member_payload(self.bot_user_id)]
         members += [self._member_payload(u.id) for u in self._users.values()]
         chunk: Json = {
-            "guild_id": str(self.guild_id),
+            "guild_id": str(gid),
             "members": members,
             "chunk_index": 0,
             "chunk_count": 1,
         }
         if "nonce" in data:
             chunk["nonce"] = data["nonce"]
-        await self._dispatch("GUILD_MEMBERS_CHUNK", chunk)
+        await self._dispatch("GUILD_MEMBERS_CHUNK", chunk, sess, gid)
 
     # -- building interactions ------------------------------------------------------------------
 
@@ -1600,15 +1721,18 @@ class FakeDiscord:
         locale: str | None = None,
         guild_id: int | None = None,
     ) -> InteractionHandle:
-        if self._session is None:
-            raise RuntimeError("no bot has identified on the fake gateway")
-        gid = self.guild_id if guild_id is None else guild_id
+        gid = self._channel_guild[channel_id] if guild_id is None else guild_id
+        sess = self._session_for(gid)
+        if sess is None:
+            raise RuntimeError(
+                f"no bot has identified on the fake gateway for shard {self.shard_of(gid)}"
+            )
         iid = self._next_id()
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(120)
         channel = (
-            self._channel_payload(channel_id, for_user=user_id)
-            if gid == self.guild_id
-            else self._other_channel_payload(gid, for_user=user_id)
+            self._other_channel_payload(gid, for_user=user_id)
+            if gid in self._other_guilds
+            else self._channel_payload(channel_id, for_user=user_id)
         )
         payload: Json = {
             "id": str(iid),
@@ -1644,7 +1768,7 @@ class FakeDiscord:
             source_message_id=source_message_id,
         )
         self._tokens[token] = iid
-        await self._dispatch("INTERACTION_CREATE", payload)
+        await self._dispatch("INTERACTION_CREATE", payload, sess, gid)
         return InteractionHandle(self, iid, token)
 
     def _find_command(self, name: str, ctype: int) -> tuple[Json, int | None]:
@@ -2580,7 +2704,8 @@ class FakeDiscord:
         if guild_id is None or guild_id not in self._member_of():
             raise _ApiError(404, 10004, "Unknown Guild")
         self._left_guilds.append(guild_id)
-        await self._dispatch("GUILD_DELETE", {"id": str(guild_id)})
+        sess = self._session_for(guild_id)
+        await self._dispatch("GUILD_DELETE", {"id": str(guild_id)}, sess, guild_id)
         return web.Response(status=204)
 
     async def _h_user(self, request: web.Request) -> web.StreamResponse:
@@ -2593,7 +2718,7 @@ class FakeDiscord:
     async def _h_member(self, request: web.Request) -> web.StreamResponse:
         self._auth(request)
         uid = _as_int(request.match_info["user_id"])
-        if _as_int(request.match_info["guild_id"]) != self.guild_id:
+        if _as_int(request.match_info["guild_id"]) not in self.guild_ids:
             raise _ApiError(404, 10004, "Unknown Guild")
         if uid is None or uid not in self._user_roles:
             raise _ApiError(404, 10007, "Unknown Member")
@@ -2609,7 +2734,9 @@ class FakeDiscord:
     async def _h_gateway_bot(self, request: web.Request) -> web.StreamResponse:
         self._auth(request)
         limit = {"total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}
-        return _json_response({"url": self.gateway_url, "shards": 1, "session_start_limit": limit})
+        return _json_response(
+            {"url": self.gateway_url, "shards": self.shard_count, "session_start_limit": limit}
+        )
 
     async def _h_commands(self, request: web.Request) -> web.StreamResponse:
         self._auth(request)
@@ -2618,7 +2745,7 @@ class FakeDiscord:
         scope: int | None = None
         if "guild_id" in request.match_info:
             scope = _as_int(request.match_info["guild_id"])
-            if scope != self.guild_id:
+            if scope not in self.guild_ids:
                 raise _ApiError(403, 50001, "Missing Access")
         body: _Body = request[_BODY]
         where = self._where(request)
@@ -2974,7 +3101,7 @@ class FakeDiscord:
             "id": str(it.id),
             "type": it.type,
             "user": user,
-            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "authorizing_integration_owners": {"0": str(self._channel_guild[it.channel_id])},
         }
         if it.type == APPLICATION_COMMAND:
             metadata["name"] = it.name

@@ -28,11 +28,12 @@ PNG = make_png(16, 8)
 class Bot(discord.Client):
     """A bare client with a command tree that syncs globally on startup, as the real bot does."""
 
-    def __init__(self) -> None:
+    def __init__(self, **options: Any) -> None:
         super().__init__(
             intents=discord.Intents.default(),
             chunk_guilds_at_startup=False,
             guild_ready_timeout=0.05,
+            **options,
         )
         self.tree = app_commands.CommandTree(self)
         self.seen: list[Any] = []  # what command handlers observed, for the test to assert on

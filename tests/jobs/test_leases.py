@@ -27,7 +27,16 @@ from wanbot.jobs.leases import LeaseKeeper, LeaseSettings
 from wanbot.jobs.ports import Delivery, JobOutcome, Progress
 from wanbot.jobs.scheduler import Limits
 from wanbot.providers.models import GenerationRequest
-from wanbot.store import Budget, Job, JobPhase, NewJob, SpendCaps, Store
+from wanbot.store import (
+    Budget,
+    Job,
+    JobPhase,
+    JobStateError,
+    LeaseLost,
+    NewJob,
+    SpendCaps,
+    Store,
+)
 from wanbot.store.postgres import PostgresStore
 from wanbot.store.url import open_store
 
@@ -308,3 +317,67 @@ async def test_sqlite_keeps_one_process_and_no_leases(tmp_path: Path) -> None:
             assert services.jobs.leases is None
     finally:
         await store.close()
+
+
+async def test_a_process_that_lost_its_lease_cannot_move_the_job(place: PostgresPlace) -> None:
+    """a stalls past its lease and b claims the job: a's transitions are refused (LeaseLost)
+    at every step, b's go through, and the ledger settles once, by b."""
+    a, b = await place.open(), await place.open()
+    try:
+        a.lease_new_jobs_to("worker-a", 30.0)
+        b.lease_new_jobs_to("worker-b", 30.0)
+        job = new_job(1, user=100)
+        await a.admit_job(job, Budget(allowance=FUNDS, period_key="p"), SpendCaps(0.0), 10)
+        assert await a.mark_submitting(job.id)
+        await place.execute("UPDATE jobs SET lease_until = 0 WHERE id = ?", (job.id,))  # a stalled
+        (claimed,) = await b.claim_jobs("worker-b", [JobPhase.SUBMITTING], 10, 30.0)
+        assert claimed.id == job.id and claimed.worker_id == "worker-b"
+
+        with pytest.raises(LeaseLost):
+            await a.mark_running(job.id, "mock", "host-1")
+        await b.mark_running(job.id, "mock", "host-1")
+        with pytest.raises(LeaseLost):
+            await a.mark_delivering(job.id, ["https://cdn/x.png"], None)
+        await b.mark_delivering(job.id, ["https://cdn/x.png"], None)
+        with pytest.raises(LeaseLost):
+            await a.settle_delivered(job.id, [1], 1)
+        assert await a.renew_leases("worker-a", [job.id], 30.0) == set()
+        settled = await b.settle_delivered(job.id, [2], 1)
+        assert settled.captured == COST
+        done = await b.get_job(job.id)
+        assert done is not None and done.state is JobPhase.DONE and done.message_ids == (2,)
+        assert await b.balance(GUILD, 100) == FUNDS - COST
+        await assert_ledger_consistent(place)
+        # A job in the wrong state is still a plain JobStateError for its holder.
+        with pytest.raises(JobStateError) as refused:
+            await b.mark_running(job.id, "mock", "host-2")
+        assert not isinstance(refused.value, LeaseLost)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_run_that_lost_its_lease_stops_quietly(
+    place: PostgresPlace, tmp_path: Path
+) -> None:
+    """a's run is mid-job when b takes the job over: a neither delivers nor settles nor tells
+    the member anything; b finishes it once."""
+    notifier = RecordingNotifier()
+    slow = LeaseSettings("unused", lease_s=60.0, scan_s=60.0)
+    async with processes(place.url, tmp_path, notifier, slow) as (a, b):
+        (job,) = await admit(a, 1)
+        await until(lambda: a.store.jobs_in([JobPhase.RUNNING]), bool)
+        assert a.services.jobs.leases is not None and b.services.jobs.leases is not None
+        for loop in a.services.jobs.leases._loops:  # a stalls: it renews no more
+            await loop.stop()
+        await place.execute("UPDATE jobs SET lease_until = 0 WHERE id = ?", (job.id,))
+        await b.services.jobs.leases.take_over()
+        await until_ended(b.store, [job.id], within_s=15)
+        await until(lambda: asyncio.sleep(0, a.services.jobs.live), lambda live: not live)
+        stored = await b.store.get_job(job.id)
+        assert stored is not None and stored.state is JobPhase.DONE
+        assert stored.worker_id == b.worker_id
+        assert notifier.delivered == Counter({job.id: 1}) and notifier.failed == {}
+        assert len(list((tmp_path / "data" / "mock").glob("mock-*.json"))) == 1  # submitted once
+        assert await b.store.balance(GUILD, job.user_id) == FUNDS - COST  # to the unit
+        await assert_ledger_consistent(place)

@@ -29,7 +29,15 @@ from wanbot.providers.base import Provider
 from wanbot.providers.errors import ProviderError, RateLimited, TimedOut
 from wanbot.providers.models import GenerationRequest, JobState, JobStatus
 from wanbot.providers.registry import ProviderSet
-from wanbot.store.base import Job, JobPhase, JobStore, LeaseStore, LedgerStore, StatsStore
+from wanbot.store.base import (
+    Job,
+    JobPhase,
+    JobStore,
+    LeaseLost,
+    LeaseStore,
+    LedgerStore,
+    StatsStore,
+)
 from wanbot.tasks import finish_anyway
 
 log = logging.getLogger(__name__)
@@ -176,6 +184,10 @@ class JobRun:
                 return
             raise
         except JobCancelled:
+            return
+        except LeaseLost as e:
+            # It stalled past its lease and a peer holds the job now: the peer finishes it.
+            log.warning("job %s: %s; leaving it to that process", job.id, e)
             return
         except _PastDeadline:
             await self.fail(FailureReason.DEADLINE, stop_at_host=True)

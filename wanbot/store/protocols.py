@@ -36,6 +36,11 @@ class JobStateError(Exception):
     """A transition asked of a job that is not in a state that allows it."""
 
 
+class LeaseLost(JobStateError):
+    """The job's lease is held by another process now (this one stalled past it): the
+    transition was refused, and this process must leave the job to its new holder."""
+
+
 class StoreInUse(Exception):
     """Another process has this database open; one process per SQLite file."""
 

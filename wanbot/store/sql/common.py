@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from wanbot.providers.models import GenerationRequest
 from wanbot.store.database import Connection, Database, Row
 from wanbot.store.models import Job, JobPhase, MemberBan
+from wanbot.store.protocols import LeaseLost
 
 ACTIVE_PHASES = (JobPhase.QUEUED, JobPhase.SUBMITTING, JobPhase.RUNNING, JobPhase.DELIVERING)
 TERMINAL_PHASES = (JobPhase.DONE, JobPhase.FAILED, JobPhase.CANCELLED)
@@ -43,6 +44,11 @@ class SqlFamily:
         # (worker id, seconds): jobs this store admits are leased to that worker from birth.
         self.admission_lease: tuple[str, float] | None = None
 
+    @property
+    def lease_holder(self) -> str | None:
+        """The worker whose lease a job's transitions require (None: no leases, one process)."""
+        return None if self.admission_lease is None else self.admission_lease[0]
+
 
 def marks(values: Sequence[Any]) -> str:
     """`?, ?, ?` for an IN list of this many values."""
@@ -56,15 +62,26 @@ async def transition(
     allowed: Sequence[JobPhase],
     to: JobPhase,
     now: float,
+    *,
+    holder: str | None = None,
     **columns: Any,
 ) -> bool:
-    """Move a job from one of `allowed` to `to`, setting `columns`; False if it was elsewhere."""
+    """Move a job from one of `allowed` to `to`, setting `columns`; False if it was elsewhere.
+
+    With `holder` (a worker id), only while that worker holds the job's lease: raises
+    `LeaseLost` when another one does."""
     sets = ", ".join([f"{name} = ?" for name in columns] + ["state = ?", "updated_at = ?"])
     values = [now if value is NOW else value for value in columns.values()]
-    changed = await conn.execute(
-        f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({marks(allowed)})",
-        [*values, str(to), now, job_id, *(str(a) for a in allowed)],
-    )
+    where = f"id = ? AND state IN ({marks(allowed)})"
+    params = [*values, str(to), now, job_id, *(str(a) for a in allowed)]
+    if holder is not None:
+        where += " AND worker_id = ?"
+        params.append(holder)
+    changed = await conn.execute(f"UPDATE jobs SET {sets} WHERE {where}", params)
+    if changed != 1 and holder is not None:
+        row = await conn.fetchone("SELECT worker_id FROM jobs WHERE id = ?", (job_id,))
+        if row is not None and row["worker_id"] != holder:
+            raise LeaseLost(f"job {job_id} is leased to {row['worker_id']}, not {holder}")
     return changed == 1
 
 
@@ -75,10 +92,12 @@ async def transition_now(
     allowed: Sequence[JobPhase],
     to: JobPhase,
     clock: Clock,
+    *,
+    holder: str | None = None,
     **columns: Any,
 ) -> bool:
     """`transition` at the time the transaction runs (after any wait for the database)."""
-    return await transition(conn, job_id, allowed, to, clock(), **columns)
+    return await transition(conn, job_id, allowed, to, clock(), holder=holder, **columns)
 
 
 def record(cls: type[R], row: Row, **converted: Any) -> R:

@@ -36,6 +36,7 @@ class JobSql(SqlFamily):
             [JobPhase.QUEUED],
             JobPhase.SUBMITTING,
             self._clock,
+            holder=self.lease_holder,
             started_at=NOW,
         )
 
@@ -49,6 +50,7 @@ class JobSql(SqlFamily):
             [JobPhase.SUBMITTING],
             JobPhase.RUNNING,
             self._clock,
+            holder=self.lease_holder,
             provider=provider,
             provider_job_id=provider_job_id,
             submitted_at=NOW,
@@ -66,6 +68,7 @@ class JobSql(SqlFamily):
             [JobPhase.RUNNING],
             JobPhase.DELIVERING,
             self._clock,
+            holder=self.lease_holder,
             result_urls_json=json.dumps(list(result_urls)),
             provider_cost=provider_cost,
             finished_at=NOW,

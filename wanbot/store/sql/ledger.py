@@ -49,7 +49,12 @@ class LedgerSql(SqlFamily):
         self, job_id: str, message_ids: Sequence[int], delivered: int
     ) -> Settlement:
         return await self.database.write(
-            _settle_delivered, job_id, list(message_ids), delivered, self._clock
+            _settle_delivered,
+            job_id,
+            list(message_ids),
+            delivered,
+            self._clock,
+            self.lease_holder,
         )
 
     async def settle_failed(
@@ -247,7 +252,12 @@ async def _entry(
 
 
 async def _settle_delivered(
-    conn: Connection, job_id: str, message_ids: list[int], delivered: int, clock: Clock
+    conn: Connection,
+    job_id: str,
+    message_ids: list[int],
+    delivered: int,
+    clock: Clock,
+    holder: str | None,
 ) -> Settlement:
     now = clock()
     row = await conn.fetchone(
@@ -262,6 +272,7 @@ async def _settle_delivered(
         [JobPhase.DELIVERING],
         JobPhase.DONE,
         now,
+        holder=holder,
         message_ids_json=json.dumps(message_ids),
         images_delivered=delivered,
         # A finished job needs its token no more; the digest still finds the job by it.
