@@ -45,9 +45,12 @@ class RefusalReason(enum.StrEnum):
     INSUFFICIENT_CREDITS = "insufficient_credits"
     SPEND_CAP = "spend_cap"
     QUEUE_FULL = "queue_full"
+    # a member's saved prompt suffix makes the prompt too long (details: problem, limit, ...)
+    SUFFIX_TOO_LONG = "suffix_too_long"
     # administration (nothing was changed, rather than charged)
     BAD_BLOCKLIST_ENTRY = "bad_blocklist_entry"
     ADMIN_INPUT = "admin_input"
+    WALLET_ADMIN = "wallet_admin"  # /admin wallet: details["problem"] says what
     # a sentence made elsewhere (legacy callers)
     MESSAGE = "message"
 

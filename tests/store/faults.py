@@ -61,34 +61,50 @@ def snapshot(path: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def assert_ledger_consistent(path: Path) -> None:
-    """Each job: one hold; a capture only when done, a release iff it ended; holds net out."""
+    """Each job: one hold, in its payer's ledger only (the member's, or the team wallet's named by
+    `jobs.wallet_id`); a capture only when done, a release iff it ended; holds net out."""
     with sqlite3.connect(path) as conn:
-        dup = conn.execute(
-            "SELECT job_id, kind FROM ledger WHERE job_id IS NOT NULL"
-            " GROUP BY job_id, kind HAVING COUNT(*) > 1"
-        ).fetchall()
-        assert dup == []
-        jobs = conn.execute("SELECT id, state FROM jobs WHERE seq > 0").fetchall()
-        for job_id, state in jobs:
+        for table in ("ledger", "wallet_ledger"):
+            dup = conn.execute(
+                f"SELECT job_id, kind FROM {table} WHERE job_id IS NOT NULL"
+                " GROUP BY job_id, kind HAVING COUNT(*) > 1"
+            ).fetchall()
+            assert dup == [], table
+        jobs = conn.execute("SELECT id, state, wallet_id FROM jobs WHERE seq > 0").fetchall()
+        for job_id, state, wallet_id in jobs:
+            payer, other = ("wallet_ledger", "ledger") if wallet_id else ("ledger", "wallet_ledger")
             kinds = {
                 r[0]: (r[1], r[2])
                 for r in conn.execute(
-                    "SELECT kind, available, held FROM ledger WHERE job_id = ?", (job_id,)
+                    f"SELECT kind, available, held FROM {payer} WHERE job_id = ?", (job_id,)
                 )
             }
+            elsewhere = conn.execute(f"SELECT COUNT(*) FROM {other} WHERE job_id = ?", (job_id,))
+            assert elsewhere.fetchone() == (0,), f"{job_id} has entries in {other}"
+            if wallet_id:
+                holders = conn.execute(
+                    "SELECT DISTINCT wallet_id FROM wallet_ledger WHERE job_id = ?", (job_id,)
+                ).fetchall()
+                assert holders == [(wallet_id,)], (job_id, holders)
             assert "hold" in kinds, f"{job_id} has no hold"
             ended = state in ("done", "failed", "cancelled")
             assert ("release" in kinds) == ended, (job_id, state, kinds)
             assert ("capture" in kinds) == (state == "done"), (job_id, state, kinds)
             held = sum(h for _, h in kinds.values())
             assert held == (0 if ended else kinds["hold"][1]), (job_id, kinds)
-        orphans = conn.execute(
-            "SELECT COUNT(*) FROM ledger l LEFT JOIN jobs j ON j.id = l.job_id"
-            " WHERE l.job_id IS NOT NULL AND j.id IS NULL"
-        ).fetchone()
-        assert orphans == (0,)
+        for table in ("ledger", "wallet_ledger"):
+            orphans = conn.execute(
+                f"SELECT COUNT(*) FROM {table} l LEFT JOIN jobs j ON j.id = l.job_id"
+                " WHERE l.job_id IS NOT NULL AND j.id IS NULL"
+            ).fetchone()
+            assert orphans == (0,), table
         negative = conn.execute(
             "SELECT guild_id, user_id FROM ledger GROUP BY guild_id, user_id"
+            " HAVING SUM(available) < 0 OR SUM(held) < 0"
+        ).fetchall()
+        assert negative == []
+        negative = conn.execute(
+            "SELECT wallet_id FROM wallet_ledger GROUP BY wallet_id"
             " HAVING SUM(available) < 0 OR SUM(held) < 0"
         ).fetchall()
         assert negative == []

@@ -21,8 +21,9 @@ import pytest
 
 from tests.store.faults import CancelAt, assert_ledger_consistent, snapshot
 from tests.store.test_sqlite_store import Clock, make_job
+from wanbot.credits import choose_wallet
 from wanbot.store import Budget, SpendCaps, SQLiteStore, Store
-from wanbot.store.base import JobPhase
+from wanbot.store.base import JobPhase, NewWallet, WalletTerms
 
 GUILD = 1
 USER = 10
@@ -30,6 +31,10 @@ OTHER = 11
 CAPS = SpendCaps(day_start=0.0, per_guild=1_000, total=1_000)
 REFILL = Budget(allowance=50, period_key="p1")
 NOW = 1_000.0
+TEAM_ROLE = 7
+KEYS = {"daily": "d1"}
+NEXT_KEYS = {"daily": "d2"}  # a new day: the wallet's refill is due
+TEAM = WalletTerms((TEAM_ROLE,), KEYS, choose_wallet)
 
 Operation = Callable[[SQLiteStore], Coroutine[Any, Any, Any]]
 
@@ -68,7 +73,27 @@ OPERATIONS: dict[str, Operation] = {
     "guild_stats": lambda s: s.guild_stats(GUILD, 0.0, 0.0),
     "forget_member": lambda s: s.forget_member(GUILD, USER),
     "blank_prompts_older_than": lambda s: s.blank_prompts_older_than(NOW + 1),
+    "active_jobs_of": lambda s: s.active_jobs_of(GUILD, USER),
+    "admit_job_paid": lambda s: s.admit_job_paid(
+        make_job("new-w", user_id=OTHER, n=2, image_cost=3), REFILL, CAPS, 10, TEAM
+    ),
+    "create_wallet": lambda s: s.create_wallet(
+        NewWallet("a" * 32, GUILD, "Art", 8, 20, "weekly", 1), {"weekly": "w1"}
+    ),
+    "delete_wallet": lambda s: s.delete_wallet(GUILD, "team"),
+    "grant_wallet": lambda s: s.grant_wallet(GUILD, "Team", 5, 1, "bonus", NEXT_KEYS),
+    "wallets": lambda s: s.wallets(GUILD, NEXT_KEYS, [TEAM_ROLE]),
+    "wallet_funds": lambda s: s.wallet_funds("w" * 32),
+    "wallet_entries": lambda s: s.wallet_entries("w" * 32),
 }
+
+# The same operations again on jobs a team wallet pays for.
+ON_WALLET_JOBS: dict[str, Operation] = {
+    "settle_delivered(wallet)": lambda s: s.settle_delivered("wd", [1, 2], 1),
+    "settle_failed(wallet)": lambda s: s.settle_failed("wr", "boom", cancelled=True),
+    "settle_failed(wallet, queued)": lambda s: s.settle_failed("wq", "not queued"),
+}
+EVERY_OPERATION = OPERATIONS | ON_WALLET_JOBS
 
 
 def public_operations() -> set[str]:
@@ -99,6 +124,22 @@ async def seed(path: Path) -> None:
         await store.set_channel_rule(GUILD, 500, "allow", 1)
         await store.add_blocked(GUILD, "cat", False, 1)
         await store.ban_member(GUILD, 12, 1, "rude")
+        # A team wallet paying for jobs in every state: "wq" queued, "wr" running, "wd"
+        # delivering, "we" done.
+        await store.create_wallet(
+            NewWallet("w" * 32, GUILD, "Team", TEAM_ROLE, 40, "daily", 1), KEYS
+        )
+        for job_id in ("wq", "wr", "wd", "we"):
+            paid = await store.admit_job_paid(
+                make_job(job_id, user_id=OTHER, n=2, image_cost=2), REFILL, CAPS, 10, TEAM
+            )
+            assert paid.wallet is not None
+        for job_id in ("wr", "wd", "we"):
+            assert await store.mark_submitting(job_id)
+            await store.mark_running(job_id, "mock", f"p-{job_id}")
+        for job_id in ("wd", "we"):
+            await store.mark_delivering(job_id, [f"https://x/{job_id}"], 0.5)
+        await store.settle_delivered("we", [8], 1)
     finally:
         await store.close()
 
@@ -121,7 +162,7 @@ async def reference(template: Path, folder: Path, name: str) -> tuple[int, dict[
     probe = CancelAt(store.database.connection, 0, asyncio.current_task)
     probe.install()
     try:
-        await OPERATIONS[name](store)
+        await EVERY_OPERATION[name](store)
     finally:
         probe.remove()
         await store.close()
@@ -137,7 +178,7 @@ async def still_works(store: SQLiteStore, tag: str) -> None:
     assert not store.database.connection.in_transaction
 
 
-@pytest.mark.parametrize("name", sorted(OPERATIONS))
+@pytest.mark.parametrize("name", sorted(EVERY_OPERATION))
 async def test_cancelled_at_every_await_leaves_all_or_nothing(
     name: str, template: Path, tmp_path: Path
 ) -> None:
@@ -149,7 +190,7 @@ async def test_cancelled_at_every_await_leaves_all_or_nothing(
         for k in range(1, awaits + 1):
             path, store = await fresh(template, tmp_path, f"{name}-{victim_name}-{k}")
             try:
-                caller = asyncio.create_task(OPERATIONS[name](store))
+                caller = asyncio.create_task(EVERY_OPERATION[name](store))
                 victim = always(caller) if victim_name == "caller" else asyncio.current_task
                 fault = CancelAt(store.database.connection, k, victim)
                 fault.install()

@@ -18,6 +18,7 @@ from wanbot.store.base import (
     StatsStore,
     Store,
     StoreInUse,
+    WalletStore,
     token_digest,
 )
 from wanbot.store.sqlite import SQLiteStore
@@ -43,6 +44,7 @@ __all__ = [
     "Store",
     "StoreInUse",
     "UnsupportedStorageURL",
+    "WalletStore",
     "open_store",
     "token_digest",
 ]

@@ -14,9 +14,17 @@ from wanbot.store.models import (
     MemberForgotten,
     MemberSpend,
     NewJob,
+    NewWallet,
+    Paid,
+    PeriodKeys,
     PeriodStats,
     Settlement,
     SpendCaps,
+    Wallet,
+    WalletChooser,
+    WalletEntry,
+    WalletFunds,
+    WalletTerms,
     token_digest,
 )
 from wanbot.store.protocols import (
@@ -30,6 +38,7 @@ from wanbot.store.protocols import (
     StatsStore,
     Store,
     StoreInUse,
+    WalletStore,
 )
 
 __all__ = [
@@ -52,6 +61,9 @@ __all__ = [
     "MemberSpend",
     "MetaStore",
     "NewJob",
+    "NewWallet",
+    "Paid",
+    "PeriodKeys",
     "PeriodStats",
     "PreferenceStore",
     "Settlement",
@@ -59,5 +71,11 @@ __all__ = [
     "StatsStore",
     "Store",
     "StoreInUse",
+    "Wallet",
+    "WalletChooser",
+    "WalletEntry",
+    "WalletFunds",
+    "WalletStore",
+    "WalletTerms",
     "token_digest",
 ]

@@ -13,10 +13,19 @@ from wanbot.store.sql.meta import MetaSql
 from wanbot.store.sql.policy import GuildPolicySql
 from wanbot.store.sql.preferences import PreferenceSql
 from wanbot.store.sql.stats import StatsSql
+from wanbot.store.sql.wallets import WalletSql
 
 
 class SqlStore(
-    MetaSql, JobSql, LedgerSql, GuildPolicySql, PreferenceSql, StatsSql, MemberDataSql, SqlFamily
+    MetaSql,
+    JobSql,
+    LedgerSql,
+    GuildPolicySql,
+    PreferenceSql,
+    StatsSql,
+    MemberDataSql,
+    WalletSql,
+    SqlFamily,
 ):
     """Every table family over one `Database`."""
 

@@ -91,6 +91,7 @@ def job_from_row(row: Row) -> Job:
         private=bool(row["private"]),
         parent_job_id=row["parent_job_id"],
         placeholder_message_id=row["placeholder_message_id"],
+        wallet_id=row["wallet_id"],
         seq=row["seq"],
         state=JobPhase(row["state"]),
         provider_job_id=row["provider_job_id"],
