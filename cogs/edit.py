@@ -26,7 +26,7 @@ from wanbot.admission import Admission, Ask
 from wanbot.errors import Refusal, RefusalReason
 from wanbot.inputs import MAX_INPUT_BYTES, Offered, precheck, store_input
 from wanbot.jobs.service import JobService
-from wanbot.options import build_request
+from wanbot.options import build_request, suffixed
 from wanbot.preferences import pick
 from wanbot.providers.models import ASPECT_RATIOS, AspectRatio, InputImage
 from wanbot.store.base import Store
@@ -115,7 +115,7 @@ class Editing(commands.Cog):
         count = pick(n, saved.n) or 1
         async with acknowledged_if_slow(interaction, ephemeral=private):
             # Screen first, then fetch: a refused member makes the bot download nothing.
-            cleared = await self.admission.precheck(requester, prompt)
+            cleared = await self.admission.precheck(requester, suffixed(prompt, saved.suffix))
             inputs = await self._fetch_all(sources)
         try:
             first = inputs[0]
@@ -128,6 +128,7 @@ class Editing(commands.Cog):
                 thinking=saved.thinking,
                 input_images=inputs,
                 aspect_ratio=closest_ratio(first.width, first.height),
+                suffix=saved.suffix,
             )
             await start_job(
                 interaction, self.admission, self.jobs, self.audit, request, ask, cleared
@@ -235,9 +236,10 @@ class Editing(commands.Cog):
         if job is None:
             raise Refusal(RefusalReason.RESULT_IMAGES_GONE)
         if len(sources) == 1:
-            await self.run_edit(interaction, job.request.prompt, sources, n=1, parent_job_id=job_id)
+            prompt = job.request.typed_prompt
+            await self.run_edit(interaction, prompt, sources, n=1, parent_job_id=job_id)
             return
-        menu = VaryMenu(VarySelect(self._run_from_ui, job_id, job.request.prompt, sources))
+        menu = VaryMenu(VarySelect(self._run_from_ui, job_id, job.request.typed_prompt, sources))
         if interaction.response.is_done():
             await interaction.followup.send(
                 _("Which image should I vary?"), view=menu, ephemeral=True

@@ -149,6 +149,7 @@ class Generation(commands.Cog):
             thinking=pick(thinking, saved.thinking),
             image_set=image_set,
             palette=palette,
+            suffix=saved.suffix,
         )
         ask = Ask(kind="imagine", provider=provider, private=bool(pick(private, saved.private)))
         await start_job(interaction, self.admission, self.jobs, self.audit, request, ask)

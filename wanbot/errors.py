@@ -45,8 +45,8 @@ class RefusalReason(enum.StrEnum):
     INSUFFICIENT_CREDITS = "insufficient_credits"
     SPEND_CAP = "spend_cap"
     QUEUE_FULL = "queue_full"
-    # a member's saved prompt suffix makes the prompt too long (details: problem, limit, ...)
-    SUFFIX_TOO_LONG = "suffix_too_long"
+    # the member's prompt suffix (/set suffix): empty, too long, or the prompt with it too long
+    PROMPT_SUFFIX = "prompt_suffix"
     # administration (nothing was changed, rather than charged)
     BAD_BLOCKLIST_ENTRY = "bad_blocklist_entry"
     ADMIN_INPUT = "admin_input"

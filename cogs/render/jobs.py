@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from cogs.render import markup
+from cogs.render import markup, prompts, wallets
 from cogs.render.i18n import Locale, _, ngettext
 from cogs.render.markup import safe
 from cogs.render.refusals import host_problem
@@ -39,7 +39,7 @@ def placeholder(
     locale: Locale = None,
 ) -> str:
     now = time.time() if now is None else now
-    head = f"🎨 {safe(request.prompt)}"
+    head = f"🎨 {safe(request.typed_prompt)}"
     if progress.phase == "queued":
         place = (
             _("%(place)s in line", locale) % {"place": ordinal(progress.queue_position, locale)}
@@ -89,8 +89,11 @@ def origin(job: Job, parent: Job | None, locale: Locale = None) -> str | None:
         parts.append(_("edit of %(names)s", locale) % {"names": names})
     if parent is not None and parent.message_ids:
         link = markup.message_link(parent.guild_id, parent.channel_id, parent.message_ids[0])
-        template = "from %(link)s" if job.request.input_images else "reroll of %(link)s"
-        parts.append(_(template, locale) % {"link": link})
+        if not job.request.input_images and prompts.is_remix(job, parent):
+            parts.append(prompts.remix_of(link, locale))
+        else:
+            template = "from %(link)s" if job.request.input_images else "reroll of %(link)s"
+            parts.append(_(template, locale) % {"link": link})
     return " · ".join(parts) or None
 
 
@@ -108,7 +111,7 @@ def caption(
     locale: Locale = None,
 ) -> str:
     request = job.request
-    values = {"prompt": safe(request.prompt), "who": markup.user(job.user_id)}
+    values = {"prompt": safe(request.typed_prompt), "who": markup.user(job.user_id)}
     head = _("%(prompt)s — for %(who)s", locale) % values
     if mention:
         head = _("%(who)s your images are ready: %(prompt)s", locale) % values
@@ -124,8 +127,12 @@ def caption(
             locale,
         )
         % {"charged": delivery.charged, "left": delivery.balance_after},
+        wallets.paid_by(delivery.wallet_name, locale),
     ]
     lines = [head, " · ".join(d for d in detail if d)]
+    style = prompts.style_line(request, locale)
+    if style and part == 1:
+        lines.append(style)
     if source and part == 1:
         lines.append(source)
     span = {"first": first, "last": last, "total": total, "asked": request.n}
@@ -186,4 +193,4 @@ def failure(outcome: JobOutcome, locale: Locale = None) -> str:
 
 
 def ended(request: GenerationRequest, outcome: JobOutcome, locale: Locale = None) -> str:
-    return f"🎨 {safe(request.prompt)}\n{failure(outcome, locale)}"
+    return f"🎨 {safe(request.typed_prompt)}\n{failure(outcome, locale)}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cogs.render import markup
+from cogs.render import markup, prompts, wallets
 from cogs.render.i18n import Locale, _, ngettext
 from wanbot.errors import Refusal, RefusalReason
 from wanbot.jobs.outcomes import host_problem_key
@@ -13,7 +13,9 @@ from wanbot.providers.errors import ProviderError
 NOTHING_CHARGED = "Nothing was charged."
 NOTHING_CHANGED = "Nothing was changed."
 # Refusals of administration commands: nothing was changed, rather than charged.
-_ADMIN = frozenset({RefusalReason.ADMIN_INPUT, RefusalReason.BAD_BLOCKLIST_ENTRY})
+_ADMIN = frozenset(
+    {RefusalReason.ADMIN_INPUT, RefusalReason.BAD_BLOCKLIST_ENTRY, RefusalReason.WALLET_ADMIN}
+)
 
 _BLOCK_WHY = {
     "minors": "it describes sexual content involving minors, which is never allowed",
@@ -103,6 +105,10 @@ def reason_text(refusal: Refusal, locale: Locale = None) -> str:
         return _("That message has no images to edit.", locale)
     if reason in _SIMPLE:
         return _(_SIMPLE[reason], locale) % d
+    if reason is RefusalReason.PROMPT_SUFFIX:
+        return prompts.suffix_refusal(d, locale)
+    if reason is RefusalReason.WALLET_ADMIN:
+        return wallets.admin_refusal(d, locale)
     if reason is RefusalReason.BAD_OPTION:
         values = dict(d)
         if "field" in values:
@@ -165,6 +171,8 @@ def reason_text(refusal: Refusal, locale: Locale = None) -> str:
             )
             % d
         )
+        if "wallet" in d:
+            text += " " + wallets.wallet_short(d, locale)
         if "refills_at" in d:
             text += " " + refill_hint(d["refills_at"], locale)
         return text
