@@ -239,7 +239,9 @@ class Editing(commands.Cog):
             prompt = job.request.typed_prompt
             await self.run_edit(interaction, prompt, sources, n=1, parent_job_id=job_id)
             return
-        menu = VaryMenu(VarySelect(self._run_from_ui, job_id, job.request.typed_prompt, sources))
+        remix = self.actions.handler("remix")
+        prompt = job.request.typed_prompt
+        menu = VaryMenu(VarySelect(self._run_from_ui, job_id, prompt, sources, remix))
         if interaction.response.is_done():
             await interaction.followup.send(
                 _("Which image should I vary?"), view=menu, ephemeral=True

@@ -151,3 +151,29 @@ def build_request(
     except ValidationError as e:
         first = e.errors()[0]["msg"].removeprefix("Value error, ")
         raise bad_option("combination", text=first) from None
+
+
+def remixed(
+    request: GenerationRequest, *, prompt: str, negative_prompt: str | None, suffix: str | None
+) -> GenerationRequest:
+    """`request` with new words (Remix): the same options, seed and inputs included; the
+    remixer's own suffix; the safety setting left for admission to decide again."""
+    cleaned = clean_prompt(prompt)
+    negative = clean_prompt(negative_prompt, "negative prompt") if negative_prompt else None
+    full = suffixed(cleaned, suffix)
+    if suffix and len(full) > MAX_PROMPT:
+        raise Refusal(
+            RefusalReason.PROMPT_SUFFIX,
+            {"problem": "too_long_total", "length": len(full), "limit": MAX_PROMPT},
+        )
+    changes = {
+        "prompt": full,
+        "negative_prompt": negative,
+        "suffix": suffix or None,
+        "safety_checker": None,
+    }
+    try:
+        return GenerationRequest.model_validate({**request.model_dump(), **changes})
+    except ValidationError as e:
+        first = e.errors()[0]["msg"].removeprefix("Value error, ")
+        raise bad_option("combination", text=first) from None
