@@ -7,6 +7,7 @@ from typing import Any
 
 from cogs.render import markup
 from cogs.render.i18n import Locale, _
+from wanbot.i18n import N_
 from wanbot.preferences import Preferences
 from wanbot.providers.models import GenerationRequest
 from wanbot.store.base import Job
@@ -14,13 +15,15 @@ from wanbot.store.base import Job
 SUFFIX_SHOWN = 120  # characters of a suffix a caption repeats
 
 _SUFFIX_PROBLEMS = {
-    "empty": "That suffix is empty. Write the style to add to your prompts, or none to clear it.",
-    "too_long": "A prompt suffix can have up to %(limit)s characters; that one has %(length)s.",
-    "too_long_total": (
+    "empty": N_(
+        "That suffix is empty. Write the style to add to your prompts, or none to clear it."
+    ),
+    "too_long": N_("A prompt suffix can have up to %(limit)s characters; that one has %(length)s."),
+    "too_long_total": N_(
         "With your suffix the prompt has %(length)s characters; the most any image host takes "
         "is %(limit)s. Shorten the prompt, or change the suffix with /set suffix:."
     ),
-    "too_long_for_host": (
+    "too_long_for_host": N_(
         "With your suffix the prompt has %(length)s characters; %(provider)s takes up to "
         "%(limit)s. Shorten the prompt, or change the suffix with /set suffix:."
     ),

@@ -76,7 +76,8 @@ def member_jobs(
     if count > MAX_SHOWN:
         more = count - MAX_SHOWN
         lines.append(
-            ngettext("…and %(count)s more.", "…and %(count)s more.", more, locale) % {"count": more}
+            ngettext("…and %(count)s more job.", "…and %(count)s more jobs.", more, locale)
+            % {"count": more}
         )
     if any(e.cancellable for e, _p in shown):
         lines.append(_("Cancel one with its button: its credits come back.", locale))

@@ -6,16 +6,21 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cogs.render import markup
-from cogs.render.account import PER_PERIOD
 from cogs.render.i18n import Locale, _, ngettext
 from wanbot.credits import next_refill
+from wanbot.i18n import N_
 from wanbot.store.base import WalletFunds
 
 _ADMIN_PROBLEMS = {
-    "name_taken": "There is a wallet called %(name)s already.",
-    "too_many": "A server can have up to %(limit)s team wallets.",
-    "no_wallet": "There is no wallet called %(name)s. See /admin wallet list.",
-    "bad_name": "A wallet name needs 1 to %(limit)s characters.",
+    "name_taken": N_("There is a wallet called %(name)s already."),
+    "too_many": N_("A server can have up to %(limit)s team wallets."),
+    "no_wallet": N_("There is no wallet called %(name)s. See /admin wallet list."),
+    "bad_name": N_("A wallet name needs 1 to %(limit)s characters."),
+}
+_REFILLS = {
+    "daily": N_("refills to %(allowance)s a day"),
+    "weekly": N_("refills to %(allowance)s a week"),
+    "monthly": N_("refills to %(allowance)s a month"),
 }
 
 
@@ -30,12 +35,10 @@ def credits(n: int, locale: Locale = None) -> str:
 def refill_terms(funds: WalletFunds, now: float, locale: Locale = None) -> str:
     """How the wallet refills: "up to 20 a day, next <t:…:R>", or "no refills"."""
     wallet = funds.wallet
-    if wallet.period not in PER_PERIOD:
-        return _("%(allowance)s to start, no refills", locale) % {"allowance": wallet.allowance}
-    text = _("refills to %(allowance)s %(per)s", locale) % {
-        "allowance": wallet.allowance,
-        "per": _(PER_PERIOD[wallet.period], locale),
-    }
+    values = {"allowance": wallet.allowance}
+    if wallet.period not in _REFILLS:
+        return _("%(allowance)s to start, no refills", locale) % values
+    text = _(_REFILLS[wallet.period], locale) % values
     when = next_refill(wallet.period, now)
     if when is not None:
         text += ", " + _("next %(when)s", locale) % {"when": markup.relative_time(when)}
@@ -109,8 +112,10 @@ def granted(funds: WalletFunds, amount: int, locale: Locale = None) -> str:
 def deleted(funds: WalletFunds, locale: Locale = None) -> str:
     text = _("Deleted wallet %(name)s: it pays for no new jobs.", locale) % {"name": _name(funds)}
     if funds.held:
-        text += " " + _(
-            "The %(held)s credits it holds for unfinished jobs settle into it as they end.",
+        text += " " + ngettext(
+            "The %(held)s credit it holds for an unfinished job goes back to it if that fails.",
+            "The %(held)s credits it holds for unfinished jobs go back to it if those fail.",
+            funds.held,
             locale,
         ) % {"held": funds.held}
     return text
