@@ -108,3 +108,12 @@ def assert_ledger_consistent(path: Path) -> None:
             " HAVING SUM(available) < 0 OR SUM(held) < 0"
         ).fetchall()
         assert negative == []
+        # A wallet's running sums are the sums of its entries.
+        drift = conn.execute(
+            "SELECT w.id, w.balance, w.held, COALESCE(SUM(l.available), 0),"
+            " COALESCE(SUM(l.held), 0) FROM wallets w LEFT JOIN wallet_ledger l"
+            " ON l.wallet_id = w.id GROUP BY w.id, w.balance, w.held"
+            " HAVING w.balance <> COALESCE(SUM(l.available), 0)"
+            " OR w.held <> COALESCE(SUM(l.held), 0)"
+        ).fetchall()
+        assert drift == [], drift

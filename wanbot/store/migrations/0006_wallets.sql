@@ -12,7 +12,11 @@ CREATE TABLE wallets (
     period     TEXT NOT NULL,                   -- daily, weekly, monthly, never
     actor_id   BIGINT,                          -- who created it
     created_at DOUBLE PRECISION NOT NULL,
-    deleted_at DOUBLE PRECISION
+    deleted_at DOUBLE PRECISION,
+    -- The sums of its wallet_ledger entries (available, held), moved in the same transaction
+    -- as each entry is appended: a busy wallet's history is long, its balance read every job.
+    balance    INTEGER NOT NULL DEFAULT 0,
+    held       INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE UNIQUE INDEX wallets_live_name ON wallets (guild_id, name_key) WHERE deleted_at IS NULL;

@@ -5,6 +5,10 @@ keeps a member's: append-only, a balance is a sum, one hold, capture and release
 refill per period. Which of the two ledgers holds a job's credits is `jobs.wallet_id`; the job's
 admission (see `ledger._admit`) chooses and holds in one transaction, so the choice is made
 against the balances the hold then changes.
+
+Every member of a role spends from one wallet, so its entries pile up faster than any member's:
+`wallets.balance` and `wallets.held` carry the sums of its entries, changed by `_append` in the
+transaction that appends each entry, so paying from a wallet never reads its whole history.
 """
 
 from __future__ import annotations
@@ -111,27 +115,59 @@ async def _named(conn: Connection, guild_id: int, name: str) -> Wallet | None:
     return None if row is None else wallet_from_row(row)
 
 
+async def _sums(conn: Connection, wallet_id: str) -> tuple[int, int]:
+    """(spendable, held) of a wallet: the sums of its entries, as `_append` keeps them."""
+    row = await conn.fetchone("SELECT balance, held FROM wallets WHERE id = ?", (wallet_id,))
+    if row is None:
+        raise JobStateError(f"no wallet {wallet_id}")
+    return int(row[0]), int(row[1])
+
+
+async def _append(
+    conn: Connection,
+    wallet: tuple[str, int],
+    kind: str,
+    available: int,
+    held: int,
+    now: float,
+    *,
+    user_id: int | None = None,
+    job_id: str | None = None,
+    period_key: str | None = None,
+    actor_id: int | None = None,
+    reason: str | None = None,
+) -> None:
+    """One entry in the wallet's ledger, and its running sums moved by as much."""
+    wallet_id, guild_id = wallet
+    await conn.execute(
+        "INSERT INTO wallet_ledger (wallet_id, guild_id, user_id, kind, available, held, job_id,"
+        " period_key, actor_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            wallet_id,
+            guild_id,
+            user_id,
+            kind,
+            available,
+            held,
+            job_id,
+            period_key,
+            actor_id,
+            reason,
+            now,
+        ),
+    )
+    await conn.execute(
+        "UPDATE wallets SET balance = balance + ?, held = held + ? WHERE id = ?",
+        (available, held, wallet_id),
+    )
+
+
 async def wallet_available(conn: Connection, wallet_id: str) -> int:
-    return int(
-        await conn.fetchval(
-            "SELECT COALESCE(SUM(available), 0) FROM wallet_ledger WHERE wallet_id = ?",
-            (wallet_id,),
-        )
-    )
-
-
-async def _held(conn: Connection, wallet_id: str) -> int:
-    return int(
-        await conn.fetchval(
-            "SELECT COALESCE(SUM(held), 0) FROM wallet_ledger WHERE wallet_id = ?", (wallet_id,)
-        )
-    )
+    return (await _sums(conn, wallet_id))[0]
 
 
 async def _funds(conn: Connection, wallet: Wallet) -> WalletFunds:
-    return WalletFunds(
-        wallet, await wallet_available(conn, wallet.id), await _held(conn, wallet.id)
-    )
+    return WalletFunds(wallet, *await _sums(conn, wallet.id))
 
 
 async def _funds_of(conn: Connection, wallet_id: str) -> WalletFunds | None:
@@ -181,34 +217,28 @@ async def wallet_committed_since(conn: Connection, since: float, guild_id: int |
 # -- refills and the payer ------------------------------------------------------------------------
 
 
-async def _refill(conn: Connection, wallet: Wallet, period_keys: PeriodKeys, now: float) -> int:
-    """Top the wallet up to its allowance once per period; return its balance after."""
-    balance = await wallet_available(conn, wallet.id)
+async def _refill(
+    conn: Connection, wallet: Wallet, period_keys: PeriodKeys, now: float
+) -> WalletFunds:
+    """Top the wallet up to its allowance once per period; return its funds after."""
+    balance, held = await _sums(conn, wallet.id)
     key = period_keys.get(wallet.period)
     if key is None or wallet.deleted_at is not None:
-        return balance
+        return WalletFunds(wallet, balance, held)
     if await conn.fetchone(
         "SELECT 1 FROM wallet_ledger WHERE wallet_id = ? AND kind = 'refill' AND period_key = ?",
         (wallet.id, key),
     ):
-        return balance
+        return WalletFunds(wallet, balance, held)
     top_up = max(0, wallet.allowance - balance)
-    await conn.execute(
-        "INSERT INTO wallet_ledger (wallet_id, guild_id, kind, available, held, period_key,"
-        " created_at) VALUES (?, ?, 'refill', ?, 0, ?, ?)",
-        (wallet.id, wallet.guild_id, top_up, key, now),
-    )
-    return balance + top_up
+    await _append(conn, (wallet.id, wallet.guild_id), "refill", top_up, 0, now, period_key=key)
+    return WalletFunds(wallet, balance + top_up, held)
 
 
 async def _refilled(
     conn: Connection, wallets: list[Wallet], period_keys: PeriodKeys, now: float
 ) -> list[WalletFunds]:
-    found = []
-    for wallet in wallets:
-        balance = await _refill(conn, wallet, period_keys, now)
-        found.append(WalletFunds(wallet, balance, await _held(conn, wallet.id)))
-    return found
+    return [await _refill(conn, wallet, period_keys, now) for wallet in wallets]
 
 
 async def offered_wallets(
@@ -224,11 +254,8 @@ async def hold_from_wallet(conn: Connection, job: NewJob, funds: WalletFunds, no
     cost = job.hold_amount
     if funds.balance < cost:
         raise JobStateError(f"wallet {funds.wallet.id} can't hold {cost}")
-    await conn.execute(
-        "INSERT INTO wallet_ledger (wallet_id, guild_id, user_id, kind, available, held, job_id,"
-        " created_at) VALUES (?, ?, ?, 'hold', ?, ?, ?, ?)",
-        (funds.wallet.id, job.guild_id, job.user_id, -cost, cost, job.id, now),
-    )
+    wallet = (funds.wallet.id, job.guild_id)
+    await _append(conn, wallet, "hold", -cost, cost, now, user_id=job.user_id, job_id=job.id)
     await conn.execute("UPDATE jobs SET wallet_id = ? WHERE id = ?", (funds.wallet.id, job.id))
     return Paid(balance=funds.balance - cost, wallet=funds.wallet)
 
@@ -244,32 +271,16 @@ async def settle_from_wallet(
     )
     if row is None:
         raise JobStateError(f"job {job_id} has no hold in wallet {wallet_id}")
-    member = (int(row["guild_id"]), row["user_id"])
+    wallet = (wallet_id, int(row["guild_id"]))
+    whose = {"user_id": row["user_id"], "job_id": job_id}
     held = int(row["held"])
     captured = 0 if capture is None else min(held, capture)
     released = held - captured
     if capture is not None:
-        await _entry(conn, wallet_id, member, "capture", 0, -captured, job_id, now)
-    await _entry(conn, wallet_id, member, "release", released, -released, job_id, now)
+        await _append(conn, wallet, "capture", 0, -captured, now, **whose)
+    await _append(conn, wallet, "release", released, -released, now, **whose)
     balance = await wallet_available(conn, wallet_id)
     return Settlement(captured=captured, released=released, balance=balance, wallet_id=wallet_id)
-
-
-async def _entry(
-    conn: Connection,
-    wallet_id: str,
-    member: tuple[int, int | None],
-    kind: str,
-    available: int,
-    held: int,
-    job_id: str,
-    now: float,
-) -> None:
-    await conn.execute(
-        "INSERT INTO wallet_ledger (wallet_id, guild_id, user_id, kind, available, held, job_id,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (wallet_id, *member, kind, available, held, job_id, now),
-    )
 
 
 # -- administration --------------------------------------------------------------------------------
@@ -337,11 +348,9 @@ async def _grant(
         return None
     now = clock()
     before = await wallet_available(conn, wallet.id)
-    refilled = await _refill(conn, wallet, period_keys, now) - before
-    await conn.execute(
-        "INSERT INTO wallet_ledger (wallet_id, guild_id, kind, available, held, actor_id, reason,"
-        " created_at) VALUES (?, ?, 'grant', ?, 0, ?, ?, ?)",
-        (wallet.id, guild_id, amount, actor_id, reason, now),
+    refilled = (await _refill(conn, wallet, period_keys, now)).balance - before
+    await _append(
+        conn, (wallet.id, guild_id), "grant", amount, 0, now, actor_id=actor_id, reason=reason
     )
     return await _funds(conn, wallet), refilled
 
