@@ -43,12 +43,13 @@ class Deliverer:
                 raise DownloadError("no result could be downloaded")
             held = job.hold_amount
             charged = min(held, len(files) * job.image_cost)
-            balance_now = await self.store.balance(job.guild_id, job.user_id)
+            balance_now, wallet_name = await self._payer_balance(job)
             delivery = Delivery(
                 files=files,
                 charged=charged,
                 balance_after=balance_now + held - charged,
                 provider_label=self.label(job.provider),
+                wallet_name=wallet_name,
             )
             message_ids = await self._post(job, delivery)
             settlement = await self.store.settle_delivered(job.id, message_ids, len(files))
@@ -62,6 +63,14 @@ class Deliverer:
             settlement.balance,
         )
         return settlement
+
+    async def _payer_balance(self, job: Job) -> tuple[int, str | None]:
+        """What whoever pays for the job has now, and the team wallet's name if one pays."""
+        if job.wallet_id is not None:
+            funds = await self.store.wallet_funds(job.wallet_id)
+            if funds is not None:
+                return funds.balance, funds.wallet.name
+        return await self.store.balance(job.guild_id, job.user_id), None
 
     async def _fetch_all(self, job: Job, urls: Sequence[str], folder: Path) -> list[DeliveredFile]:
         async def one(index: int, url: str) -> DeliveredFile | None:

@@ -15,9 +15,17 @@ from wanbot.store.models import (
     MemberForgotten,
     MemberSpend,
     NewJob,
+    NewWallet,
+    Paid,
+    PeriodKeys,
     PeriodStats,
     Settlement,
     SpendCaps,
+    Wallet,
+    WalletChooser,
+    WalletEntry,
+    WalletFunds,
+    WalletTerms,
     token_digest,
 )
 from wanbot.store.protocols import (
@@ -32,6 +40,7 @@ from wanbot.store.protocols import (
     StatsStore,
     Store,
     StoreInUse,
+    WalletStore,
 )
 
 __all__ = [
@@ -56,6 +65,9 @@ __all__ = [
     "MemberSpend",
     "MetaStore",
     "NewJob",
+    "NewWallet",
+    "Paid",
+    "PeriodKeys",
     "PeriodStats",
     "PreferenceStore",
     "Settlement",
@@ -63,5 +75,11 @@ __all__ = [
     "StatsStore",
     "Store",
     "StoreInUse",
+    "Wallet",
+    "WalletChooser",
+    "WalletEntry",
+    "WalletFunds",
+    "WalletStore",
+    "WalletTerms",
     "token_digest",
 ]
