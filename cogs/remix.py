@@ -10,36 +10,22 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from cogs.audit import DiscordAudit
 from cogs.client import WanBot
-from cogs.jobflow import start_job
+from cogs.jobflow import JobFlow
 from cogs.respond import acknowledged_if_slow, locale_of
-from cogs.ui.actions import ActionRouter
 from cogs.ui.remix import RemixModal
-from wanbot.admission import Admission, Ask
+from wanbot.admission import Ask
 from wanbot.errors import Refusal, RefusalReason
-from wanbot.jobs.service import JobService
 from wanbot.options import remixed
-from wanbot.store.base import Job, Store
+from wanbot.store.base import Job
 
 log = logging.getLogger(__name__)
 
 
 class Remix(commands.Cog):
-    def __init__(
-        self,
-        *,
-        admission: Admission,
-        jobs: JobService,
-        store: Store,
-        audit: DiscordAudit,
-        actions: ActionRouter,
-    ) -> None:
-        self.admission = admission
-        self.jobs = jobs
-        self.store = store
-        self.audit = audit
-        self.actions = actions
+    def __init__(self, *, flow: JobFlow) -> None:
+        self.flow, self.admission = flow, flow.admission
+        self.store, self.actions = flow.store, flow.actions
 
     async def cog_load(self) -> None:
         self.actions.register("remix", self.open_remix)
@@ -84,7 +70,7 @@ class Remix(commands.Cog):
             job.request, prompt=prompt, negative_prompt=negative_prompt, suffix=saved.suffix
         )
         ask = Ask(kind=job.kind, provider=job.provider, private=job.private, parent_job_id=job.id)
-        await start_job(interaction, self.admission, self.jobs, self.audit, request, ask)
+        await self.flow.start(interaction, request, ask)
 
     async def _remixable(self, job_id: str) -> Job:
         job = await self.store.get_job(job_id)
@@ -101,13 +87,4 @@ def _inputs_kept(job: Job) -> bool:
 
 
 async def setup(bot: WanBot) -> None:
-    services = bot.services
-    await bot.add_cog(
-        Remix(
-            admission=services.admission,
-            jobs=services.jobs,
-            store=services.store,
-            audit=bot.audit,
-            actions=bot.job_actions,
-        )
-    )
+    await bot.add_cog(Remix(flow=bot.job_flow))

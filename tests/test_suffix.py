@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.store.test_sqlite_store import Clock, make_job
+from tests.store.helpers import Clock, make_job
 from wanbot.errors import Refusal, RefusalReason
 from wanbot.options import MAX_PROMPT, MAX_SUFFIX, build_request, suffixed
 from wanbot.preferences import Preferences

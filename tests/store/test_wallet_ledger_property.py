@@ -16,6 +16,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.store.backends import SQLitePlace
 from tests.store.faults import assert_ledger_consistent
 from wanbot.credits import choose_wallet
 from wanbot.errors import InsufficientCredits, QueueFull
@@ -182,7 +183,7 @@ async def check(store: SQLiteStore, path: Path, model: Model) -> None:
         assert available + held + captured == account.refills + account.grants
     payers = {row[0]: row[1] for row in table(path, "SELECT id, wallet_id FROM jobs")}
     assert payers == {j.id: j.payer for j in model.jobs}
-    assert_ledger_consistent(path)
+    await assert_ledger_consistent(SQLitePlace(path))
 
 
 async def advance(store: SQLiteStore, job_id: str) -> None:

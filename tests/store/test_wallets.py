@@ -1,19 +1,20 @@
-"""Team wallets on a real SQLite file: who pays, refills, refunds, caps, restarts, the ledger."""
+"""Team wallets on both engines: who pays, refills, refunds, caps, restarts, the ledger."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 
 import pytest
 
+from tests.store.backends import Place
 from tests.store.faults import assert_ledger_consistent
-from tests.store.test_sqlite_store import Clock, make_job, rows, to_delivering
+from tests.store.helpers import Clock, make_job, to_delivering
 from wanbot.credits import choose_wallet
 from wanbot.errors import InsufficientCredits, Refusal, RefusalReason, SpendCapReached
-from wanbot.store import Budget, JobPhase, JobStateError, SpendCaps, SQLiteStore
+from wanbot.store import Budget, JobPhase, JobStateError, SpendCaps
 from wanbot.store.base import NewWallet, Paid, WalletTerms
+from wanbot.store.sql import SqlStore
 
 GUILD = 1
 DESIGN = 70  # role ids
@@ -35,28 +36,15 @@ def wallet(
     return NewWallet(wallet_id or name.lower()[:1] * 32, GUILD, name, role, allowance, period, 1)
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "wanbot.db"
-
-
-@pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = await SQLiteStore.open(db_path, clock=Clock())
-    yield s
-    await s.close()
-
-
 async def admit(
-    store: SQLiteStore, job_id: str, user: int, *roles: int, n: int = 2, cost: int = 2
+    store: SqlStore, job_id: str, user: int, *roles: int, n: int = 2, cost: int = 2
 ) -> Paid:
     job = make_job(job_id, user_id=user, n=n, image_cost=cost)
     return await store.admit_job_paid(job, MEMBER, NO_CAPS, 10, terms(*roles))
 
 
-def wallet_sums(db_path: Path, wallet_id: str) -> tuple[int, int]:
-    [(available, held)] = rows(
-        db_path,
+async def wallet_sums(db: Place, wallet_id: str) -> tuple[int, int]:
+    [(available, held)] = await db.rows(
         "SELECT COALESCE(SUM(available), 0), COALESCE(SUM(held), 0) FROM wallet_ledger"
         " WHERE wallet_id = ?",
         (wallet_id,),
@@ -64,7 +52,7 @@ def wallet_sums(db_path: Path, wallet_id: str) -> tuple[int, int]:
     return int(str(available)), int(str(held))
 
 
-async def test_a_new_wallet_is_filled_and_listed_by_role(store: SQLiteStore) -> None:
+async def test_a_new_wallet_is_filled_and_listed_by_role(store: SqlStore) -> None:
     made = await store.create_wallet(wallet("Design team", DESIGN, 30), DAY1)
     assert (made.wallet.name, made.balance, made.held) == ("Design team", 30, 0)
     await store.create_wallet(wallet("Marketing", MARKETING, 10, "never"), DAY1)
@@ -77,7 +65,7 @@ async def test_a_new_wallet_is_filled_and_listed_by_role(store: SQLiteStore) -> 
     assert (entry.kind, entry.available, entry.held) == ("refill", 30, 0)
 
 
-async def test_names_are_unique_in_any_case_until_deleted(store: SQLiteStore) -> None:
+async def test_names_are_unique_in_any_case_until_deleted(store: SqlStore) -> None:
     await store.create_wallet(wallet("Design team", DESIGN, 30, wallet_id="1" * 32), DAY1)
     with pytest.raises(Refusal) as refused:
         await store.create_wallet(wallet("design  TEAM", MARKETING, 5, wallet_id="2" * 32), DAY1)
@@ -94,7 +82,7 @@ async def test_names_are_unique_in_any_case_until_deleted(store: SQLiteStore) ->
 
 
 async def test_a_member_with_the_role_spends_from_the_wallet_first(
-    store: SQLiteStore, db_path: Path
+    store: SqlStore, db: Place
 ) -> None:
     made = await store.create_wallet(wallet("Design team", DESIGN, 10), DAY1)
     paid = await admit(store, "j1", ALICE, DESIGN)
@@ -102,29 +90,29 @@ async def test_a_member_with_the_role_spends_from_the_wallet_first(
     job = await store.get_job("j1")
     assert job is not None and job.wallet_id == made.wallet.id
     # The member's own ledger is untouched: not even a refill.
-    assert rows(db_path, "SELECT COUNT(*) FROM ledger") == [(0,)]
-    assert wallet_sums(db_path, made.wallet.id) == (6, 4)
+    assert await db.rows("SELECT COUNT(*) FROM ledger") == [(0,)]
+    assert await wallet_sums(db, made.wallet.id) == (6, 4)
     # Without the role, the member pays.
     mine = await admit(store, "j2", BOB)
     assert mine == Paid(balance=46, wallet=None)
     assert await store.balance(GUILD, BOB) == 46
-    assert_ledger_consistent(db_path)
+    await assert_ledger_consistent(db)
 
 
 async def test_the_member_pays_when_the_wallet_cannot_cover_the_whole_job(
-    store: SQLiteStore, db_path: Path
+    store: SqlStore, db: Place
 ) -> None:
     made = await store.create_wallet(wallet("Design team", DESIGN, 5), DAY1)
     first = await admit(store, "j1", ALICE, DESIGN)  # 4 of 5
     assert first.wallet is not None and first.balance == 1
     second = await admit(store, "j2", ALICE, DESIGN)  # 4 more: the wallet has 1
     assert second == Paid(balance=46, wallet=None)
-    assert wallet_sums(db_path, made.wallet.id) == (1, 4)
+    assert await wallet_sums(db, made.wallet.id) == (1, 4)
     assert await store.balance(GUILD, ALICE) == 46
-    assert_ledger_consistent(db_path)
+    await assert_ledger_consistent(db)
 
 
-async def test_of_two_wallets_the_one_with_more_left_pays(store: SQLiteStore) -> None:
+async def test_of_two_wallets_the_one_with_more_left_pays(store: SqlStore) -> None:
     design = (await store.create_wallet(wallet("Design", DESIGN, 10), DAY1)).wallet
     marketing = (await store.create_wallet(wallet("Marketing", MARKETING, 12), DAY1)).wallet
     payers = []
@@ -146,11 +134,11 @@ async def test_of_two_wallets_the_one_with_more_left_pays(store: SQLiteStore) ->
 
 
 async def test_nobody_able_to_pay_is_refused_naming_the_wallet_and_writes_nothing(
-    store: SQLiteStore, db_path: Path
+    store: SqlStore, db: Place
 ) -> None:
     await store.create_wallet(wallet("Design team", DESIGN, 3, "never"), DAY1)
     await store.grant(GUILD, ALICE, 0, 1, None)
-    before = (rows(db_path, "SELECT * FROM ledger"), rows(db_path, "SELECT * FROM wallet_ledger"))
+    before = (await db.rows("SELECT * FROM ledger"), await db.rows("SELECT * FROM wallet_ledger"))
     broke = Budget(allowance=0, period_key="day-1")
     job = make_job("j1", user_id=ALICE, n=2, image_cost=2)
     with pytest.raises(InsufficientCredits) as refused:
@@ -158,13 +146,13 @@ async def test_nobody_able_to_pay_is_refused_naming_the_wallet_and_writes_nothin
     details = refused.value.details
     assert (details["balance"], details["needed"]) == (0, 4)
     assert (details["wallet"], details["wallet_balance"]) == ("Design team", 3)
-    after = (rows(db_path, "SELECT * FROM ledger"), rows(db_path, "SELECT * FROM wallet_ledger"))
+    after = (await db.rows("SELECT * FROM ledger"), await db.rows("SELECT * FROM wallet_ledger"))
     assert after == before
-    assert rows(db_path, "SELECT COUNT(*) FROM jobs") == [(0,)]
+    assert await db.rows("SELECT COUNT(*) FROM jobs") == [(0,)]
 
 
 async def test_a_deleted_wallet_pays_for_nothing_new_but_settles_what_it_held(
-    store: SQLiteStore, db_path: Path
+    store: SqlStore, db: Place
 ) -> None:
     made = await store.create_wallet(wallet("Design team", DESIGN, 10), DAY1)
     assert (await admit(store, "j1", ALICE, DESIGN)).wallet is not None
@@ -172,12 +160,12 @@ async def test_a_deleted_wallet_pays_for_nothing_new_but_settles_what_it_held(
     assert (await admit(store, "j2", ALICE, DESIGN)).wallet is None
     settled = await store.settle_failed("j1", "host down")
     assert (settled.released, settled.balance, settled.wallet_id) == (4, 10, made.wallet.id)
-    assert wallet_sums(db_path, made.wallet.id) == (10, 0)
-    assert_ledger_consistent(db_path)
+    assert await wallet_sums(db, made.wallet.id) == (10, 0)
+    await assert_ledger_consistent(db)
 
 
 async def test_three_members_at_once_hold_exactly_what_the_wallet_has(
-    store: SQLiteStore, db_path: Path
+    store: SqlStore, db: Place
 ) -> None:
     made = await store.create_wallet(wallet("Design team", DESIGN, 20), DAY1)
     members = (ALICE, BOB, CAROL)
@@ -188,20 +176,20 @@ async def test_three_members_at_once_hold_exactly_what_the_wallet_has(
     # 2 credits a job: the wallet pays for ten, the members' own allowances for the rest.
     assert len(by_wallet) == 10
     assert sorted(r.balance for r in by_wallet) == list(range(0, 20, 2))
-    assert wallet_sums(db_path, made.wallet.id) == (0, 20)
+    assert await wallet_sums(db, made.wallet.id) == (0, 20)
     balances = [await store.balance(GUILD, m) for m in members]
     assert sum(50 - b for b in balances) == 2 * 20
-    assert_ledger_consistent(db_path)
+    await assert_ledger_consistent(db)
 
 
 async def test_delivery_captures_from_the_wallet_and_failure_refunds_it(
-    store: SQLiteStore, db_path: Path
+    store: SqlStore, db: Place
 ) -> None:
     made = await store.create_wallet(wallet("Design team", DESIGN, 20), DAY1)
     await admit(store, "done", ALICE, DESIGN)
     await admit(store, "part", BOB, DESIGN)
     await admit(store, "fail", CAROL, DESIGN)
-    assert wallet_sums(db_path, made.wallet.id) == (8, 12)
+    assert await wallet_sums(db, made.wallet.id) == (8, 12)
     for job_id in ("done", "part"):
         await to_delivering(store, job_id)
     full = await store.settle_delivered("done", [1], 2)
@@ -217,9 +205,8 @@ async def test_delivery_captures_from_the_wallet_and_failure_refunds_it(
     assert (failed.captured, failed.released, failed.balance) == (0, 4, 14)
     with pytest.raises(JobStateError):
         await store.settle_failed("fail", "again")
-    assert wallet_sums(db_path, made.wallet.id) == (14, 0)
-    kinds = rows(
-        db_path,
+    assert await wallet_sums(db, made.wallet.id) == (14, 0)
+    kinds = await db.rows(
         "SELECT job_id, user_id, kind, available, held FROM wallet_ledger"
         " WHERE job_id IS NOT NULL ORDER BY id",
     )
@@ -233,15 +220,15 @@ async def test_delivery_captures_from_the_wallet_and_failure_refunds_it(
         ("part", BOB, "release", 2, -2),
         ("fail", CAROL, "release", 4, -4),
     ]
-    assert rows(db_path, "SELECT COUNT(*) FROM ledger") == [(0,)]
+    assert await db.rows("SELECT COUNT(*) FROM ledger") == [(0,)]
     stats = await store.guild_stats(GUILD, 0.0, 0.0)
     assert stats.today.credits == 6
     assert {(m.user_id, m.credits) for m in stats.top} == {(ALICE, 4), (BOB, 2), (CAROL, 0)}
-    assert_ledger_consistent(db_path)
+    await assert_ledger_consistent(db)
 
 
 async def test_refills_once_per_period_and_grants_are_not_swallowed(
-    store: SQLiteStore, db_path: Path
+    store: SqlStore, db: Place
 ) -> None:
     made = await store.create_wallet(wallet("Design team", DESIGN, 10), DAY1)
     await admit(store, "j1", ALICE, DESIGN)  # 6 left
@@ -257,28 +244,25 @@ async def test_refills_once_per_period_and_grants_are_not_swallowed(
     # Day 3, through a grant: the refill due comes first (to 10), then the grant (15).
     granted = await store.grant_wallet(GUILD, "Design team", 5, 99, None, {"daily": "day-3"})
     assert granted is not None and (granted[0].balance, granted[1]) == (15, 7)
-    refills = rows(
-        db_path,
+    refills = await db.rows(
         "SELECT period_key, available FROM wallet_ledger WHERE kind = 'refill' ORDER BY id",
     )
     assert refills == [("day-1", 10), ("day-2", 0), ("day-3", 7)]
     assert await store.grant_wallet(GUILD, "nobody", 5, 99, None, DAY1) is None
-    assert wallet_sums(db_path, made.wallet.id) == (15, 12)
+    assert await wallet_sums(db, made.wallet.id) == (15, 12)
 
 
-async def test_refill_in_the_admission_is_undone_with_a_refusal(
-    store: SQLiteStore, db_path: Path
-) -> None:
+async def test_refill_in_the_admission_is_undone_with_a_refusal(store: SqlStore, db: Place) -> None:
     await store.create_wallet(wallet("Design team", DESIGN, 3), DAY1)
-    before = rows(db_path, "SELECT * FROM wallet_ledger")
+    before = await db.rows("SELECT * FROM wallet_ledger")
     broke = Budget(allowance=0, period_key=None)
     job = make_job("j1", user_id=ALICE, n=2, image_cost=2)
     with pytest.raises(InsufficientCredits):
         await store.admit_job_paid(job, broke, NO_CAPS, 10, terms(DESIGN, keys=DAY2))
-    assert rows(db_path, "SELECT * FROM wallet_ledger") == before
+    assert await db.rows("SELECT * FROM wallet_ledger") == before
 
 
-async def test_spend_caps_count_what_wallets_hold(store: SQLiteStore) -> None:
+async def test_spend_caps_count_what_wallets_hold(store: SqlStore) -> None:
     await store.create_wallet(wallet("Design team", DESIGN, 100), DAY1)
     caps = SpendCaps(day_start=0.0, per_guild=10)
     for i in range(2):
@@ -291,8 +275,8 @@ async def test_spend_caps_count_what_wallets_hold(store: SQLiteStore) -> None:
     assert await store.admit_job(make_job("m1", user_id=BOB, n=2, image_cost=2), MEMBER, caps, 10)
 
 
-async def test_a_restart_mid_job_settles_into_the_same_wallet(db_path: Path) -> None:
-    store = await SQLiteStore.open(db_path, clock=Clock())
+async def test_a_restart_mid_job_settles_into_the_same_wallet(db: Place) -> None:
+    store = await db.open(clock=Clock())
     made = await store.create_wallet(wallet("Design team", DESIGN, 10), DAY1)
     await admit(store, "j1", ALICE, DESIGN)
     await admit(store, "j2", BOB, DESIGN)
@@ -300,7 +284,7 @@ async def test_a_restart_mid_job_settles_into_the_same_wallet(db_path: Path) -> 
     assert await store.mark_submitting("j2")
     await store.close()
 
-    store = await SQLiteStore.open(db_path, clock=Clock())
+    store = await db.open(clock=Clock())
     try:
         [j1, j2] = sorted(await store.jobs_in(list(JobPhase)), key=lambda j: j.id)
         assert j1.wallet_id == j2.wallet_id == made.wallet.id
@@ -310,13 +294,13 @@ async def test_a_restart_mid_job_settles_into_the_same_wallet(db_path: Path) -> 
         assert (failed.released, failed.balance) == (4, 6)
         funds = await store.wallet_funds(made.wallet.id)
         assert funds is not None and (funds.balance, funds.held) == (6, 0)
-        assert wallet_sums(db_path, made.wallet.id) == (6, 0)
-        assert_ledger_consistent(db_path)
+        assert await wallet_sums(db, made.wallet.id) == (6, 0)
+        await assert_ledger_consistent(db)
     finally:
         await store.close()
 
 
-async def test_active_jobs_of_a_member(store: SQLiteStore) -> None:
+async def test_active_jobs_of_a_member(store: SqlStore) -> None:
     await admit(store, "a1", ALICE)
     await admit(store, "b1", BOB)
     await admit(store, "a2", ALICE)
@@ -324,3 +308,35 @@ async def test_active_jobs_of_a_member(store: SQLiteStore) -> None:
     assert [j.id for j in await store.active_jobs_of(GUILD, ALICE)] == ["a2"]
     assert [j.id for j in await store.active_jobs_of(GUILD, BOB)] == ["b1"]
     assert await store.active_jobs_of(2, ALICE) == []
+
+
+async def test_a_job_knows_its_hold_whoever_pays_after_a_dearer_fallback(
+    store: SqlStore, db: Place
+) -> None:
+    """`Job.held` is the hold in the payer's ledger: the wallet's or the member's. A fallback host
+    with another price changes `image_cost`, never what was held."""
+    made = await store.create_wallet(wallet("Design team", DESIGN, 10), DAY1)
+    assert (await admit(store, "w1", ALICE, DESIGN)).wallet is not None  # 2 images at 2
+    assert (await admit(store, "m1", BOB)).wallet is None
+    for job_id in ("w1", "m1"):
+        assert await store.mark_submitting(job_id)
+        await store.mark_running(job_id, "mock", f"p-{job_id}", image_cost=5)
+    read = [
+        await store.get_job("w1"),
+        await store.get_job("m1"),
+        *await store.jobs_in([JobPhase.RUNNING]),
+        *await store.active_jobs_of(GUILD, ALICE),
+        *await store.active_jobs_of(GUILD, BOB),
+    ]
+    assert [(j.id, j.image_cost, j.held, j.hold_amount) for j in read if j is not None] == [
+        ("w1", 5, 4, 4),
+        ("m1", 5, 4, 4),
+        ("w1", 5, 4, 4),
+        ("m1", 5, 4, 4),
+        ("w1", 5, 4, 4),
+        ("m1", 5, 4, 4),
+    ]
+    await store.mark_delivering("w1", ("https://x/w1",), 0.5)
+    settled = await store.settle_delivered("w1", [1], 2)
+    assert (settled.captured, settled.released, settled.wallet_id) == (4, 0, made.wallet.id)
+    await assert_ledger_consistent(db)

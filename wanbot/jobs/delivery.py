@@ -10,11 +10,12 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from wanbot.jobs.fitting import Downloader, DownloadError, fit_under, pack
 from wanbot.jobs.ports import DeliveredFile, Delivery, Notifier
 from wanbot.jobs.progress import EditPacer
-from wanbot.store.base import Job, LedgerStore, Settlement
+from wanbot.store.base import Job, LedgerStore, Settlement, WalletStore
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +23,13 @@ log = logging.getLogger(__name__)
 DELIVERY_ATTEMPTS = 6
 
 
+class DeliveryStore(LedgerStore, WalletStore, Protocol):
+    """What delivery reads and writes: the settlement, and the balance of whoever paid."""
+
+
 @dataclass(kw_only=True)
 class Deliverer:
-    store: LedgerStore
+    store: DeliveryStore
     notifier: Notifier
     downloader: Downloader
     pacer: EditPacer

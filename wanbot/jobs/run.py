@@ -26,7 +26,15 @@ from wanbot.providers.base import Provider
 from wanbot.providers.errors import ProviderError, RateLimited, TimedOut
 from wanbot.providers.models import GenerationRequest, JobState, JobStatus
 from wanbot.providers.registry import ProviderSet
-from wanbot.store.base import Job, JobPhase, JobStore, LeaseStore, LedgerStore, StatsStore
+from wanbot.store.base import (
+    Job,
+    JobPhase,
+    JobStore,
+    LeaseStore,
+    LedgerStore,
+    StatsStore,
+    WalletStore,
+)
 from wanbot.tasks import finish_anyway
 
 log = logging.getLogger(__name__)
@@ -47,7 +55,7 @@ class _PastDeadline(Exception):
 CANCEL_AT_HOST_S = 10.0
 
 
-class RunStore(JobStore, LedgerStore, StatsStore, LeaseStore, Protocol):
+class RunStore(JobStore, LedgerStore, StatsStore, LeaseStore, WalletStore, Protocol):
     """What running jobs read and write: their transitions, settlement and past durations."""
 
 

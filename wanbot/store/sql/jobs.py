@@ -101,8 +101,8 @@ async def _jobs_in(conn: Connection, phases: list[str]) -> list[Job]:
 async def _active_of(conn: Connection, guild_id: int, user_id: int) -> list[Job]:
     active = [str(p) for p in ACTIVE_PHASES]
     rows = await conn.fetchall(
-        "SELECT * FROM jobs WHERE guild_id = ? AND user_id = ?"
-        f" AND state IN ({marks(active)}) ORDER BY seq",
+        f"{JOB_ROWS} WHERE jobs.guild_id = ? AND jobs.user_id = ?"
+        f" AND jobs.state IN ({marks(active)}) ORDER BY jobs.seq",
         (guild_id, user_id, *active),
     )
     return [job_from_row(r) for r in rows]

@@ -126,9 +126,11 @@ async def refill(
     ):
         return balance
     top_up = max(0, budget.allowance - balance)
+    # A concurrent transaction's refill of the same period (PostgreSQL, SERIALIZABLE): DO NOTHING
+    # on a row this snapshot can't see is a serialization failure (retried), not a unique one.
     await conn.execute(
         "INSERT INTO ledger (guild_id, user_id, kind, available, held, period_key, created_at)"
-        " VALUES (?, ?, 'refill', ?, 0, ?, ?)",
+        " VALUES (?, ?, 'refill', ?, 0, ?, ?) ON CONFLICT DO NOTHING",
         (guild_id, user_id, top_up, budget.period_key, now),
     )
     return balance + top_up
