@@ -168,6 +168,14 @@ def build_request(
         raise bad_option("combination", text=first) from None
 
 
+def is_remix(request: GenerationRequest, parent: GenerationRequest) -> bool:
+    """A request made from another one's result with different words (Remix), not a Reroll."""
+    return (request.typed_prompt, request.negative_prompt) != (
+        parent.typed_prompt,
+        parent.negative_prompt,
+    )
+
+
 def remixed(
     request: GenerationRequest, *, prompt: str, negative_prompt: str | None, suffix: str | None
 ) -> GenerationRequest:

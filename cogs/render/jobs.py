@@ -12,6 +12,7 @@ from cogs.render.refusals import host_problem
 from wanbot.i18n import translator
 from wanbot.jobs.ports import DeliveredFile, Delivery, FailureReason, JobOutcome, Progress
 from wanbot.jobs.run import CancelResult
+from wanbot.options import is_remix
 from wanbot.providers.models import GenerationRequest
 from wanbot.store.base import Job
 
@@ -97,7 +98,7 @@ def origin(job: Job, parent: Job | None, locale: Locale = None) -> str | None:
         link = markup.message_link(parent.guild_id, parent.channel_id, parent.message_ids[0])
         if job.request.input_images:
             parts.append(_("from %(link)s", locale) % {"link": link})
-        elif prompts.is_remix(job, parent):
+        elif is_remix(job.request, parent.request):
             parts.append(prompts.remix_of(link, locale))
         else:
             parts.append(_("reroll of %(link)s", locale) % {"link": link})

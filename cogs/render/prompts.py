@@ -10,7 +10,6 @@ from cogs.render.i18n import Locale, _
 from wanbot.i18n import N_
 from wanbot.preferences import Preferences
 from wanbot.providers.models import GenerationRequest
-from wanbot.store.base import Job
 
 SUFFIX_SHOWN = 120  # characters of a suffix a caption repeats
 
@@ -49,15 +48,6 @@ def suffix_setting(prefs: Preferences, locale: Locale = None) -> str | None:
     return _(
         'Added to every prompt of yours: "%(suffix)s" (clear it with /set suffix:none)', locale
     ) % {"suffix": markup.shorten(prefs.suffix, SUFFIX_SHOWN)}
-
-
-def is_remix(job: Job, parent: Job) -> bool:
-    """A job made from another one's result with different words (Remix), not a Reroll."""
-    mine, theirs = job.request, parent.request
-    return (mine.typed_prompt, mine.negative_prompt) != (
-        theirs.typed_prompt,
-        theirs.negative_prompt,
-    )
 
 
 def remix_of(link: str, locale: Locale = None) -> str:
