@@ -2,12 +2,14 @@
 
 One SQLiteStore (one connection, WAL, as the bot opens it) on a fresh file per N. Each of N
 coroutines repeats, for members taken in turn from 50, one job's ledger life as JobService drives
-it: admit_job (refill if due, hold), mark_submitting, mark_running, mark_delivering,
-settle_delivered (capture, release): five transactions, "one cycle". The credit policy is the
-bot's own (daily refill, no spend caps). Baseline: N = 1. Runs are repeated in interleaved
-rounds (1, 8, 32, then 32, 8, 1, ...) and the median per N is reported.
+it: admit_job_paid (refill if due, choose the payer, hold), mark_submitting, mark_running,
+mark_delivering, settle_delivered (capture, release): five transactions, "one cycle". The credit
+policy is the bot's own (daily refill, no spend caps). With --wallet, every member has a role
+whose team wallet pays for every job (one wallet's ledger takes every entry). Baseline: N = 1.
+Runs are repeated in interleaved rounds (1, 8, 32, then 32, 8, 1, ...) and the median per N is
+reported.
 
-    .venv/bin/python -m bench.ledger [--seconds 4] [--rounds 3] [--concurrency 1 8 32]
+    .venv/bin/python -m bench.ledger [--seconds 4] [--rounds 3] [--concurrency 1 8 32] [--wallet]
 """
 
 from __future__ import annotations
@@ -25,17 +27,24 @@ from typing import Any
 
 from bench.common import load_average, percentile, ratio, record, table
 from wanbot.config import CreditsConfig
-from wanbot.credits import CreditPolicy
+from wanbot.credits import CreditPolicy, period_keys
 from wanbot.providers.models import GenerationRequest
-from wanbot.store.base import NewJob
+from wanbot.store.base import NewJob, NewWallet
 from wanbot.store.sqlite import SQLiteStore
 
 TX_PER_CYCLE = 5
 GUILD_ID = 1
 REQUEST = GenerationRequest(prompt="ledger bench", size="1K", n=2, seed=1)
+TEAM_ROLE = 7
 
 
-async def cycle(store: SQLiteStore, policy: CreditPolicy, member: int, max_queued: int) -> None:
+async def cycle(
+    store: SQLiteStore,
+    policy: CreditPolicy,
+    member: int,
+    max_queued: int,
+    roles: tuple[int, ...] = (),
+) -> None:
     now = time.time()
     job = NewJob(
         id=uuid.uuid4().hex,
@@ -51,29 +60,36 @@ async def cycle(store: SQLiteStore, policy: CreditPolicy, member: int, max_queue
         image_cost=2,
         deadline_at=now + 600,
     )
-    await store.admit_job(job, policy.budget(now), policy.caps(now), max_queued)
+    terms = policy.wallet_terms(now, roles)
+    await store.admit_job_paid(job, policy.budget(now), policy.caps(now), max_queued, terms)
     await store.mark_submitting(job.id)
     await store.mark_running(job.id, "mock", f"mock-{job.id}")
     await store.mark_delivering(job.id, ["file:///dev/null"], 0.0)
     await store.settle_delivered(job.id, [1], 1)  # one of two images: capture one, release one
 
 
-async def run(concurrency: int, members: int, seconds: float, folder: Path) -> dict[str, Any]:
+async def run(
+    concurrency: int, members: int, seconds: float, folder: Path, wallet: bool
+) -> dict[str, Any]:
     path = folder / f"ledger-{concurrency}.db"
     store = await SQLiteStore.open(path)
     policy = CreditPolicy(CreditsConfig(allowance=1_000_000_000, period="daily"))
+    roles = (TEAM_ROLE,) if wallet else ()
     turn = itertools.count()
     latencies: list[float] = []
     try:
+        if wallet:
+            team = NewWallet("t" * 32, GUILD_ID, "Team", TEAM_ROLE, 1_000_000_000, "daily", 1)
+            await store.create_wallet(team, period_keys(time.time()))
         for m in range(members):  # warm-up: every member's first refill, caches, the file
-            await cycle(store, policy, 100 + m, concurrency + 1)
+            await cycle(store, policy, 100 + m, concurrency + 1, roles)
         stop_at = 0.0
 
         async def worker() -> None:
             while time.monotonic() < stop_at:
                 member = 100 + next(turn) % members
                 began = time.monotonic()
-                await cycle(store, policy, member, concurrency + 1)
+                await cycle(store, policy, member, concurrency + 1, roles)
                 latencies.append(time.monotonic() - began)
 
         start = time.monotonic()
@@ -82,9 +98,12 @@ async def run(concurrency: int, members: int, seconds: float, folder: Path) -> d
         elapsed = time.monotonic() - start
     finally:
         await store.close()
+    table_name = "wallet_ledger" if wallet else "ledger"
     with sqlite3.connect(path) as db:
-        ledger_rows = db.execute("SELECT COUNT(*) FROM ledger").fetchone()[0]
-        available, held = db.execute("SELECT SUM(available), SUM(held) FROM ledger").fetchone()
+        ledger_rows = db.execute(f"SELECT COUNT(*) FROM {table_name}").fetchone()[0]
+        available, held = db.execute(
+            f"SELECT SUM(available), SUM(held) FROM {table_name}"
+        ).fetchone()
     cycles = len(latencies)
     return {
         "concurrency": concurrency,
@@ -111,7 +130,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 print(f"[round {round_ + 1}, N={n}] {args.seconds:g} s ...", flush=True)
                 folder = Path(workdir) / f"r{round_}"
                 folder.mkdir(exist_ok=True)
-                runs[n].append(await run(n, args.members, args.seconds, folder))
+                runs[n].append(await run(n, args.members, args.seconds, folder, args.wallet))
     results = []
     for n, got in runs.items():
         rates = [r["cycles_per_s"] for r in got]
@@ -169,7 +188,8 @@ async def main_async(args: argparse.Namespace) -> None:
         "seconds_per_run": args.seconds,
         "rounds": args.rounds,
         "tx_per_cycle": TX_PER_CYCLE,
-        "cycle": "admit_job, mark_submitting, mark_running, mark_delivering, settle_delivered",
+        "cycle": "admit_job_paid, mark_submitting, mark_running, mark_delivering, settle_delivered",
+        "payer": "one team wallet for every member" if args.wallet else "each member",
         "store": "one SQLiteStore (aiosqlite, WAL, synchronous=NORMAL), fresh file per run",
         "load_average_at_start": load_before,
     }
@@ -183,6 +203,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--members", type=int, default=50)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--wallet", action="store_true", help="one team wallet pays every job")
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -11,8 +11,11 @@ from discord.ext import commands
 
 from cogs.client import WanBot
 from cogs.render import account as render
+from cogs.render import prompts as render_prompts
+from cogs.render import wallets as render_wallets
 from cogs.respond import NO_PINGS, locale_of
 from wanbot.credits import CreditPolicy, credit_summary
+from wanbot.options import MAX_SUFFIX
 from wanbot.preferences import Preferences
 from wanbot.providers.models import AspectRatio, SizeTier
 from wanbot.store.base import Store
@@ -33,6 +36,7 @@ class Account(commands.Cog):
         thinking="The model's thinking mode by default",
         private="Only you see your results by default",
         reset="Forget every default (options given with it are then saved)",
+        suffix='Words added to the end of every prompt of yours, like a style ("none" clears)',
     )
     async def set_defaults(
         self,
@@ -44,14 +48,15 @@ class Account(commands.Cog):
         thinking: bool | None = None,
         private: bool | None = None,
         reset: bool | None = None,
+        suffix: app_commands.Range[str, 1, MAX_SUFFIX] | None = None,
     ) -> None:
         assert interaction.guild_id is not None
         locale = locale_of(interaction)
         guild_id, user_id = interaction.guild_id, interaction.user.id
-        changes = (aspect_ratio, size, n, negative_prompt, thinking, private)
+        changes = (aspect_ratio, size, n, negative_prompt, thinking, private, suffix)
         current = Preferences() if reset else await self._load(guild_id, user_id)
         if not reset and all(c is None for c in changes):
-            await self._reply(interaction, render.defaults_reply(current, None, locale))
+            await self._reply(interaction, self._defaults(current, None, locale))
             return
         updated = current.updated(
             aspect_ratio=aspect_ratio,
@@ -60,10 +65,17 @@ class Account(commands.Cog):
             negative_prompt=negative_prompt,
             thinking=thinking,
             private=private,
+            suffix=suffix,
         )
         await self.store.save_preferences(guild_id, user_id, updated.to_stored())
         head = "cleared" if reset and updated.empty else "saved"
-        await self._reply(interaction, render.defaults_reply(updated, head, locale))
+        await self._reply(interaction, self._defaults(updated, head, locale))
+
+    @staticmethod
+    def _defaults(prefs: Preferences, head: str | None, locale: str) -> str:
+        text = render.defaults_reply(prefs, head, locale)
+        suffix = render_prompts.suffix_setting(prefs, locale)
+        return f"{text}\n{suffix}" if suffix else text
 
     async def _load(self, guild_id: int, user_id: int) -> Preferences:
         return Preferences.from_stored(await self.store.get_preferences(guild_id, user_id))
@@ -73,10 +85,14 @@ class Account(commands.Cog):
     async def credits(self, interaction: discord.Interaction[Any]) -> None:
         assert interaction.guild_id is not None
         roles = [r.id for r in getattr(interaction.user, "roles", [])]
+        now = time.time()
         summary = await credit_summary(
-            self.store, self.policy, interaction.guild_id, interaction.user.id, roles, time.time()
+            self.store, self.policy, interaction.guild_id, interaction.user.id, roles, now
         )
-        await self._reply(interaction, render.credits_summary(summary, locale_of(interaction)))
+        locale = locale_of(interaction)
+        text = render.credits_summary(summary, locale)
+        wallets = render_wallets.member_wallets(summary.wallets, now, locale)
+        await self._reply(interaction, f"{text}\n{wallets}" if wallets else text)
 
     @staticmethod
     async def _reply(interaction: discord.Interaction[Any], text: str) -> None:

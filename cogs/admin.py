@@ -1,4 +1,4 @@
-"""/admin: credits, channels, blocklist, bans, audit channel, NSFW policy and stats.
+"""/admin: credits, team wallets, channels, blocklist, bans, audit channel, NSFW policy and stats.
 
 Discord hides /admin from members without Manage Server (default permissions), but a server can
 override that per role or channel, so every subcommand checks the permission itself too.
@@ -15,6 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.admin_wallets import WalletAdmin
 from cogs.audit import DiscordAudit
 from cogs.client import WanBot
 from cogs.render import account as render_account
@@ -46,6 +47,7 @@ def month_start(now: float) -> float:
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class Admin(
+    WalletAdmin,
     commands.GroupCog,
     group_name="admin",
     group_description="Manage wanbot on this server (Manage Server)",

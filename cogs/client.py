@@ -36,7 +36,14 @@ from wanbot.tasks import Supervised, supervise
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.generate", "cogs.edit", "cogs.account", "cogs.admin")
+EXTENSIONS = (
+    "cogs.generate",
+    "cogs.edit",
+    "cogs.remix",
+    "cogs.queue",
+    "cogs.account",
+    "cogs.admin",
+)
 HEARTBEAT_EVERY_S = 20.0
 HOUSEKEEPING_EVERY_S = 6 * 3600.0
 

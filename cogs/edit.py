@@ -23,7 +23,7 @@ from wanbot.admission import Ask
 from wanbot.errors import Refusal, RefusalReason
 from wanbot.fetch import InputFetcher
 from wanbot.inputs import Offered, precheck
-from wanbot.options import build_request
+from wanbot.options import build_request, suffixed
 from wanbot.preferences import pick
 from wanbot.providers.models import ASPECT_RATIOS, AspectRatio, InputImage
 
@@ -101,7 +101,9 @@ class Editing(commands.Cog):
         count = pick(n, saved.n) or 1
         async with acknowledged_if_slow(interaction, ephemeral=private):
             # Screen first, then fetch: a refused member makes the bot download nothing.
-            cleared = await self.flow.admission.precheck(requester, prompt, provider)
+            cleared = await self.flow.admission.precheck(
+                requester, suffixed(prompt, saved.suffix), provider
+            )
             inputs = await self._fetch_all(sources)
         try:
             first = inputs[0]
@@ -114,6 +116,7 @@ class Editing(commands.Cog):
                 thinking=saved.thinking,
                 input_images=inputs,
                 aspect_ratio=closest_ratio(first.width, first.height),
+                suffix=saved.suffix,
             )
             await self.flow.start(interaction, request, ask, cleared)
         except Refusal:
@@ -207,10 +210,13 @@ class Editing(commands.Cog):
         if job is None:
             raise Refusal(RefusalReason.RESULT_IMAGES_GONE)
         if len(sources) == 1:
-            await self.run_edit(interaction, job.request.prompt, sources, n=1, parent_job_id=job_id)
+            prompt = job.request.typed_prompt
+            await self.run_edit(interaction, prompt, sources, n=1, parent_job_id=job_id)
             return
         locale = locale_of(interaction)
-        choice = VarySelect(self._run_from_ui, job_id, job.request.prompt, sources, locale)
+        remix = self.actions.handler("remix")
+        prompt = job.request.typed_prompt
+        choice = VarySelect(self._run_from_ui, job_id, prompt, sources, locale, remix)
         menu = VaryMenu(choice)
         question = _("Which image should I vary?", locale)
         if interaction.response.is_done():

@@ -130,6 +130,7 @@ class Generation(commands.Cog):
             thinking=pick(thinking, saved.thinking),
             image_set=image_set,
             palette=palette,
+            suffix=saved.suffix,
         )
         ask = Ask(kind="imagine", provider=provider, private=bool(pick(private, saved.private)))
         await self.flow.start(interaction, request, ask)

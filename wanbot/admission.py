@@ -4,7 +4,8 @@
     provider    the host asked for (by key or label) or the default, and its capabilities, once
     price       the host's image cost; the member's allowance from their roles
     cooldown    one admission at a time per member, and the configured pause between jobs
-    hold        the store holds the cost and records the job as queued, in one transaction
+    hold        the store holds the cost and records the job as queued, in one transaction:
+                from the member's team wallet that has the most left, else their own balance
 
 No Discord here: the caller passes plain ids and flags, and gets an `Admitted` job or a Refusal.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import time
@@ -88,10 +90,11 @@ class Cleared:
 
 @dataclass(frozen=True)
 class Admitted:
-    job: NewJob
-    balance: int
+    job: NewJob  # its `wallet_id` says which team wallet pays, if one does
+    balance: int  # what the payer has left
     provider_label: str
     audit_channel_id: int | None
+    wallet_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,7 +176,18 @@ class Admission:
                 RefusalReason.PROVIDER_NOT_ENABLED,
                 {"name": chosen, "enabled": [p.label for p in providers.providers.values()]},
             )
-        issue = providers.get(chosen).capabilities.issue(request)
+        capabilities = providers.get(chosen).capabilities
+        if request.suffix and len(request.prompt) > capabilities.prompt_max:
+            raise Refusal(
+                RefusalReason.PROMPT_SUFFIX,
+                {
+                    "problem": "too_long_for_host",
+                    "provider": capabilities.label,
+                    "length": len(request.prompt),
+                    "limit": capabilities.prompt_max,
+                },
+            )
+        issue = capabilities.issue(request)
         if issue is not None:
             others = [
                 key
@@ -305,19 +319,22 @@ class Admission:
         async with self._lock(requester):
             await self._check_cooldown(requester)
             try:
-                balance = await self.store.admit_job(
+                paid = await self.store.admit_job_paid(
                     job,
                     self.credits.budget(now, allowance),
                     self.credits.caps(now),
                     self.limits.max_queued_per_user,
+                    self.credits.wallet_terms(now, requester.role_ids),
                 )
             except InsufficientCredits as e:
                 raise self._with_refill(e) from None
+        wallet = paid.wallet
         return Admitted(
-            job=job,
-            balance=balance,
+            job=dataclasses.replace(job, wallet_id=wallet.id if wallet else None),
+            balance=paid.balance,
             provider_label=self.providers.label(chosen),
             audit_channel_id=cleared.settings.audit_channel_id,
+            wallet_name=wallet.name if wallet else None,
         )
 
     def _lock(self, requester: Requester) -> asyncio.Lock:

@@ -1,13 +1,24 @@
-"""Budget policy: allowances by role, which refill is due when, and the daily spending window."""
+"""Budget policy: allowances by role, team wallets, which refill is due when, and the daily
+spending window."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from wanbot.config import CreditsConfig
-from wanbot.store.base import Activity, Budget, LedgerStore, SpendCaps
+from wanbot.store.base import (
+    Activity,
+    Budget,
+    LedgerStore,
+    SpendCaps,
+    WalletFunds,
+    WalletStore,
+    WalletTerms,
+)
+from wanbot.store.models import WALLET_PERIODS
 
 RECENT = 5
 
@@ -43,6 +54,21 @@ def next_refill(period: str, now: float) -> float | None:
     return dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC).timestamp()
 
 
+def period_keys(now: float) -> dict[str, str | None]:
+    """Every wallet period's refill period containing `now`: what a wallet's refill is keyed by."""
+    return {period: period_key(period, now) for period in WALLET_PERIODS}
+
+
+def choose_wallet(offered: Sequence[WalletFunds], cost: int) -> WalletFunds | None:
+    """The team wallet that pays a job costing `cost`: of the member's wallets that can pay all of
+    it, the one with the most left (on a tie, the oldest). None: the member pays from their own
+    allowance. A job is never split between payers."""
+    able = [f for f in offered if f.balance >= cost]
+    if not able:
+        return None
+    return min(able, key=lambda f: (-f.balance, f.wallet.created_at, f.wallet.id))
+
+
 def day_start(now: float) -> float:
     day = _utc(now).date()
     return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp()
@@ -74,6 +100,10 @@ class CreditPolicy:
     def next_refill(self, now: float) -> float | None:
         return next_refill(self.config.period, now)
 
+    def wallet_terms(self, now: float, role_ids: Iterable[int]) -> WalletTerms:
+        """How a member's team wallets pay at `now`: those of their roles, by `choose_wallet`."""
+        return WalletTerms(tuple(role_ids), period_keys(now), choose_wallet)
+
 
 def role_allowance(role_ids: Iterable[int], table: Mapping[str, int]) -> tuple[int, int] | None:
     """(allowance, role id) of the member's best-provided role in `table`, or None."""
@@ -96,20 +126,27 @@ class CreditSummary:
     refills_at: float | None
     held: int
     recent: tuple[Activity, ...]
+    wallets: tuple[WalletFunds, ...] = ()  # the member's team wallets, which pay first
+
+
+class CreditStore(LedgerStore, WalletStore, Protocol):
+    """What a member's credit summary reads: their ledger and their team wallets."""
 
 
 async def credit_summary(
-    store: LedgerStore,
+    store: CreditStore,
     policy: CreditPolicy,
     guild_id: int,
     user_id: int,
     role_ids: Iterable[int],
     now: float,
 ) -> CreditSummary:
-    allowance, role_id = policy.allowance_for(role_ids)
+    roles = list(role_ids)
+    allowance, role_id = policy.allowance_for(roles)
     balance = await store.balance(guild_id, user_id, policy.budget(now, allowance))
     held = await store.held_credits(guild_id, user_id)
     recent = await store.activity(guild_id, user_id, RECENT)
+    wallets = await store.wallets(guild_id, period_keys(now), roles) if roles else []
     return CreditSummary(
         balance=balance,
         allowance=allowance,
@@ -118,4 +155,5 @@ async def credit_summary(
         refills_at=policy.next_refill(now),
         held=held,
         recent=tuple(recent),
+        wallets=tuple(sorted(wallets, key=lambda f: (-f.balance, f.wallet.created_at))),
     )

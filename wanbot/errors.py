@@ -46,9 +46,12 @@ class RefusalReason(enum.StrEnum):
     INSUFFICIENT_CREDITS = "insufficient_credits"
     SPEND_CAP = "spend_cap"
     QUEUE_FULL = "queue_full"
+    # the member's prompt suffix (/set suffix): empty, too long, or the prompt with it too long
+    PROMPT_SUFFIX = "prompt_suffix"
     # administration (nothing was changed, rather than charged)
     BAD_BLOCKLIST_ENTRY = "bad_blocklist_entry"
     ADMIN_INPUT = "admin_input"
+    WALLET_ADMIN = "wallet_admin"  # /admin wallet: details["problem"] says what
 
 
 class Refusal(WanbotError):

@@ -14,6 +14,7 @@ from wanbot.providers.models import (
     ASPECT_RATIOS,
     MAX_SEED,
     SIZE_TIERS,
+    SUFFIX_JOIN,
     AspectRatio,
     GenerationRequest,
     InputImage,
@@ -21,6 +22,7 @@ from wanbot.providers.models import (
 )
 
 MAX_PROMPT = 5000  # the longest any host takes; each provider's own limit is checked after
+MAX_SUFFIX = 300  # a saved prompt suffix (/set suffix): a style, not a second prompt
 _PALETTE_ITEM = re.compile(r"^(#[0-9A-Fa-f]{6})(?::(\d{1,3}(?:\.\d{1,2})?)%)?$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -42,6 +44,24 @@ def clean_prompt(text: str | None, what: str = "prompt") -> str:
     if len(cleaned) > MAX_PROMPT:
         raise bad_option("too_long", field=what, length=len(cleaned), limit=MAX_PROMPT)
     return cleaned
+
+
+def clean_suffix(text: str) -> str:
+    """A prompt suffix as /set saves it; a Refusal (prompt_suffix) when empty or too long."""
+    cleaned = " ".join(_CONTROL.sub("", text).split())
+    if not _visible(cleaned):
+        raise Refusal(RefusalReason.PROMPT_SUFFIX, {"problem": "empty"})
+    if len(cleaned) > MAX_SUFFIX:
+        raise Refusal(
+            RefusalReason.PROMPT_SUFFIX,
+            {"problem": "too_long", "length": len(cleaned), "limit": MAX_SUFFIX},
+        )
+    return cleaned
+
+
+def suffixed(prompt: str, suffix: str | None) -> str:
+    """The prompt hosts get and moderation screens: the member's, then their saved suffix."""
+    return f"{prompt}{SUFFIX_JOIN}{suffix}" if suffix else prompt
 
 
 def parse_palette(text: str) -> tuple[PaletteColor, ...]:
@@ -99,10 +119,20 @@ def build_request(
     palette: str | None = None,
     input_images: Sequence[InputImage] = (),
     safety_checker: bool | None = None,
+    suffix: str | None = None,
     rng: random.Random | None = None,
 ) -> GenerationRequest:
-    """Validate every option and fill a seed, so the result can be shown and rerolled."""
+    """Validate every option and fill a seed, so the result can be shown and rerolled. A saved
+    `suffix` goes at the end of the prompt, and counts toward its length."""
     prompt = clean_prompt(prompt)
+    if suffix:
+        full = suffixed(prompt, suffix)
+        if len(full) > MAX_PROMPT:
+            raise Refusal(
+                RefusalReason.PROMPT_SUFFIX,
+                {"problem": "too_long_total", "length": len(full), "limit": MAX_PROMPT},
+            )
+        prompt = full
     negative = clean_prompt(negative_prompt, "negative prompt") if negative_prompt else None
     ratio = "1:1" if aspect_ratio is None else checked_ratio(aspect_ratio)
     if size is not None:
@@ -131,7 +161,42 @@ def build_request(
             palette=colours,
             input_images=tuple(input_images),
             safety_checker=safety_checker,
+            suffix=suffix or None,
         )
+    except ValidationError as e:
+        first = e.errors()[0]["msg"].removeprefix("Value error, ")
+        raise bad_option("combination", text=first) from None
+
+
+def is_remix(request: GenerationRequest, parent: GenerationRequest) -> bool:
+    """A request made from another one's result with different words (Remix), not a Reroll."""
+    return (request.typed_prompt, request.negative_prompt) != (
+        parent.typed_prompt,
+        parent.negative_prompt,
+    )
+
+
+def remixed(
+    request: GenerationRequest, *, prompt: str, negative_prompt: str | None, suffix: str | None
+) -> GenerationRequest:
+    """`request` with new words (Remix): the same options, seed and inputs included; the
+    remixer's own suffix; the safety setting left for admission to decide again."""
+    cleaned = clean_prompt(prompt)
+    negative = clean_prompt(negative_prompt, "negative prompt") if negative_prompt else None
+    full = suffixed(cleaned, suffix)
+    if suffix and len(full) > MAX_PROMPT:
+        raise Refusal(
+            RefusalReason.PROMPT_SUFFIX,
+            {"problem": "too_long_total", "length": len(full), "limit": MAX_PROMPT},
+        )
+    changes = {
+        "prompt": full,
+        "negative_prompt": negative,
+        "suffix": suffix or None,
+        "safety_checker": None,
+    }
+    try:
+        return GenerationRequest.model_validate({**request.model_dump(), **changes})
     except ValidationError as e:
         first = e.errors()[0]["msg"].removeprefix("Value error, ")
         raise bad_option("combination", text=first) from None

@@ -7,7 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from wanbot.options import bad_option, checked_ratio, checked_size, clean_prompt
+from wanbot.options import (
+    MAX_SUFFIX,
+    bad_option,
+    checked_ratio,
+    checked_size,
+    clean_prompt,
+    clean_suffix,
+)
 from wanbot.providers.capabilities import Capabilities
 from wanbot.providers.models import ASPECT_RATIOS, SIZE_TIERS, AspectRatio, SizeTier
 
@@ -31,6 +38,7 @@ class Preferences:
     negative_prompt: str | None = None
     thinking: bool | None = None
     private: bool | None = None
+    suffix: str | None = None  # added to the end of every prompt (/set suffix)
 
     @classmethod
     def from_stored(cls, data: Mapping[str, Any]) -> Preferences:
@@ -41,6 +49,7 @@ class Preferences:
         negative = data.get("negative_prompt")
         thinking = data.get("thinking")
         private = data.get("private")
+        suffix = data.get("suffix")
         return cls(
             aspect_ratio=cast(AspectRatio, ratio) if ratio in ASPECT_RATIOS else None,
             size=cast(SizeTier, size) if size in SIZE_TIERS else None,
@@ -50,6 +59,7 @@ class Preferences:
             negative_prompt=negative if isinstance(negative, str) and negative else None,
             thinking=thinking if isinstance(thinking, bool) else None,
             private=private if isinstance(private, bool) else None,
+            suffix=suffix if isinstance(suffix, str) and 0 < len(suffix) <= MAX_SUFFIX else None,
         )
 
     def to_stored(self) -> dict[str, Any]:
@@ -68,8 +78,10 @@ class Preferences:
         negative_prompt: str | None = None,
         thinking: bool | None = None,
         private: bool | None = None,
+        suffix: str | None = None,
     ) -> Preferences:
-        """These defaults with the given options changed; a negative prompt of "none" clears it.
+        """These defaults with the given options changed; a negative prompt or suffix of "none"
+        clears it.
 
         Raises a Refusal (bad_option) for a value /imagine would refuse.
         """
@@ -94,6 +106,9 @@ class Preferences:
             changes["thinking"] = thinking
         if private is not None:
             changes["private"] = private
+        if suffix is not None:
+            clear = suffix.strip().lower() in ("none", "-")
+            changes["suffix"] = None if clear else clean_suffix(suffix)
         return dataclasses.replace(self, **changes)
 
     def fitted(self, capabilities: Capabilities, *, edit: bool = False) -> Preferences:
@@ -118,4 +133,5 @@ class Preferences:
             negative_prompt=negative,
             thinking=self.thinking if capabilities.thinking else None,
             private=self.private,
+            suffix=self.suffix,  # the host's prompt limit is checked on the prompt with it
         )

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import time
 
-from cogs.render import markup
+from cogs.render import markup, prompts, wallets
 from cogs.render.i18n import N_, Locale, _, ngettext, number, sentences
 from cogs.render.markup import safe
 from cogs.render.refusals import host_problem
 from wanbot.i18n import translator
 from wanbot.jobs.ports import DeliveredFile, Delivery, FailureReason, JobOutcome, Progress
 from wanbot.jobs.run import CancelResult
+from wanbot.options import is_remix
 from wanbot.providers.models import GenerationRequest
 from wanbot.store.base import Job
 
@@ -45,7 +46,7 @@ def placeholder(
     locale: Locale = None,
 ) -> str:
     now = time.time() if now is None else now
-    head = f"🎨 {safe(request.prompt)}"
+    head = f"🎨 {safe(request.typed_prompt)}"
     if progress.phase == "queued":
         place = (
             _("%(place)s in line", locale) % {"place": ordinal(progress.queue_position, locale)}
@@ -97,6 +98,8 @@ def origin(job: Job, parent: Job | None, locale: Locale = None) -> str | None:
         link = markup.message_link(parent.guild_id, parent.channel_id, parent.message_ids[0])
         if job.request.input_images:
             parts.append(_("from %(link)s", locale) % {"link": link})
+        elif is_remix(job.request, parent.request):
+            parts.append(prompts.remix_of(link, locale))
         else:
             parts.append(_("reroll of %(link)s", locale) % {"link": link})
     return " · ".join(parts) or None
@@ -132,7 +135,7 @@ def caption(
     locale: Locale = None,
 ) -> str:
     request = job.request
-    values = {"prompt": safe(request.prompt), "who": markup.user(job.user_id)}
+    values = {"prompt": safe(request.typed_prompt), "who": markup.user(job.user_id)}
     head = _("%(prompt)s — for %(who)s", locale) % values
     if mention:
         head = _("%(who)s your images are ready: %(prompt)s", locale) % values
@@ -151,8 +154,12 @@ def caption(
             "credits": number(delivery.charged, locale),
             "left": number(delivery.balance_after, locale),
         },
+        wallets.paid_by(delivery.wallet_name, locale),
     ]
     lines = [head, " · ".join(d for d in detail if d)]
+    style = prompts.style_line(request, locale)
+    if style and part == 1:
+        lines.append(style)
     if source and part == 1:
         lines.append(source)
     if parts > 1:
@@ -208,7 +215,7 @@ def failure(outcome: JobOutcome, locale: Locale = None) -> str:
 
 
 def ended(request: GenerationRequest, outcome: JobOutcome, locale: Locale = None) -> str:
-    return f"🎨 {safe(request.prompt)}\n{failure(outcome, locale)}"
+    return f"🎨 {safe(request.typed_prompt)}\n{failure(outcome, locale)}"
 
 
 _CANCEL_REPLIES = {

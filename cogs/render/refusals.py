@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cogs.render import markup
+from cogs.render import markup, prompts, wallets
 from cogs.render.i18n import N_, Locale, _, listing, ngettext, number, sentences
 from wanbot.errors import Refusal, RefusalReason
 from wanbot.jobs.outcomes import host_problem_key
@@ -15,7 +15,9 @@ from wanbot.providers.errors import ProviderError
 NOTHING_CHARGED = N_("Nothing was charged.")
 NOTHING_CHANGED = N_("Nothing was changed.")
 # Refusals of administration commands: nothing was changed, rather than charged.
-_ADMIN = frozenset({RefusalReason.ADMIN_INPUT, RefusalReason.BAD_BLOCKLIST_ENTRY})
+_ADMIN = frozenset(
+    {RefusalReason.ADMIN_INPUT, RefusalReason.BAD_BLOCKLIST_ENTRY, RefusalReason.WALLET_ADMIN}
+)
 
 _BLOCK_WHY = {
     "minors": N_("it describes sexual content involving minors, which is never allowed"),
@@ -185,6 +187,8 @@ def _insufficient(d: Mapping[str, Any], locale: Locale) -> str:
         int(d["balance"]),
         locale,
     ) % {k: number(int(d[k]), locale) for k in ("balance", "needed", "per_image")}
+    if "wallet" in d:
+        text = sentences(text, wallets.wallet_short(d, locale))
     if "refills_at" in d:
         text = sentences(text, refill_hint(d["refills_at"], locale))
     return text
@@ -210,6 +214,10 @@ def reason_text(refusal: Refusal, locale: Locale = None) -> str:
             int(d["limit"]),
             locale,
         ) % {"limit": number(int(d["limit"]), locale)}
+    if reason is RefusalReason.PROMPT_SUFFIX:
+        return prompts.suffix_refusal(d, locale)
+    if reason is RefusalReason.WALLET_ADMIN:
+        return wallets.admin_refusal(d, locale)
     if reason is RefusalReason.BAD_OPTION:
         return _bad_option(d, locale)
     if reason is RefusalReason.ADMIN_INPUT:

@@ -1,4 +1,5 @@
-"""Persistent job buttons: one DynamicItem template for cancel, reroll, vary, edit and delete.
+"""Persistent job buttons: one DynamicItem template for cancel, reroll, vary, remix, edit and
+delete.
 
 The `custom_id` carries the action and the job id, so a button keeps working after a restart.
 What each action does is registered by the cogs on an ActionRouter the client holds; every
@@ -26,10 +27,11 @@ ACTIONS: dict[str, tuple[str, str | None]] = {
     "cancel": (N_("Cancel"), None),
     "reroll": (N_("Reroll"), "🔁"),
     "vary": (N_("Vary"), "🎨"),
+    "remix": (N_("Remix"), "🖌️"),
     "edit": (N_("Edit"), "✏️"),
     "delete": (N_("Delete"), "🗑"),
 }
-RESULT_ACTIONS = ("reroll", "vary", "edit", "delete")
+RESULT_ACTIONS = ("reroll", "vary", "remix", "edit", "delete")
 
 
 class ActionRouter:
@@ -57,7 +59,7 @@ class HasActions(Protocol):
 
 class JobButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"wanbot:(?P<action>cancel|reroll|vary|edit|delete):(?P<job>[0-9a-f]{32})",
+    template=r"wanbot:(?P<action>cancel|reroll|vary|remix|edit|delete):(?P<job>[0-9a-f]{32})",
 ):
     def __init__(self, action: str, job_id: str, locale: Locale = None) -> None:
         """`locale`: the language of the label, which the message keeps; a button rebuilt from

@@ -8,6 +8,7 @@ from typing import Any
 
 import discord
 
+from cogs.render import prompts as render_prompts
 from cogs.render.i18n import Locale, _
 from cogs.respond import guarded
 from wanbot.errors import Refusal, RefusalReason
@@ -26,6 +27,9 @@ class ImageSource:
 EditRunner = Callable[
     [discord.Interaction[Any], str, list[ImageSource], int, str | None], Awaitable[None]
 ]
+# (interaction, job id): what opens the Remix box for a job.
+RemixOpener = Callable[[discord.Interaction[Any], str], Awaitable[None]]
+REMIX_CHOICE = "remix"
 
 
 def sources_of(message: discord.Message) -> list[ImageSource]:
@@ -89,7 +93,8 @@ class EditModal(discord.ui.Modal):
 
 
 class VarySelect(discord.ui.Select["VaryMenu"]):
-    """Which result image to vary, when a result has several (lives as long as the reply)."""
+    """Which result image to vary, when a result has several, or Remix (lives as long as the
+    reply)."""
 
     def __init__(
         self,
@@ -98,23 +103,30 @@ class VarySelect(discord.ui.Select["VaryMenu"]):
         prompt: str,
         sources: list[ImageSource],
         locale: Locale = None,
+        remix: RemixOpener | None = None,
     ) -> None:
-        super().__init__(
-            placeholder=_("Vary which image?", locale),
-            options=[
-                discord.SelectOption(
-                    label=_("Vary image %(index)s", locale) % {"index": i + 1}, value=str(i)
-                )
-                for i in range(len(sources))
-            ],
-        )
+        options = [
+            discord.SelectOption(
+                label=_("Vary image %(index)s", locale) % {"index": i + 1}, value=str(i)
+            )
+            for i in range(len(sources))
+        ]
+        if remix is not None:
+            options.append(
+                discord.SelectOption(label=render_prompts.remix_choice(locale), value=REMIX_CHOICE)
+            )
+        super().__init__(placeholder=_("Vary which image?", locale), options=options)
         self.run_edit = run_edit
         self.job_id = job_id
         self.prompt = prompt
         self.sources = sources
+        self.remix = remix
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         async with guarded(interaction, "vary select", self.job_id):
+            if self.values[0] == REMIX_CHOICE and self.remix is not None:
+                await self.remix(interaction, self.job_id)
+                return
             source = self.sources[int(self.values[0])]
             await self.run_edit(interaction, self.prompt, [source], 1, self.job_id)
 

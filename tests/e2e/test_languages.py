@@ -171,9 +171,9 @@ async def test_a_members_messages_are_in_their_language(
         result = h.placeholder(job)
         _in_language(locale, result.content, english="credits, 48 left", chinese="积分，剩余 48")
         labels = (
-            ["重新生成", "变体", "编辑", "删除"]
+            ["重新生成", "变体", "重混", "编辑", "删除"]
             if locale == ZH
-            else ["Reroll", "Vary", "Edit", "Delete"]
+            else ["Reroll", "Vary", "Remix", "Edit", "Delete"]
         )
         assert _button_labels(result) == labels
 
@@ -205,7 +205,7 @@ async def test_a_result_posted_after_the_token_expired_is_in_the_commands_langua
         assert posted.interaction_id is None  # a channel post, not the interaction's webhook
         assert posted.content.startswith(f"<@{h.user_id('alice')}> 你的图片好了：{PROMPT}")
         assert_chinese(posted.content, echoed=[PROMPT])
-        assert _button_labels(posted) == ["重新生成", "变体", "编辑", "删除"]
+        assert _button_labels(posted) == ["重新生成", "变体", "重混", "编辑", "删除"]
 
 
 async def _job_cut_short_by_a_restart(

@@ -1059,6 +1059,11 @@ class FakeDiscord:
             self._post_user_message(content, list(attachments), list(embeds), user, channel)
         )
 
+    async def add_role(self, name: str, *, members: Sequence[str | int] = ()) -> int:
+        """A new role without permissions, given to `members`; a connected bot hears of it as
+        Discord tells it (GUILD_ROLE_CREATE). Returns the role's id."""
+        return await self._on_loop(self._add_role(name, list(members)))
+
     def set_locale(self, user: str | int, locale: str) -> None:
         """The client language `user`'s interactions carry from now on ("zh-CN", "en-GB"...)."""
         user_id = self._resolve_user(user)
@@ -1917,6 +1922,19 @@ class FakeDiscord:
             resolved.setdefault("attachments", {})[str(att.id)] = self._attachment_payload(att)
             return str(att.id)
         raise ValueError(f"option type {otype} is not supported by the fake")
+
+    async def _add_role(self, name: str, members: list[str | int]) -> int:
+        role_id = self._next_id()
+        position = max(int(r["position"]) for r in self._roles.values()) + 1
+        self._roles[role_id] = {"name": name, "permissions": 0, "position": position}
+        for member in members:
+            self._user_roles.setdefault(self._resolve_user(member), []).append(role_id)
+        role = self._role_payload(role_id)
+        data = {"guild_id": str(self.guild_id), "role": role}
+        await self._dispatch(
+            "GUILD_ROLE_CREATE", data, self._session_for(self.guild_id), self.guild_id
+        )
+        return role_id
 
     def _roles_by_name(self) -> dict[str, int]:
         return {str(r["name"]).lstrip("@").lower(): rid for rid, r in self._roles.items()}

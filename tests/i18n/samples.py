@@ -234,6 +234,8 @@ REASON_DETAILS: dict[RefusalReason, dict[str, Any]] = {
     RefusalReason.QUEUE_FULL: {"limit": 5},
     RefusalReason.BAD_BLOCKLIST_ENTRY: {"problem": "pattern_length", "limit": 200},
     RefusalReason.ADMIN_INPUT: {"problem": "not_admin"},
+    RefusalReason.PROMPT_SUFFIX: {"problem": "too_long", "limit": 300, "length": 412},
+    RefusalReason.WALLET_ADMIN: {"problem": "too_many", "limit": 25},
 }
 
 BAD_OPTION_DETAILS: dict[str, dict[str, Any]] = {

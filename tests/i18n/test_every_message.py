@@ -12,9 +12,20 @@ from types import ModuleType
 
 import pytest
 
-from cogs.render import account, admin, audit, jobs, operators, refusals
+from cogs.render import (
+    account,
+    admin,
+    audit,
+    jobs,
+    operators,
+    prompts,
+    queue,
+    refusals,
+    wallets,
+)
 from cogs.ui.actions import ACTIONS, JobButton, progress_view, result_view
 from cogs.ui.edit import EditModal, ImageSource, VarySelect
+from cogs.ui.remix import RemixModal
 from tests.i18n.leftover import assert_chinese
 from tests.i18n.samples import (
     ADMIN_INPUT_DETAILS,
@@ -25,13 +36,24 @@ from tests.i18n.samples import (
     job_samples,
 )
 from tests.i18n.samples_account import account_samples
+from tests.i18n.samples_members import SUFFIX_DETAILS, WALLET_ADMIN_DETAILS, member_samples
 from wanbot.errors import RefusalReason
 from wanbot.inputs import Offered
 from wanbot.providers.capabilities import ISSUE_TEXT
 
 ZH, EN = "zh-CN", "en-US"
-SAMPLES: list[Sample] = [*job_samples(), *account_samples()]
-RENDER_MODULES: tuple[ModuleType, ...] = (jobs, refusals, account, admin, audit, operators)
+SAMPLES: list[Sample] = [*job_samples(), *account_samples(), *member_samples()]
+RENDER_MODULES: tuple[ModuleType, ...] = (
+    jobs,
+    refusals,
+    account,
+    admin,
+    audit,
+    wallets,
+    queue,
+    prompts,
+    operators,
+)
 CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 UNFILLED = re.compile(r"%\(\w+\)|%%")
 
@@ -58,6 +80,8 @@ def test_every_reason_problem_and_issue_has_a_sample() -> None:
     assert set(REASON_DETAILS) == set(RefusalReason)
     assert set(BAD_OPTION_DETAILS) == set(refusals._BAD_OPTION)
     assert set(ISSUE_CASES) == set(ISSUE_TEXT)
+    assert set(SUFFIX_DETAILS) == set(prompts._SUFFIX_PROBLEMS)
+    assert set(WALLET_ADMIN_DETAILS) == set(wallets._ADMIN_PROBLEMS)
     problems = {d["problem"] for d in ADMIN_INPUT_DETAILS}
     assert problems == set(refusals._ADMIN_INPUT) | {"which_channel", "what_term"}
     actions = {d.get("action") for d in ADMIN_INPUT_DETAILS} - {None}
@@ -107,16 +131,17 @@ def test_chinese_reads_naturally() -> None:
 async def test_buttons_modal_and_menu_in_chinese() -> None:
     job_id = "0" * 32
     labels = {JobButton(a, job_id, ZH).item.label for a in ACTIONS}
-    assert labels == {"取消", "重新生成", "变体", "编辑", "删除"}
+    assert labels == {"取消", "重新生成", "变体", "重混", "编辑", "删除"}
     assert {JobButton(a, job_id).item.label for a in ACTIONS} == {
         "Cancel",
         "Reroll",
         "Vary",
+        "Remix",
         "Edit",
         "Delete",
     }
     shown = [c for c in result_view(job_id, ZH).children if isinstance(c, JobButton)]
-    assert [b.item.label for b in shown] == ["重新生成", "变体", "编辑", "删除"]
+    assert [b.item.label for b in shown] == ["重新生成", "变体", "重混", "编辑", "删除"]
     [cancel] = progress_view(job_id, ZH).children
     assert isinstance(cancel, JobButton) and cancel.item.label == "取消"
 
@@ -132,3 +157,12 @@ async def test_buttons_modal_and_menu_in_chinese() -> None:
     menu = VarySelect(run, job_id, "a fox", [source, source], ZH)
     assert menu.placeholder == "对哪张图做变体？"
     assert [o.label for o in menu.options] == ["变体：第 1 张", "变体：第 2 张"]
+    with_remix = VarySelect(run, job_id, "a fox", [source, source], ZH, run)
+    assert [o.label for o in with_remix.options][-1] == "重混：修改提示词"
+    remix = RemixModal(run, job_id, "a fox", None, ask_negative=True, locale=ZH)
+    assert remix.title == "重混"
+    remix_rows = remix.to_dict()["components"]
+    assert [row["components"][0]["label"] for row in remix_rows] == [
+        "提示词",
+        "反向提示词（留空则不用）",
+    ]

@@ -90,8 +90,20 @@ SAMPLES: dict[RefusalReason, list[dict[str, Any]]] = {
         {"problem": "what_term", "action": "add"},
         {"problem": "blocklist_full", "limit": 200},
     ],
+    R.PROMPT_SUFFIX: [
+        {"problem": "empty"},
+        {"problem": "too_long", "limit": 300, "length": 412},
+        {"problem": "too_long_total", "limit": 5000, "length": 5210},
+        {"problem": "too_long_for_host", "provider": "DashScope", "limit": 800, "length": 912},
+    ],
+    R.WALLET_ADMIN: [
+        {"problem": "name_taken", "name": "Design team"},
+        {"problem": "too_many", "limit": 25},
+        {"problem": "no_wallet", "name": "Design team"},
+        {"problem": "bad_name", "limit": 40},
+    ],
 }
-ADMINISTRATION = {R.BAD_BLOCKLIST_ENTRY, R.ADMIN_INPUT}
+ADMINISTRATION = {R.BAD_BLOCKLIST_ENTRY, R.ADMIN_INPUT, R.WALLET_ADMIN}
 CASES = [(reason, details) for reason, samples in SAMPLES.items() for details in samples]
 
 

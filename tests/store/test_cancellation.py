@@ -22,8 +22,9 @@ import pytest
 from tests.store.backends import Backend, Place, PostgresPlace, SQLitePlace, idle, snapshot
 from tests.store.faults import CancelAt, assert_ledger_consistent
 from tests.store.helpers import Clock, make_job
+from wanbot.credits import choose_wallet
 from wanbot.store import Budget, SpendCaps, Store
-from wanbot.store.base import JobPhase
+from wanbot.store.base import JobPhase, NewWallet, WalletTerms
 from wanbot.store.sql import SqlStore
 from wanbot.store.sqlite import SQLiteStore
 
@@ -33,6 +34,10 @@ OTHER = 11
 CAPS = SpendCaps(day_start=0.0, per_guild=1_000, total=1_000)
 REFILL = Budget(allowance=50, period_key="p1")
 NOW = 1_000.0
+TEAM_ROLE = 7
+KEYS = {"daily": "d1"}
+NEXT_KEYS = {"daily": "d2"}  # a new day: the wallet's refill is due
+TEAM = WalletTerms((TEAM_ROLE,), KEYS, choose_wallet)
 
 Operation = Callable[[SqlStore], Coroutine[Any, Any, Any]]
 
@@ -79,10 +84,30 @@ OPERATIONS: dict[str, Operation] = {
     "queue_positions": lambda s: s.queue_positions(),
     "queued_ahead": lambda s: s.queued_ahead("q"),
     "in_flight": lambda s: s.in_flight(),
+    "active_jobs_of": lambda s: s.active_jobs_of(GUILD, USER),
+    "admit_job_paid": lambda s: s.admit_job_paid(
+        make_job("new-w", user_id=OTHER, n=2, image_cost=3), REFILL, CAPS, 10, TEAM
+    ),
+    "create_wallet": lambda s: s.create_wallet(
+        NewWallet("a" * 32, GUILD, "Art", 8, 20, "weekly", 1), {"weekly": "w1"}
+    ),
+    "delete_wallet": lambda s: s.delete_wallet(GUILD, "team"),
+    "grant_wallet": lambda s: s.grant_wallet(GUILD, "Team", 5, 1, "bonus", NEXT_KEYS),
+    "wallets": lambda s: s.wallets(GUILD, NEXT_KEYS, [TEAM_ROLE]),
+    "wallet_funds": lambda s: s.wallet_funds("w" * 32),
+    "wallet_entries": lambda s: s.wallet_entries("w" * 32),
 }
 
 # Operations that make no transaction: nothing to cancel inside one.
 NO_TRANSACTION = {"wait_for_jobs"}
+
+# The same operations again on jobs a team wallet pays for.
+ON_WALLET_JOBS: dict[str, Operation] = {
+    "settle_delivered(wallet)": lambda s: s.settle_delivered("wd", [1, 2], 1),
+    "settle_failed(wallet)": lambda s: s.settle_failed("wr", "boom", cancelled=True),
+    "settle_failed(wallet, queued)": lambda s: s.settle_failed("wq", "not queued"),
+}
+EVERY_OPERATION = OPERATIONS | ON_WALLET_JOBS
 
 
 def public_operations() -> set[str]:
@@ -116,6 +141,22 @@ async def seed(place: Place) -> None:
         # Leases: "q" and "r" held by w1 (r's ran out), "d" held by w1 and live.
         await store.claim_jobs("w1", [JobPhase.QUEUED, JobPhase.RUNNING], 2, 5)
         await store.claim_jobs("w1", [JobPhase.DELIVERING], 1, 500)
+        # A team wallet paying for jobs in every state: "wq" queued, "wr" running, "wd"
+        # delivering, "we" done.
+        await store.create_wallet(
+            NewWallet("w" * 32, GUILD, "Team", TEAM_ROLE, 40, "daily", 1), KEYS
+        )
+        for job_id in ("wq", "wr", "wd", "we"):
+            paid = await store.admit_job_paid(
+                make_job(job_id, user_id=OTHER, n=2, image_cost=2), REFILL, CAPS, 10, TEAM
+            )
+            assert paid.wallet is not None
+        for job_id in ("wr", "wd", "we"):
+            assert await store.mark_submitting(job_id)
+            await store.mark_running(job_id, "mock", f"p-{job_id}")
+        for job_id in ("wd", "we"):
+            await store.mark_delivering(job_id, [f"https://x/{job_id}"], 0.5)
+        await store.settle_delivered("we", [8], 1)
     finally:
         await store.close()
 
@@ -140,7 +181,7 @@ async def reference(backend: Backend, template: Place, name: str) -> tuple[int, 
     probe = CancelAt(store, 0, asyncio.current_task)
     probe.install()
     try:
-        await OPERATIONS[name](store)
+        await EVERY_OPERATION[name](store)
     finally:
         probe.remove()
         await store.close()
@@ -156,7 +197,7 @@ async def still_works(store: SqlStore, tag: str) -> None:
     assert idle(store)
 
 
-@pytest.mark.parametrize("name", sorted(set(OPERATIONS) - NO_TRANSACTION))
+@pytest.mark.parametrize("name", sorted(set(EVERY_OPERATION) - NO_TRANSACTION))
 async def test_cancelled_at_every_await_leaves_all_or_nothing(
     name: str, backend: Backend, template: Place
 ) -> None:
@@ -168,7 +209,7 @@ async def test_cancelled_at_every_await_leaves_all_or_nothing(
         for k in range(1, awaits + 1):
             place, store = await fresh(backend, template)
             try:
-                caller = asyncio.create_task(OPERATIONS[name](store))
+                caller = asyncio.create_task(EVERY_OPERATION[name](store))
                 victim = always(caller) if victim_name == "caller" else asyncio.current_task
                 fault = CancelAt(store, k, victim)
                 fault.install()

@@ -10,11 +10,12 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from wanbot.jobs.fitting import Downloader, DownloadError, fit_under, pack
 from wanbot.jobs.ports import DeliveredFile, Delivery, Notifier
 from wanbot.jobs.progress import EditPacer
-from wanbot.store.base import Job, LedgerStore, Settlement
+from wanbot.store.base import Job, LedgerStore, Settlement, WalletStore
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +23,13 @@ log = logging.getLogger(__name__)
 DELIVERY_ATTEMPTS = 6
 
 
+class DeliveryStore(LedgerStore, WalletStore, Protocol):
+    """What delivery reads and writes: the settlement, and the balance of whoever paid."""
+
+
 @dataclass(kw_only=True)
 class Deliverer:
-    store: LedgerStore
+    store: DeliveryStore
     notifier: Notifier
     downloader: Downloader
     pacer: EditPacer
@@ -43,12 +48,13 @@ class Deliverer:
                 raise DownloadError("no result could be downloaded")
             held = job.hold_amount
             charged = min(held, len(files) * job.image_cost)
-            balance_now = await self.store.balance(job.guild_id, job.user_id)
+            balance_now, wallet_name = await self._payer_balance(job)
             delivery = Delivery(
                 files=files,
                 charged=charged,
                 balance_after=balance_now + held - charged,
                 provider_label=self.label(job.provider),
+                wallet_name=wallet_name,
             )
             message_ids = await self._post(job, delivery)
             settlement = await self.store.settle_delivered(job.id, message_ids, len(files))
@@ -62,6 +68,14 @@ class Deliverer:
             settlement.balance,
         )
         return settlement
+
+    async def _payer_balance(self, job: Job) -> tuple[int, str | None]:
+        """What whoever pays for the job has now, and the team wallet's name if one pays."""
+        if job.wallet_id is not None:
+            funds = await self.store.wallet_funds(job.wallet_id)
+            if funds is not None:
+                return funds.balance, funds.wallet.name
+        return await self.store.balance(job.guild_id, job.user_id), None
 
     async def _fetch_all(self, job: Job, urls: Sequence[str], folder: Path) -> list[DeliveredFile]:
         async def one(index: int, url: str) -> DeliveredFile | None:

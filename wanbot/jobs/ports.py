@@ -42,8 +42,9 @@ class DeliveredFile:
 class Delivery:
     files: Sequence[DeliveredFile]
     charged: int
-    balance_after: int
+    balance_after: int  # of whoever paid: the member, or the team wallet
     provider_label: str
+    wallet_name: str | None = None  # the team wallet that paid, if one did
 
 
 class FailureReason(enum.StrEnum):

@@ -37,6 +37,7 @@ from wanbot.store.base import (
     LeaseStore,
     LedgerStore,
     StatsStore,
+    WalletStore,
 )
 from wanbot.tasks import finish_anyway
 
@@ -58,7 +59,7 @@ class _PastDeadline(Exception):
 CANCEL_AT_HOST_S = 10.0
 
 
-class RunStore(JobStore, LedgerStore, StatsStore, LeaseStore, Protocol):
+class RunStore(JobStore, LedgerStore, StatsStore, LeaseStore, WalletStore, Protocol):
     """What running jobs read and write: their transitions, settlement and past durations."""
 
 

@@ -22,6 +22,7 @@ from wanbot.credits import CreditPolicy
 from wanbot.jobs.delivery import Deliverer
 from wanbot.jobs.fitting import Downloader
 from wanbot.jobs.leases import LeaseKeeper, LeaseSettings
+from wanbot.jobs.listing import MemberJob, member_jobs
 from wanbot.jobs.ports import FailureReason, Notifier
 from wanbot.jobs.progress import EditPacer
 from wanbot.jobs.run import CancelResult, JobRun, RunStore
@@ -188,6 +189,11 @@ class JobService:
         if self.leases is not None and job_id in self.leases.positions:
             return self.leases.positions[job_id]  # the line across every process
         return self.scheduler.positions().get(job_id)
+
+    async def member_jobs(self, guild_id: int, user_id: int) -> list[MemberJob]:
+        """The member's unfinished jobs in one server, oldest first, with their place in line,
+        time elapsed and ETA where this process runs them (/jobs)."""
+        return await member_jobs(self.store, self.live, guild_id, user_id)
 
     def _ticket(self, job: Job) -> Ticket:
         return Ticket(job.id, (job.guild_id, job.user_id), job.provider)

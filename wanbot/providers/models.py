@@ -17,6 +17,8 @@ SizeTier = Literal["1K", "2K", "4K"]
 SIZE_TIERS: tuple[SizeTier, ...] = ("1K", "2K", "4K")
 MAX_SEED = 2_147_483_647
 
+# Between a prompt and the member's saved suffix (/set suffix) appended to it.
+SUFFIX_JOIN = ", "
 _HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _WXH = re.compile(r"^(\d{2,5})\*(\d{2,5})$")
 
@@ -68,6 +70,9 @@ class GenerationRequest(BaseModel):
     # The server's content filter applies: the safety checker goes on wherever the host that runs
     # the job has the switch (see Capabilities.prepared), whichever host that turns out to be.
     filtered: bool = False
+    # The member's saved suffix, already at the end of `prompt` (what hosts get and moderation
+    # screens); kept apart to show it as the style, and to give the typed prompt back.
+    suffix: str | None = None
 
     @field_validator("size")
     @classmethod
@@ -88,6 +93,13 @@ class GenerationRequest(BaseModel):
         if self.n > 4 and not self.image_set:
             raise ValueError("n above 4 needs image_set")
         return self
+
+    @property
+    def typed_prompt(self) -> str:
+        """The prompt as the member wrote it, without their saved suffix."""
+        if self.suffix:
+            return self.prompt.removesuffix(SUFFIX_JOIN + self.suffix)
+        return self.prompt
 
     @property
     def is_edit(self) -> bool:

@@ -15,9 +15,17 @@ from wanbot.store.models import (
     MemberForgotten,
     MemberSpend,
     NewJob,
+    NewWallet,
+    Paid,
+    PeriodKeys,
     PeriodStats,
     Settlement,
     SpendCaps,
+    Wallet,
+    WalletChooser,
+    WalletEntry,
+    WalletFunds,
+    WalletTerms,
     token_digest,
 )
 from wanbot.store.protocols import (
@@ -33,6 +41,7 @@ from wanbot.store.protocols import (
     StatsStore,
     Store,
     StoreInUse,
+    WalletStore,
 )
 
 __all__ = [
@@ -58,6 +67,9 @@ __all__ = [
     "MemberSpend",
     "MetaStore",
     "NewJob",
+    "NewWallet",
+    "Paid",
+    "PeriodKeys",
     "PeriodStats",
     "PreferenceStore",
     "Settlement",
@@ -65,5 +77,11 @@ __all__ = [
     "StatsStore",
     "Store",
     "StoreInUse",
+    "Wallet",
+    "WalletChooser",
+    "WalletEntry",
+    "WalletFunds",
+    "WalletStore",
+    "WalletTerms",
     "token_digest",
 ]

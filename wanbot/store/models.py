@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from wanbot.providers.models import GenerationRequest
@@ -44,6 +45,9 @@ class NewJob:
     parent_job_id: str | None = None
     placeholder_message_id: int | None = None
     locale: str | None = None  # the Discord locale of the command that started it ("zh-CN")
+    # The team wallet that pays (None: the member). Chosen by the store as it admits the job;
+    # what a caller sets here before admission is ignored.
+    wallet_id: str | None = None
 
     @property
     def hold_amount(self) -> int:
@@ -129,7 +133,8 @@ class LedgerEntry:
 class Settlement:
     captured: int
     released: int
-    balance: int
+    balance: int  # of whoever paid: the member, or the wallet
+    wallet_id: str | None = None  # the team wallet that paid, if one did
 
 
 @dataclass(frozen=True)
@@ -208,3 +213,74 @@ class MemberForgotten:
     preferences: int  # saved-defaults rows deleted (0 or 1)
     active_jobs: int
     input_paths: tuple[str, ...]  # kept input files of those jobs, for the caller to delete
+
+
+# -- team wallets -------------------------------------------------------------------------------
+
+WALLET_PERIODS = ("daily", "weekly", "monthly", "never")
+
+
+@dataclass(frozen=True)
+class NewWallet:
+    """A budget a server gives a role: every member with the role spends from it first."""
+
+    id: str  # chosen by the caller, as a job's is
+    guild_id: int
+    name: str
+    role_id: int
+    allowance: int  # a refill tops the balance up to this, once per period
+    period: str  # daily, weekly, monthly, never
+    actor_id: int | None  # who created it
+
+
+@dataclass(frozen=True)
+class Wallet(NewWallet):
+    created_at: float = 0.0
+    deleted_at: float | None = None  # deleted wallets pay for nothing new
+
+
+@dataclass(frozen=True)
+class WalletFunds:
+    """A wallet and its credits: spendable, and set aside for unfinished jobs."""
+
+    wallet: Wallet
+    balance: int
+    held: int = 0
+
+
+@dataclass(frozen=True)
+class WalletEntry:
+    id: int
+    wallet_id: str
+    user_id: int | None  # whose job (holds, captures, releases)
+    kind: str  # refill, grant, hold, capture, release
+    available: int
+    held: int
+    job_id: str | None
+    actor_id: int | None
+    reason: str | None
+    created_at: float
+
+
+# The wallet that pays for a job costing `cost`, among the member's wallets (after refills), or
+# None for the member's own balance. The credit policy supplies it.
+WalletChooser = Callable[[Sequence[WalletFunds], int], WalletFunds | None]
+# A wallet's period ("daily", ...) → the name of the refill period containing now (see Budget).
+PeriodKeys = Mapping[str, str | None]
+
+
+@dataclass(frozen=True)
+class WalletTerms:
+    """Which wallets may pay for a member's job and how one is chosen, in the hold's transaction."""
+
+    role_ids: tuple[int, ...]
+    period_keys: PeriodKeys
+    choose: WalletChooser
+
+
+@dataclass(frozen=True)
+class Paid:
+    """Who pays for an admitted job and what they have left after the hold."""
+
+    balance: int
+    wallet: Wallet | None = None  # None: the member

@@ -27,8 +27,14 @@ from wanbot.store.models import (
     MemberBan,
     MemberForgotten,
     NewJob,
+    NewWallet,
+    Paid,
+    PeriodKeys,
     Settlement,
     SpendCaps,
+    WalletEntry,
+    WalletFunds,
+    WalletTerms,
 )
 
 
@@ -58,6 +64,10 @@ class JobStore(Protocol):
 
     async def jobs_in(self, phases: Sequence[JobPhase]) -> list[Job]: ...
 
+    async def active_jobs_of(self, guild_id: int, user_id: int) -> list[Job]:
+        """The member's unfinished jobs in one server, oldest first."""
+        ...
+
     async def mark_submitting(self, job_id: str) -> bool:
         """queued → submitting; False if the job is no longer queued (cancelled meanwhile)."""
         ...
@@ -82,6 +92,22 @@ class LedgerStore(Protocol):
         """Refill if due, hold the job's cost and insert it as queued; return the balance left.
 
         Raise InsufficientCredits, SpendCapReached or QueueFull with nothing written.
+        """
+        ...
+
+    async def admit_job_paid(
+        self,
+        job: NewJob,
+        budget: Budget,
+        caps: SpendCaps,
+        max_queued_per_user: int,
+        terms: WalletTerms,
+    ) -> Paid:
+        """`admit_job`, with the member's team wallets first: refill those due, let
+        `terms.choose` pick the one that pays, and hold there (the job's `wallet_id`); when
+        none does, the member pays as with `admit_job`. All in the one transaction, so the
+        choice sees the balances the hold changes. InsufficientCredits names the member's
+        best-provided wallet (`wallet`, `wallet_balance`) when there is one.
         """
         ...
 
@@ -244,6 +270,47 @@ class LeaseStore(Protocol):
         ...
 
 
+class WalletStore(Protocol):
+    """Team wallets: a role's shared budget. `period_keys` (from the credit policy) name the
+    refill period each wallet period is in now; reading balances applies the refills due."""
+
+    async def create_wallet(self, wallet: NewWallet, period_keys: PeriodKeys) -> WalletFunds:
+        """Create and fill it; Refusal(WALLET_ADMIN) if the name is taken or too many exist."""
+        ...
+
+    async def delete_wallet(self, guild_id: int, name: str) -> WalletFunds | None:
+        """Stop it paying for new jobs (its unfinished jobs still settle into it); None if
+        there is no such wallet. Its ledger stays."""
+        ...
+
+    async def grant_wallet(
+        self,
+        guild_id: int,
+        name: str,
+        amount: int,
+        actor_id: int | None,
+        reason: str | None,
+        period_keys: PeriodKeys,
+    ) -> tuple[WalletFunds, int] | None:
+        """Add credits after the refill due; the wallet after, and what that refill added.
+        None if there is no such wallet."""
+        ...
+
+    async def wallets(
+        self, guild_id: int, period_keys: PeriodKeys, role_ids: Sequence[int] | None = None
+    ) -> list[WalletFunds]:
+        """The server's live wallets (only those of `role_ids`, if given), refilled if due."""
+        ...
+
+    async def wallet_funds(self, wallet_id: str) -> WalletFunds | None:
+        """A wallet (live or deleted) and its balance as it stands, without any refill."""
+        ...
+
+    async def wallet_entries(self, wallet_id: str, limit: int = 10) -> list[WalletEntry]:
+        """The wallet's latest ledger entries, newest first."""
+        ...
+
+
 class Store(
     MetaStore,
     JobStore,
@@ -253,6 +320,7 @@ class Store(
     StatsStore,
     MemberDataStore,
     LeaseStore,
+    WalletStore,
     Protocol,
 ):
     async def close(self) -> None: ...

@@ -15,6 +15,7 @@ from wanbot.store.sql.meta import MetaSql
 from wanbot.store.sql.policy import GuildPolicySql
 from wanbot.store.sql.preferences import PreferenceSql
 from wanbot.store.sql.stats import StatsSql
+from wanbot.store.sql.wallets import WalletSql
 
 
 class SqlStore(
@@ -26,6 +27,7 @@ class SqlStore(
     StatsSql,
     MemberDataSql,
     LeaseSql,
+    WalletSql,
     SqlFamily,
 ):
     """Every table family over one `Database`."""

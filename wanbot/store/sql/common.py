@@ -111,10 +111,12 @@ def record(cls: type[R], row: Row, **converted: Any) -> R:
     )
 
 
-# Every read of whole jobs goes through this, so `Job.held` comes from the ledger's hold.
+# Every read of whole jobs goes through this, so `Job.held` comes from the job's hold: in the
+# member's ledger, or in the wallet's when a team wallet pays (`jobs.wallet_id`; never both).
 JOB_ROWS = (
-    "SELECT jobs.*, h.held AS held FROM jobs"
+    "SELECT jobs.*, COALESCE(h.held, wh.held) AS held FROM jobs"
     " LEFT JOIN ledger h ON h.job_id = jobs.id AND h.kind = 'hold'"
+    " LEFT JOIN wallet_ledger wh ON wh.job_id = jobs.id AND wh.kind = 'hold'"
 )
 
 

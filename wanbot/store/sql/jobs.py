@@ -9,6 +9,7 @@ from wanbot.store.database import Connection
 from wanbot.store.models import Job, JobPhase
 from wanbot.store.protocols import JobStateError
 from wanbot.store.sql.common import (
+    ACTIVE_PHASES,
     JOB_ROWS,
     NOW,
     Clock,
@@ -28,6 +29,9 @@ class JobSql(SqlFamily):
 
     async def jobs_in(self, phases: Sequence[JobPhase]) -> list[Job]:
         return await self.database.read(_jobs_in, [str(p) for p in phases])
+
+    async def active_jobs_of(self, guild_id: int, user_id: int) -> list[Job]:
+        return await self.database.read(_active_of, guild_id, user_id)
 
     async def mark_submitting(self, job_id: str) -> bool:
         return await self.database.write(
@@ -93,5 +97,15 @@ async def _get_job(conn: Connection, job_id: str) -> Job | None:
 async def _jobs_in(conn: Connection, phases: list[str]) -> list[Job]:
     rows = await conn.fetchall(
         f"{JOB_ROWS} WHERE jobs.state IN ({marks(phases)}) ORDER BY jobs.seq", phases
+    )
+    return [job_from_row(r) for r in rows]
+
+
+async def _active_of(conn: Connection, guild_id: int, user_id: int) -> list[Job]:
+    active = [str(p) for p in ACTIVE_PHASES]
+    rows = await conn.fetchall(
+        f"{JOB_ROWS} WHERE jobs.guild_id = ? AND jobs.user_id = ?"
+        f" AND jobs.state IN ({marks(active)}) ORDER BY jobs.seq",
+        (guild_id, user_id, *active),
     )
     return [job_from_row(r) for r in rows]

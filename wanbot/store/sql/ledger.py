@@ -3,7 +3,8 @@
 Append-only: `available` is an entry's effect on the member's spendable balance, `held` its effect
 on credits set aside for a job; a balance is a sum. One hold, capture and release per job at most
 (unique constraints). Admission and settlement write the job row and its ledger entries in one
-transaction, so a job and its hold exist together or not at all.
+transaction, so a job and its hold exist together or not at all. A job a team wallet pays for has
+them in the wallet's ledger instead (`wallets`), chosen in the same admission transaction.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ from wanbot.store.models import (
     JobPhase,
     LedgerEntry,
     NewJob,
+    Paid,
     Settlement,
     SpendCaps,
+    WalletFunds,
+    WalletTerms,
     token_digest,
 )
 from wanbot.store.protocols import JobStateError
@@ -35,14 +39,33 @@ from wanbot.store.sql.common import (
     record,
     transition,
 )
+from wanbot.store.sql.wallets import (
+    hold_from_wallet,
+    offered_wallets,
+    settle_from_wallet,
+    wallet_committed_since,
+)
 
 
 class LedgerSql(SqlFamily):
     async def admit_job(
         self, job: NewJob, budget: Budget, caps: SpendCaps, max_queued_per_user: int
     ) -> int:
-        return await self.database.write(
+        paid = await self.database.write(
             _admit, job, budget, caps, max_queued_per_user, self._clock, self.admission_lease
+        )
+        return paid.balance
+
+    async def admit_job_paid(
+        self,
+        job: NewJob,
+        budget: Budget,
+        caps: SpendCaps,
+        max_queued_per_user: int,
+        terms: WalletTerms,
+    ) -> Paid:
+        return await self.database.write(
+            _admit, job, budget, caps, max_queued_per_user, self._clock, self.admission_lease, terms
         )
 
     async def settle_delivered(
@@ -108,9 +131,11 @@ async def refill(
     ):
         return balance
     top_up = max(0, budget.allowance - balance)
+    # A concurrent transaction's refill of the same period (PostgreSQL, SERIALIZABLE): DO NOTHING
+    # on a row this snapshot can't see is a serialization failure (retried), not a unique one.
     await conn.execute(
         "INSERT INTO ledger (guild_id, user_id, kind, available, held, period_key, created_at)"
-        " VALUES (?, ?, 'refill', ?, 0, ?, ?)",
+        " VALUES (?, ?, 'refill', ?, 0, ?, ?) ON CONFLICT DO NOTHING",
         (guild_id, user_id, top_up, budget.period_key, now),
     )
     return balance + top_up
@@ -133,13 +158,14 @@ async def _committed_since(conn: Connection, since: float, guild_id: int | None)
     if guild_id is not None:
         where += " AND h.guild_id = ?"
         params.append(guild_id)
-    return int(
+    members = int(
         await conn.fetchval(
             "SELECT COALESCE(SUM(h.held - COALESCE(r.available, 0)), 0) FROM ledger h"
             f" LEFT JOIN ledger r ON r.job_id = h.job_id AND r.kind = 'release' {where}",
             params,
         )
     )
+    return members + await wallet_committed_since(conn, since, guild_id)
 
 
 async def _admit(
@@ -150,7 +176,8 @@ async def _admit(
     max_queued: int,
     clock: Clock,
     lease: tuple[str, float] | None,
-) -> int:
+    terms: WalletTerms | None = None,
+) -> Paid:
     now = clock()
     cost = job.hold_amount
     active = [str(p) for p in ACTIVE_PHASES]
@@ -167,10 +194,14 @@ async def _admit(
         raise SpendCapReached("guild")
     if caps.total and await _committed_since(conn, caps.day_start, None) + cost > caps.total:
         raise SpendCapReached("total")
-    balance = await refill(conn, job.guild_id, job.user_id, budget, now)
-    if balance < cost:
-        # The refill (if any) is rolled back with the refusal: nothing is written.
-        raise InsufficientCredits(balance, cost, job.image_cost)
+    offered = await offered_wallets(conn, job, terms, now) if terms else []
+    wallet = terms.choose(offered, cost) if terms and offered else None
+    balance = 0
+    if wallet is None:
+        balance = await refill(conn, job.guild_id, job.user_id, budget, now)
+        if balance < cost:
+            # Refills (if any) are rolled back with the refusal: nothing is written.
+            raise _short(balance, cost, job.image_cost, offered)
     seq = await next_seq(conn)
     await conn.execute(
         "INSERT INTO jobs (id, seq, kind, state, guild_id, channel_id, user_id,"
@@ -207,13 +238,28 @@ async def _admit(
             None if lease is None else now + lease[1],
         ),
     )
+    if wallet is not None:
+        paid = await hold_from_wallet(conn, job, wallet, now)
+        await conn.notify(JOBS_CHANNEL)
+        return paid
     await conn.execute(
         "INSERT INTO ledger (guild_id, user_id, kind, available, held, job_id, created_at)"
         " VALUES (?, ?, 'hold', ?, ?, ?, ?)",
         (job.guild_id, job.user_id, -cost, cost, job.id, now),
     )
     await conn.notify(JOBS_CHANNEL)
-    return balance - cost
+    return Paid(balance=balance - cost)
+
+
+def _short(
+    balance: int, cost: int, per_image: int, offered: list[WalletFunds]
+) -> InsufficientCredits:
+    """Not enough: the member's balance, and the member's best-provided wallet if they have one."""
+    error = InsufficientCredits(balance, cost, per_image)
+    if offered:
+        best = max(offered, key=lambda f: f.balance)
+        error.details.update(wallet=best.wallet.name, wallet_balance=best.balance)
+    return error
 
 
 async def next_seq(conn: Connection) -> int:
@@ -261,7 +307,7 @@ async def _settle_delivered(
 ) -> Settlement:
     now = clock()
     row = await conn.fetchone(
-        "SELECT image_cost, interaction_token FROM jobs WHERE id = ?", (job_id,)
+        "SELECT image_cost, interaction_token, wallet_id FROM jobs WHERE id = ?", (job_id,)
     )
     if row is None:
         raise JobStateError(f"no job {job_id}")
@@ -279,6 +325,8 @@ async def _settle_delivered(
         interaction_token=token_digest(row["interaction_token"]),
     ):
         raise JobStateError(f"job {job_id} was not delivering")
+    if row["wallet_id"] is not None:
+        return await settle_from_wallet(conn, row["wallet_id"], job_id, delivered * image_cost, now)
     guild_id, user_id, held = await _hold(conn, job_id)
     captured = min(held, delivered * image_cost)
     released = held - captured
@@ -292,7 +340,10 @@ async def _settle_failed(
     conn: Connection, job_id: str, error: str, end: JobPhase, clock: Clock
 ) -> Settlement:
     now = clock()
-    token = await conn.fetchval("SELECT interaction_token FROM jobs WHERE id = ?", (job_id,))
+    row = await conn.fetchone(
+        "SELECT interaction_token, wallet_id FROM jobs WHERE id = ?", (job_id,)
+    )
+    token = None if row is None else row["interaction_token"]
     if token is None or not await transition(
         conn,
         job_id,
@@ -304,6 +355,9 @@ async def _settle_failed(
         interaction_token=token_digest(token),
     ):
         raise JobStateError(f"job {job_id} has already ended")
+    assert row is not None
+    if row["wallet_id"] is not None:
+        return await settle_from_wallet(conn, row["wallet_id"], job_id, None, now)
     guild_id, user_id, held = await _hold(conn, job_id)
     await _entry(conn, "release", (guild_id, user_id), held, -held, job_id, now)
     balance = await available(conn, guild_id, user_id)

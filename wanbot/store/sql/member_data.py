@@ -34,7 +34,12 @@ def _without_prompt(request_json: str) -> tuple[str, tuple[str, ...]]:
     request = GenerationRequest.model_validate_json(request_json)
     paths = tuple(image.path for image in request.input_images)
     removed = request.model_copy(
-        update={"prompt": REMOVED_PROMPT, "negative_prompt": None, "input_images": ()}
+        update={
+            "prompt": REMOVED_PROMPT,
+            "negative_prompt": None,
+            "input_images": (),
+            "suffix": None,
+        }
     )
     return removed.model_dump_json(), paths
 

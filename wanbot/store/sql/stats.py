@@ -6,6 +6,13 @@ from wanbot.store.database import Connection
 from wanbot.store.models import GuildStats, MemberSpend, PeriodStats
 from wanbot.store.sql.common import SqlFamily
 
+# Captures of members and of team wallets (whose entries name the member whose job it was).
+_CAPTURES = (
+    "(SELECT guild_id, user_id, held, created_at FROM ledger WHERE kind = 'capture'"
+    " UNION ALL SELECT guild_id, user_id, held, created_at FROM wallet_ledger"
+    " WHERE kind = 'capture') AS captures"
+)
+
 
 class StatsSql(SqlFamily):
     async def recent_durations(self, provider: str, size: str, limit: int = 20) -> list[float]:
@@ -44,8 +51,7 @@ async def _period_stats(conn: Connection, guild_id: int, since: float) -> Period
         (guild_id, since),
     )
     spent = await conn.fetchval(
-        "SELECT COALESCE(SUM(-held), 0) FROM ledger"
-        " WHERE guild_id = ? AND kind = 'capture' AND created_at >= ?",
+        f"SELECT COALESCE(SUM(-held), 0) FROM {_CAPTURES} WHERE guild_id = ? AND created_at >= ?",
         (guild_id, since),
     )
     assert jobs is not None
@@ -62,8 +68,8 @@ async def _guild_stats(
     )
     jobs = {int(r[0]): int(r[1]) for r in rows}
     rows = await conn.fetchall(
-        "SELECT user_id, SUM(-held) FROM ledger"
-        " WHERE guild_id = ? AND kind = 'capture' AND created_at >= ? GROUP BY user_id",
+        f"SELECT user_id, SUM(-held) FROM {_CAPTURES}"
+        " WHERE guild_id = ? AND created_at >= ? GROUP BY user_id",
         (guild_id, month_start),
     )
     spent = {int(r[0]): int(r[1]) for r in rows}
