@@ -9,7 +9,7 @@ server, --jobs /imagine are sent at once, spread over --users members and the 4 
 Throughput = jobs / (last image posted - first send). Then the phase is checked: each job
 submitted once, delivered once, one hold, one capture, one release, every member's balance exact.
 
-    .venv/bin/python -m bench.multiprocess [--processes 1 2 4] [--jobs 120] [--host-rate 5]
+    .venv/bin/python -m bench.multiprocess [--processes 1 2 4] [--jobs 120] [--host-rate 3]
 """
 
 from __future__ import annotations
@@ -320,7 +320,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=120, help="jobs per phase (after warm-up)")
     parser.add_argument("--users", type=int, default=40, help="members sending them")
     parser.add_argument(
-        "--host-rate", type=int, default=5, help="the host's limit: submissions per second"
+        "--host-rate", type=int, default=3, help="the host's limit: submissions per second"
     )
     parser.add_argument("--job-seconds", type=float, default=1.5, help="each job on the host")
     parser.add_argument(
