@@ -20,13 +20,15 @@ import contextlib
 import multiprocessing
 import multiprocessing.connection
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from tests.fakes.discord_server import FakeDiscord, FakeMessage, RecordedRequest
 
 START_TIMEOUT_S = 20.0
 Command = tuple[str, tuple[Any, ...]]
+# (command, options, member key) or, into a given channel (a server's "general"), with its id.
+SlashCall = tuple[str, dict[str, Any], str] | tuple[str, dict[str, Any], str, int]
 
 
 class DiscordEndpoint(Protocol):
@@ -56,6 +58,8 @@ class Info:
     guild_id: int
     channel_id: int
     users: dict[str, int]
+    shard_count: int = 1
+    guild_channels: dict[int, int] = field(default_factory=dict)  # server id -> its "general"
 
 
 # -- the child --------------------------------------------------------------------------------
@@ -87,11 +91,16 @@ async def _handle(fake: FakeDiscord, op: str, args: tuple[Any, ...]) -> Any:
             fake.guild_id,
             fake.channel_id,
             {k: u.id for k, u in fake.users.items()},
+            fake.shard_count,
+            dict(fake.guild_channels),
         )
     if op == "slash_many":
         (calls,) = args
         handles = await asyncio.gather(
-            *(fake.slash(name, options, user=user) for name, options, user in calls)
+            *(
+                fake.slash(call[0], call[1], user=call[2], channel=call[3] if call[3:] else None)
+                for call in calls
+            )
         )
         return [RemoteHandle(h.id, h.token) for h in handles]
     if op == "callbacks":
@@ -103,6 +112,12 @@ async def _handle(fake: FakeDiscord, op: str, args: tuple[Any, ...]) -> Any:
     if op == "requests":
         (since,) = args
         return fake.requests[since:]
+    if op == "identify_count":
+        return fake.identify_count
+    if op == "command_names":
+        return sorted(str(c["name"]) for c in fake.registered_commands.get(None, []))
+    if op == "shard_sessions":
+        return {shard: len(record.sessions) for shard, record in fake.shards.items()}
     if op == "count_429":
         return fake.count_429
     if op == "request_count":
@@ -231,10 +246,9 @@ class RemoteDiscord:
     def channel_id(self) -> int:
         return self.info.channel_id
 
-    async def slash_many(
-        self, calls: Sequence[tuple[str, dict[str, Any], str]]
-    ) -> list[RemoteHandle]:
-        """Send every (command, options, member key) at once; the handles in the same order."""
+    async def slash_many(self, calls: Sequence[SlashCall]) -> list[RemoteHandle]:
+        """Send every (command, options, member key[, channel id]) at once; the handles in the
+        same order."""
         handles: list[RemoteHandle] = await self._call("slash_many", list(calls))
         return handles
 
@@ -258,6 +272,20 @@ class RemoteDiscord:
     async def request_count(self) -> int:
         count: int = await self._call("request_count")
         return count
+
+    async def identify_count(self) -> int:
+        count: int = await self._call("identify_count")
+        return count
+
+    async def command_names(self) -> list[str]:
+        """The global commands registered so far."""
+        names: list[str] = await self._call("command_names")
+        return names
+
+    async def shard_sessions(self) -> dict[int, int]:
+        """Per shard, how many sessions identified on it."""
+        found: dict[int, int] = await self._call("shard_sessions")
+        return found
 
     async def count_429(self) -> int:
         count: int = await self._call("count_429")

@@ -71,8 +71,15 @@ class FakePixelDojo(FakeProviderServer):
         credit_cost: int = 2,
         job_duration_s: float = 0.2,
         result_size: tuple[int, int] = (64, 64),
+        submit_rate: tuple[int, float] | None = None,
     ) -> None:
+        """`submit_rate=(n, seconds)`: a host's fixed rate limit, at most n accepted submissions
+        in any `seconds` (a sliding window); one more is answered 429 with a Retry-After saying
+        when a slot frees."""
         super().__init__(job_duration_s=job_duration_s, result_size=result_size)
+        self.submit_rate = submit_rate
+        self.accepted_at: deque[float] = deque()  # accepted submissions in the rate window
+        self.rate_limited = 0  # submissions refused by `submit_rate`
         self.image_fields: tuple[ImageFieldName, ...] = (
             ()
             if image_field is None
@@ -198,12 +205,16 @@ class FakePixelDojo(FakeProviderServer):
             n = self.validate(model, body)
         except InvalidRequest as e:
             return self.error_response(400, "invalid_request", str(e))
+        refused = self._over_rate()
+        if refused is not None:
+            return refused
         cost = n * self.credit_cost
         if cost > self.credits:
             return self.error_response(
                 402, "insufficient_credits", f"Not enough credits: need {cost}, have {self.credits}"
             )
         self.credits -= cost
+        self.accepted_at.append(time.monotonic())
         job = FakeJob(self.new_id("job_"), model, cast(dict[str, Any], body), n, cost)
         self.jobs[job.id] = job
         return web.json_response(
@@ -215,6 +226,21 @@ class FakePixelDojo(FakeProviderServer):
                 "creditsRemaining": self.credits,
             },
             status=202,
+        )
+
+    def _over_rate(self) -> web.Response | None:
+        if self.submit_rate is None:
+            return None
+        limit, window_s = self.submit_rate
+        now = time.monotonic()
+        while self.accepted_at and self.accepted_at[0] <= now - window_s:
+            self.accepted_at.popleft()
+        if len(self.accepted_at) < limit:
+            return None
+        self.rate_limited += 1
+        wait = max(0.05, self.accepted_at[0] + window_s - now)
+        return self.error_response(
+            429, "rate_limited", "Too many submissions", {"Retry-After": f"{wait:.2f}"}
         )
 
     async def _job(self, request: web.Request) -> web.Response:

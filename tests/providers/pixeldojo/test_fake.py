@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from tests.fakes.pixeldojo_server import FakePixelDojo
 from tests.fakes.provider_server import make_png
+from tests.providers.pixeldojo.kit import StartFake
 from wanbot.providers.models import (
     MAX_SEED,
 )
@@ -129,3 +131,24 @@ async def test_the_fake_checks_model_and_key(
             "message": answer["error"]["message"],
             "status": status,
         }
+
+
+async def test_the_fake_s_rate_limit_refuses_submissions_above_it_until_a_slot_frees(
+    start_fake: StartFake, session: aiohttp.ClientSession
+) -> None:
+    fake = await start_fake(submit_rate=(2, 0.5))
+    url = f"{fake.base_url}/models/wan-2.7-image/run"
+    headers = {"Authorization": f"Bearer {fake.api_key}"}
+
+    async def submit() -> tuple[int, str | None]:
+        async with session.post(url, json={"prompt": "x"}, headers=headers) as resp:
+            return resp.status, resp.headers.get("Retry-After")
+
+    answers = [await submit() for _ in range(3)]
+    assert [status for status, _ in answers] == [202, 202, 429]
+    wait = answers[2][1]
+    assert wait is not None and 0 < float(wait) <= 0.5
+    assert (len(fake.jobs), fake.rate_limited) == (2, 1)
+    await asyncio.sleep(float(wait) + 0.05)
+    assert (await submit())[0] == 202
+    assert len(fake.jobs) == 3
