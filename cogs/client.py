@@ -25,6 +25,7 @@ from wanbot import health
 from wanbot.app import Services, build_services
 from wanbot.config import Config
 from wanbot.inputs import prune_inputs
+from wanbot.jobs.pacing import pressure_trace_config
 from wanbot.jobs.service import JobService
 from wanbot.providers.mock import MockProvider
 from wanbot.store.base import Store
@@ -56,7 +57,8 @@ class WanBot(commands.Bot):
             chunk_guilds_at_startup=False,
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=ErrorBoundary,
-            http_trace=operations.discord_trace,
+            # discord.py takes one trace: the operators' 429 counter and the channel pressure.
+            http_trace=pressure_trace_config(services.pressure, into=operations.discord_trace),
         )
         self.operations = operations
         self.services = services

@@ -16,6 +16,7 @@ from wanbot.admission import Admission, AuditLog, Limits, Requester
 from wanbot.config import Config
 from wanbot.credits import CreditPolicy
 from wanbot.jobs.fitting import Downloader
+from wanbot.jobs.pacing import ChannelPressure
 from wanbot.jobs.ports import Delivery, JobOutcome, Notifier, Progress
 from wanbot.jobs.scheduler import Limits as RunLimits
 from wanbot.jobs.service import JobService
@@ -84,6 +85,7 @@ class Services:
     jobs: JobService
     notifier: NotifierPort
     audit: AuditPort
+    pressure: ChannelPressure  # fed by the chat client's answers; progress edits yield to it
 
     def plug(self, notifier: Notifier, audit: AuditLog) -> None:
         self.notifier.target = notifier
@@ -103,6 +105,7 @@ def build_services(
     notifier = NotifierPort()
     audit = AuditPort()
     gen = settings.generation
+    pressure = ChannelPressure()
 
     def image_cost(provider: str) -> int:
         override: int | None = getattr(settings.providers, provider).image_cost
@@ -133,6 +136,7 @@ def build_services(
             per_user=gen.max_running_per_user,
         ),
         data_dir=data_dir,
+        pressure=pressure,
     )
     return Services(
         config=config,
@@ -146,4 +150,5 @@ def build_services(
         jobs=jobs,
         notifier=notifier,
         audit=audit,
+        pressure=pressure,
     )

@@ -41,11 +41,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from cogs.client import WanBot
 from cogs.edit import closest_ratio
 from tests.e2e.harness import Harness, running_bot
 from tests.fakes.discord_server import FakeDiscord, FakeMessage, InteractionHandle
-from wanbot.jobs.progress import EditPacer
 from wanbot.providers.models import ASPECT_RATIOS, MAX_SEED
 from wanbot.store.base import Job, JobPhase
 
@@ -633,13 +631,6 @@ def fixed_cases(ids: Ids, files: list[Upload]) -> list[Case]:
 # -- running the bot on its own loop -------------------------------------------------------------
 
 
-def roomy_pacer(bot: WanBot) -> None:
-    """Dozens of results in one channel within seconds are a load test, not this one: the
-    channel-wide pacing of edits and results is loosened (the fake still enforces Discord's
-    per-token limits), so the run stays short."""
-    bot.jobs.pacer = EditPacer(per_channel=1000, overall=1000)
-
-
 class BotThread:
     """One bot for a whole test, on a thread of its own; `run` hops a coroutine onto its loop."""
 
@@ -669,7 +660,6 @@ class BotThread:
                 extra_toml=CONFIG,
                 generation=GENERATION,
                 mock_delay=0.05,
-                configure=roomy_pacer,
             ) as h:
                 self._ready.set_result(h)
                 await self._stop.wait()

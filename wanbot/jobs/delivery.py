@@ -1,5 +1,9 @@
 """Results to the member: fetched with bounded concurrency and memory, fitted under the upload
-limit, posted once, then settled: the cost of the images delivered captured, the rest released."""
+limit, posted once, then settled: the cost of the images delivered captured, the rest released.
+
+A result is posted as soon as it is ready: nothing here waits for a budget. discord.py follows
+Discord's own rate-limit headers; while the post is in flight, the channel's progress edits stand
+aside (`ChannelPressure.posting`), so they never compete with it."""
 
 from __future__ import annotations
 
@@ -10,9 +14,9 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from wanbot.jobs.fitting import Downloader, DownloadError, fit_under, pack
+from wanbot.jobs.fitting import Downloader, DownloadError, fit_under
+from wanbot.jobs.pacing import ChannelPressure
 from wanbot.jobs.ports import DeliveredFile, Delivery, Notifier
-from wanbot.jobs.progress import EditPacer
 from wanbot.store.base import Job, Settlement, Store
 
 log = logging.getLogger(__name__)
@@ -28,14 +32,14 @@ class Deliverer:
         store: Store,
         notifier: Notifier,
         downloader: Downloader,
-        pacer: EditPacer,
+        pressure: ChannelPressure,
         label: Callable[[str], str],
         results_dir: Path,
     ) -> None:
         self.store = store
         self.notifier = notifier
         self.downloader = downloader
-        self.pacer = pacer
+        self.pressure = pressure
         self.label = label
         self.results_dir = results_dir
 
@@ -86,11 +90,10 @@ class Deliverer:
         return [f for f in got if f is not None]
 
     async def _post(self, job: Job, delivery: Delivery) -> list[int]:
-        messages = len(pack(list(delivery.files)))
         for attempt in range(DELIVERY_ATTEMPTS):
-            await self.pacer.reserve(job.channel_id, messages)
             try:
-                return await self.notifier.deliver(job, delivery)
+                with self.pressure.posting(job.channel_id):
+                    return await self.notifier.deliver(job, delivery)
             except Exception:
                 if attempt + 1 == DELIVERY_ATTEMPTS:
                     raise

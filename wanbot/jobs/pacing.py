@@ -268,11 +268,15 @@ def feed(pressure: ChannelPressure, path: str, status: int, headers: Mapping[str
         pressure.observe_channel(value, seen)
 
 
-def pressure_trace_config(pressure: ChannelPressure) -> aiohttp.TraceConfig:
+def pressure_trace_config(
+    pressure: ChannelPressure, into: aiohttp.TraceConfig | None = None
+) -> aiohttp.TraceConfig:
     """An aiohttp TraceConfig that feeds `pressure` from every answer of a session.
 
     For discord.py: `Client(..., http_trace=pressure_trace_config(pressure))`; the interaction
     webhooks discord.py builds from the client's state share that session, so they are seen too.
+    discord.py takes one TraceConfig: `into` adds the callback to one that already exists (the
+    operators' 429 counter) and returns it.
     """
 
     async def on_request_end(
@@ -285,6 +289,6 @@ def pressure_trace_config(pressure: ChannelPressure) -> aiohttp.TraceConfig:
         except Exception:  # pacing is advice: it must never break the request it watched
             log.warning("could not read a Discord answer for pacing", exc_info=True)
 
-    trace = aiohttp.TraceConfig()
+    trace = aiohttp.TraceConfig() if into is None else into
     trace.on_request_end.append(on_request_end)
     return trace

@@ -20,8 +20,9 @@ from wanbot.jobs.delivery import Deliverer
 from wanbot.jobs.eta import Expectation, expect, poll_interval
 from wanbot.jobs.fitting import DownloadError
 from wanbot.jobs.outcomes import host_problem_key
+from wanbot.jobs.pacing import ChannelPressure
 from wanbot.jobs.ports import FailureReason, JobOutcome, Notifier, Progress
-from wanbot.jobs.progress import EditPacer, ProgressReporter
+from wanbot.jobs.progress import ProgressReporter
 from wanbot.providers.base import Provider
 from wanbot.providers.errors import ProviderError, RateLimited, TimedOut
 from wanbot.providers.models import JobState, JobStatus
@@ -49,7 +50,7 @@ class RunContext(Protocol):
     store: Store
     providers: ProviderSet
     notifier: Notifier
-    pacer: EditPacer
+    pressure: ChannelPressure
     deliverer: Deliverer
     clock: Callable[[], float]
     stopping: bool
@@ -76,7 +77,7 @@ class JobRun:
     # -- lifecycle -------------------------------------------------------------------------
     def report(self) -> None:
         self.reporter = ProgressReporter(
-            self.job, self.service.notifier, self.service.pacer, self.snapshot
+            self.job, self.service.notifier, self.service.pressure, self.snapshot
         )
         self.reporter.start()
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from wanbot.credits import CreditPolicy
 from wanbot.jobs.delivery import Deliverer
 from wanbot.jobs.fitting import Downloader
+from wanbot.jobs.pacing import ChannelPressure
 from wanbot.jobs.ports import FailureReason, Notifier
-from wanbot.jobs.progress import EditPacer
 from wanbot.jobs.run import CancelResult, JobRun
 from wanbot.jobs.scheduler import FairScheduler, Limits, Ticket
 from wanbot.providers.registry import ProviderSet
@@ -48,7 +48,7 @@ class JobService:
         credits: CreditPolicy,
         limits: Limits,
         data_dir: Path,
-        pacer: EditPacer | None = None,
+        pressure: ChannelPressure | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -56,12 +56,12 @@ class JobService:
         self.notifier = notifier
         self.credits = credits
         self.scheduler = FairScheduler(limits)
-        self.pacer = pacer or EditPacer()
+        self.pressure = pressure or ChannelPressure()
         self.deliverer = Deliverer(
             store=store,
             notifier=notifier,
             downloader=downloader,
-            pacer=self.pacer,
+            pressure=self.pressure,
             label=providers.label,
             results_dir=data_dir / "results",
         )
@@ -155,6 +155,7 @@ class JobService:
     def _track(self, job: Job) -> JobRun:
         run = self.run_class(self, job)
         self.live[job.id] = run
+        self.pressure.register(job.id, job.interaction_token, job.channel_id)
         run.report()
         return run
 
@@ -162,6 +163,7 @@ class JobService:
         self.scheduler.finish(run.job.id)
         self.live.pop(run.job.id, None)
         await run.stop_reporting()
+        self.pressure.unregister(run.job.id)
         self._wake.set()
 
     # -- cancel ----------------------------------------------------------------------------
