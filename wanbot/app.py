@@ -18,6 +18,7 @@ from wanbot.credits import CreditPolicy
 from wanbot.jobs.fitting import Downloader
 from wanbot.jobs.pacing import ChannelPressure
 from wanbot.jobs.ports import Delivery, JobOutcome, Notifier, Progress
+from wanbot.jobs.scheduler import DEFAULT_HOST_FLOOR
 from wanbot.jobs.scheduler import Limits as RunLimits
 from wanbot.jobs.service import JobService
 from wanbot.moderation import Moderator, Refused
@@ -134,6 +135,7 @@ def build_services(
             total=gen.max_concurrent_jobs,
             per_provider=gen.max_jobs_per_provider,
             per_user=gen.max_running_per_user,
+            host_floor=DEFAULT_HOST_FLOOR,
         ),
         data_dir=data_dir,
         pressure=pressure,

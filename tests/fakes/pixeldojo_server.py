@@ -89,6 +89,11 @@ class FakePixelDojo(FakeProviderServer):
         self.echo_auth_in_errors = False  # a careless host that repeats the key it was given
         self.jobs: dict[str, FakeJob] = {}
         self.canned: dict[str, deque[tuple[int, Any]]] = {}
+        # A host with room for so many unfinished jobs: a run beyond it is answered 429.
+        self.max_in_flight: int | None = None
+        self.busy_retry_after_s = 0.5
+        self.refused_busy = 0
+        self.peak_in_flight = 0
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(self.prefix + "/models/{model}/run", self._run)
@@ -198,6 +203,15 @@ class FakePixelDojo(FakeProviderServer):
             n = self.validate(model, body)
         except InvalidRequest as e:
             return self.error_response(400, "invalid_request", str(e))
+        in_flight = self.in_flight()
+        if self.max_in_flight is not None and in_flight >= self.max_in_flight:
+            self.refused_busy += 1
+            return self.error_response(
+                429,
+                "rate_limited",
+                "Too many jobs in progress",
+                {"Retry-After": f"{self.busy_retry_after_s:g}"},
+            )
         cost = n * self.credit_cost
         if cost > self.credits:
             return self.error_response(
@@ -206,6 +220,7 @@ class FakePixelDojo(FakeProviderServer):
         self.credits -= cost
         job = FakeJob(self.new_id("job_"), model, cast(dict[str, Any], body), n, cost)
         self.jobs[job.id] = job
+        self.peak_in_flight = max(self.peak_in_flight, in_flight + 1)
         return web.json_response(
             {
                 "jobId": job.id,
@@ -238,6 +253,11 @@ class FakePixelDojo(FakeProviderServer):
         if not job.urls:
             job.urls = [self.add_result_file(f"{job.id}-{i}.png") for i in range(job.n)]
         return web.json_response({**base, "status": "completed", "output": {"images": job.urls}})
+
+    def in_flight(self) -> int:
+        """Jobs submitted and not yet finished."""
+        now = time.monotonic()
+        return sum(1 for job in self.jobs.values() if now - job.created < self.job_duration_s)
 
     # -- validation --------------------------------------------------------------------------
     def validate(self, model: str, body: Any) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import enum
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -24,7 +25,7 @@ from wanbot.jobs.pacing import ChannelPressure
 from wanbot.jobs.ports import FailureReason, JobOutcome, Notifier, Progress
 from wanbot.jobs.progress import ProgressReporter
 from wanbot.providers.base import Provider
-from wanbot.providers.errors import ProviderError, RateLimited, TimedOut
+from wanbot.providers.errors import ProviderError, RateLimited, TimedOut, Unavailable
 from wanbot.providers.models import JobState, JobStatus
 from wanbot.providers.registry import ProviderSet
 from wanbot.store.base import Job, JobPhase, Store
@@ -32,6 +33,12 @@ from wanbot.tasks import finish_anyway
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+#: The job whose submission is on its way in this task: a host's busy answers (seen by its HTTP
+#: client, even those it retries by itself) are charged to it, once per window.
+submitting_job: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "submitting_job", default=None
+)
 
 
 class CancelResult(enum.StrEnum):
@@ -42,6 +49,17 @@ class CancelResult(enum.StrEnum):
 
 class _PastDeadline(Exception):
     pass
+
+
+class _HostBusy(Exception):
+    """The host refused the submission for now (429, or 503 with nowhere else to go)."""
+
+
+def _refused_for_now(error: ProviderError) -> bool:
+    """A submission refusal that says "not now" rather than "no": the job waits its turn again."""
+    return isinstance(error, RateLimited) or (
+        isinstance(error, Unavailable) and error.status == 503
+    )
 
 
 class RunContext(Protocol):
@@ -56,6 +74,14 @@ class RunContext(Protocol):
     stopping: bool
 
     def position(self, job_id: str) -> int | None: ...
+
+    def host_accepted(self, provider: str, job_id: str) -> None: ...
+
+    def host_refused(self, provider: str, job_id: str, retry_after: float | None) -> None: ...
+
+    def left_host(self, job_id: str) -> None: ...
+
+    def requeue(self, run: JobRun) -> None: ...
 
     async def forget(self, run: JobRun) -> None: ...
 
@@ -131,6 +157,7 @@ class JobRun:
     # -- the run ---------------------------------------------------------------------------
     async def run(self) -> None:
         job = self.job
+        requeued = False
         try:
             if self.phase is JobPhase.DELIVERING:
                 await self._deliver(list(job.result_urls), job.provider_cost)
@@ -150,6 +177,8 @@ class JobRun:
             raise
         except JobCancelled:
             return
+        except _HostBusy:
+            requeued = await self._back_in_line()
         except _PastDeadline:
             await self._cancel_at_provider()
             await self.fail(FailureReason.DEADLINE)
@@ -163,8 +192,19 @@ class JobRun:
             log.exception("job %s failed unexpectedly", job.id)
             await self.fail(FailureReason.INTERNAL)
         finally:
-            if not self.service.stopping:
+            if not self.service.stopping and not requeued:
                 await self.service.forget(self)
+
+    async def _back_in_line(self) -> bool:
+        """The host was busy: queued again, first in its member's line; False if it is no longer
+        being submitted (then it ends as any other run)."""
+        if not await self.service.store.mark_requeued(self.job.id):
+            return False
+        self.phase = JobPhase.QUEUED
+        self.provider = self.job.provider
+        self.service.requeue(self)
+        log.info("job %s: %s is busy; queued again", self.job.id, self.provider)
+        return True
 
     async def fail(self, reason: FailureReason, host_problem: str | None = None) -> None:
         """Release the hold, end the job, tell the member; runs to the end once started."""
@@ -213,13 +253,23 @@ class JobRun:
             self.expectation = await self._expect(provider.name)
             return await self._poll(provider, job.provider_job_id)
         last_error: ProviderError | None = None
+        busy = False
         for provider in self.service.providers.candidates(job.provider):
             if provider.capabilities.problem(job.request):
                 continue
             try:
                 return await self._submit_with(provider)
             except ProviderError as e:
-                if not e.provider_unavailable or self.job.provider_job_id is not None:
+                if self.job.provider_job_id is not None:
+                    raise
+                if _refused_for_now(e):
+                    # Too many jobs at this host: its window shrinks and it gets a pause.
+                    retry_after = e.retry_after if isinstance(e, RateLimited) else None
+                    self.service.host_refused(provider.name, job.id, retry_after)
+                    busy = True
+                    if isinstance(e, RateLimited):
+                        raise _HostBusy from e  # the host is up, only full: wait for it
+                if not e.provider_unavailable:
                     raise
                 log.warning(
                     "job %s: %s unavailable (%s), trying the next provider",
@@ -229,18 +279,23 @@ class JobRun:
                 )
                 last_error = e
         assert last_error is not None
+        if busy:
+            raise _HostBusy from last_error
         raise last_error
 
     async def _submit_with(self, provider: Provider) -> JobStatus:
         self.provider = provider.name
         self.expectation = await self._expect(provider.name)
+        submitting_job.set(self.job.id)  # this task's own context: gone with the task
         if provider.pushes_updates:
             stream = provider.submit_and_watch(self.job.request)
             first = await self._within_deadline(anext(stream))
             await self._mark_running(provider, first)
+            self.service.host_accepted(provider.name, self.job.id)
             return await self._follow_stream(provider, stream, first)
         first = await self._within_deadline(provider.submit(self.job.request))
         await self._mark_running(provider, first)
+        self.service.host_accepted(provider.name, self.job.id)
         if first.state.terminal:
             return first
         return await self._poll(provider, first.job_id)
@@ -323,6 +378,7 @@ class JobRun:
         if self.phase is not JobPhase.DELIVERING:
             await self.service.store.mark_delivering(self.job.id, urls, provider_cost)
             self.phase = JobPhase.DELIVERING
+        self.service.left_host(self.job.id)
         await self.stop_reporting()
         await self.service.deliverer.deliver(self.job, urls)
         self.phase = JobPhase.DONE

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from wanbot.jobs.delivery import Deliverer
 from wanbot.jobs.fitting import Downloader
 from wanbot.jobs.pacing import ChannelPressure
 from wanbot.jobs.ports import FailureReason, Notifier
-from wanbot.jobs.run import CancelResult, JobRun
+from wanbot.jobs.run import CancelResult, JobRun, submitting_job
 from wanbot.jobs.scheduler import FairScheduler, Limits, Ticket
 from wanbot.providers.registry import ProviderSet
 from wanbot.store.base import Job, JobPhase, NewJob, Store
@@ -66,6 +67,8 @@ class JobService:
             results_dir=data_dir / "results",
         )
         self.clock = clock
+        for name, provider in providers.providers.items():
+            provider.on_busy(functools.partial(self._host_busy, name))
         self.live: dict[str, JobRun] = {}
         self._wake = asyncio.Event()
         self._dispatcher: Supervised | None = None
@@ -149,6 +152,28 @@ class JobService:
     def position(self, job_id: str) -> int | None:
         return self.scheduler.positions().get(job_id)
 
+    # -- host windows (see scheduler.py) --------------------------------------------------
+    def _host_busy(self, provider: str, retry_after: float | None) -> None:
+        """A host answered a submission 429/503: its window shrinks at once, even if its client
+        then retries the same submission by itself."""
+        self.scheduler.host_throttled(provider, submitting_job.get(), retry_after)
+
+    def host_accepted(self, provider: str, job_id: str) -> None:
+        self.scheduler.host_accepted(provider)
+        self._wake.set()  # the window grew: another job may start
+
+    def host_refused(self, provider: str, job_id: str, retry_after: float | None) -> None:
+        self.scheduler.host_throttled(provider, job_id, retry_after)
+
+    def left_host(self, job_id: str) -> None:
+        self.scheduler.left_host(job_id)
+        self._wake.set()  # its place at the host is free
+
+    def requeue(self, run: JobRun) -> None:
+        """A running job the host refused is queued again (see `JobRun._back_in_line`)."""
+        self.scheduler.requeue(run.job.id)
+        self._wake.set()
+
     def _ticket(self, job: Job) -> Ticket:
         return Ticket(job.id, (job.guild_id, job.user_id), job.provider)
 
@@ -184,7 +209,12 @@ class JobService:
     # -- scheduling ------------------------------------------------------------------------
     async def _dispatch(self) -> None:
         while True:
-            await self._wake.wait()
+            paused_for = self.scheduler.paused_for()
+            if paused_for is None:
+                await self._wake.wait()
+            else:  # a busy host's pause ends: its queued jobs may start without other news
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), paused_for)
             self._wake.clear()
             for ticket in self.scheduler.take_ready():
                 run = self.live.get(ticket.job_id)

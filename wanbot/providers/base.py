@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import ClassVar
 
 from wanbot.providers.capabilities import Capabilities
@@ -44,6 +44,11 @@ class Provider(abc.ABC):
         to `get_status` polling with that id.
         """
         raise TypeError(f"{self.name} does not push updates")
+
+    def on_busy(self, callback: Callable[[float | None], None]) -> None:  # noqa: B027 - optional
+        """Call `callback(retry_after)` each time the host refuses a submission as busy (HTTP 429
+        or 503), including refusals the client then retries by itself: the job layer shrinks
+        the host's window at the first one. Hosts that never refuse ignore it."""
 
     async def balance(self) -> float | None:
         """The host's credit balance: the latest it reported, or asked for now. None: unknown.

@@ -26,6 +26,11 @@ class JobSql(SqlFamily):
             transition_now, job_id, [JobPhase.QUEUED], JobPhase.SUBMITTING, self._clock
         )
 
+    async def mark_requeued(self, job_id: str) -> bool:
+        return await self.database.write(
+            transition_now, job_id, [JobPhase.SUBMITTING], JobPhase.QUEUED, self._clock
+        )
+
     async def mark_running(self, job_id: str, provider: str, provider_job_id: str) -> None:
         ok = await self.database.write(
             transition_now,
