@@ -47,7 +47,7 @@ import aiohttp
 from aiohttp import web
 
 from bench.common import mean, percentile, ratio, record, table
-from tests.fakes.pixeldojo_server import FakePixelDojo
+from tests.fakes.pixeldojo_server import FakeJob, FakePixelDojo
 from wanbot.config import CreditsConfig, PixelDojoConfig
 from wanbot.credits import CreditPolicy
 from wanbot.jobs.fitting import Downloader
@@ -85,11 +85,11 @@ class TimedPixelDojo(FakePixelDojo):
         return response
 
     async def _job(self, request: web.Request) -> web.Response:
-        job_id = request.match_info["job_id"]
-        self.status_calls[job_id] += 1
-        # super()._job reads the duration before its first await, so this is per request.
-        self.job_duration_s = self.durations.get(job_id, 0.2)
+        self.status_calls[request.match_info["job_id"]] += 1
         return await super()._job(request)
+
+    def duration_of(self, job: FakeJob) -> float:
+        return self.durations.get(job.id, 0.2)
 
     def completed_at(self, job_id: str) -> float:
         return self.jobs[job_id].created + self.durations[job_id]

@@ -185,7 +185,7 @@ async def open_bot(config: Config) -> AsyncIterator[WanBot]:
     operations = Operations(config)
     try:
         async with aiohttp.ClientSession(trace_configs=operations.session_traces) as session:
-            services = build_services(config, session, store, data_dir)
+            services = build_services(config, session, store, data_dir, hooks=operations.hooks)
             bot = WanBot(services=services, operations=operations)
             async with bot, operations.serving(bot):
                 yield bot

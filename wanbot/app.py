@@ -13,10 +13,12 @@ from pathlib import Path
 import aiohttp
 
 from wanbot.admission import Admission, AuditLog, Limits, Requester
-from wanbot.config import Config
+from wanbot.config import KEYED_PROVIDERS, Config
 from wanbot.credits import CreditPolicy
+from wanbot.http.hooks import WebhookRegistry
 from wanbot.jobs.fitting import Downloader
 from wanbot.jobs.pacing import ChannelPressure
+from wanbot.jobs.polling import PollBudget
 from wanbot.jobs.ports import Delivery, JobOutcome, Notifier, Progress
 from wanbot.jobs.scheduler import DEFAULT_HOST_FLOOR
 from wanbot.jobs.scheduler import Limits as RunLimits
@@ -94,8 +96,13 @@ class Services:
 
 
 def build_services(
-    config: Config, session: aiohttp.ClientSession, store: Store, data_dir: Path
+    config: Config,
+    session: aiohttp.ClientSession,
+    store: Store,
+    data_dir: Path,
+    hooks: WebhookRegistry | None = None,
 ) -> Services:
+    """Every service, once. `hooks`: the registry the HTTP server answers host webhooks from."""
     settings = config.settings
     providers = build_providers(config, session, data_dir)
     log.info(
@@ -139,6 +146,9 @@ def build_services(
         ),
         data_dir=data_dir,
         pressure=pressure,
+        polls=PollBudget(poll_rates(config)),
+        hooks=hooks,
+        public_url=webhook_base(config, hooks),
     )
     return Services(
         config=config,
@@ -154,3 +164,23 @@ def build_services(
         audit=audit,
         pressure=pressure,
     )
+
+
+def poll_rates(config: Config) -> dict[str, float]:
+    """Status requests per second per host, where the configuration sets them."""
+    providers = config.settings.providers
+    rates = {name: getattr(providers, name).polls_per_s for name in KEYED_PROVIDERS}
+    return {name: rate for name, rate in rates.items() if rate is not None}
+
+
+def webhook_base(config: Config, hooks: WebhookRegistry | None) -> str:
+    """`http.public_url` when hosts can push to it: it needs the HTTP server and its registry."""
+    http = config.settings.http
+    if not http.public_url:
+        return ""
+    if not http.listen or hooks is None:
+        log.warning(
+            "http.public_url is set but http.listen is not: hosts' pushes go nowhere; polling"
+        )
+        return ""
+    return http.public_url

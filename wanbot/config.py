@@ -103,6 +103,9 @@ class ProviderSection(Section):
     model: str
     image_cost: NonNegativeInt | None = None
     timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    # Status requests per second, all jobs on this host together (None: the host's documented
+    # limit where there is one; see wanbot.jobs.polling.DEFAULT_POLL_RATES).
+    polls_per_s: Annotated[float, Field(gt=0)] | None = None
 
     @field_validator("base_url")
     @classmethod

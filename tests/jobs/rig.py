@@ -50,7 +50,14 @@ class RecordingNotifier:
         self.failed[job.id] = outcome.log_text
 
 
-def new_job(index: int, provider: str, *, prompt: str | None = None, size: str = "1K") -> NewJob:
+def new_job(
+    index: int,
+    provider: str,
+    *,
+    prompt: str | None = None,
+    size: str = "1K",
+    deadline_s: float = 120.0,
+) -> NewJob:
     now = time.time()
     return NewJob(
         id=uuid.uuid4().hex,
@@ -64,7 +71,7 @@ def new_job(index: int, provider: str, *, prompt: str | None = None, size: str =
         request=GenerationRequest(prompt=prompt or f"job {index}", size=size, seed=index),
         provider=provider,
         image_cost=1,
-        deadline_at=now + 120,
+        deadline_at=now + deadline_s,
     )
 
 

@@ -17,15 +17,18 @@ from dataclasses import replace
 from typing import Protocol, TypeVar
 
 from wanbot.errors import JobCancelled
+from wanbot.http.hooks import Hook, WebhookRegistry
 from wanbot.jobs.delivery import Deliverer
-from wanbot.jobs.eta import Expectation, expect, poll_interval
+from wanbot.jobs.eta import Expectation, expect
 from wanbot.jobs.fitting import DownloadError
 from wanbot.jobs.outcomes import host_problem_key
 from wanbot.jobs.pacing import ChannelPressure
+from wanbot.jobs.polling import PollBudget
 from wanbot.jobs.ports import FailureReason, JobOutcome, Notifier, Progress
 from wanbot.jobs.progress import ProgressReporter
+from wanbot.jobs.tracking import PastDeadline, StatusWatch
 from wanbot.providers.base import Provider
-from wanbot.providers.errors import ProviderError, RateLimited, TimedOut, Unavailable
+from wanbot.providers.errors import ProviderError, RateLimited, Unavailable
 from wanbot.providers.models import JobState, JobStatus
 from wanbot.providers.registry import ProviderSet
 from wanbot.store.base import Job, JobPhase, Store
@@ -47,10 +50,6 @@ class CancelResult(enum.StrEnum):
     TOO_LATE = "too_late"  # delivering or finished already
 
 
-class _PastDeadline(Exception):
-    pass
-
-
 class _HostBusy(Exception):
     """The host refused the submission for now (429, or 503 with nowhere else to go)."""
 
@@ -70,6 +69,9 @@ class RunContext(Protocol):
     notifier: Notifier
     pressure: ChannelPressure
     deliverer: Deliverer
+    polls: PollBudget
+    hooks: WebhookRegistry | None  # with `public_url`: hosts that push get a hook per job
+    public_url: str
     clock: Callable[[], float]
     stopping: bool
 
@@ -98,6 +100,7 @@ class JobRun:
         self.user_cancelled = False
         self.task: asyncio.Task[None] | None = None
         self.reporter: ProgressReporter | None = None
+        self.hook: Hook | None = None  # this submission's webhook, while the job listens
         self._settling: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -179,7 +182,7 @@ class JobRun:
             return
         except _HostBusy:
             requeued = await self._back_in_line()
-        except _PastDeadline:
+        except PastDeadline:
             await self._cancel_at_provider()
             await self.fail(FailureReason.DEADLINE)
         except ProviderError as e:
@@ -192,8 +195,14 @@ class JobRun:
             log.exception("job %s failed unexpectedly", job.id)
             await self.fail(FailureReason.INTERNAL)
         finally:
+            self._close_hook()
             if not self.service.stopping and not requeued:
                 await self.service.forget(self)
+
+    def _close_hook(self) -> None:
+        if self.hook is not None:
+            hook, self.hook = self.hook, None
+            hook.close()
 
     async def _back_in_line(self) -> bool:
         """The host was busy: queued again, first in its member's line; False if it is no longer
@@ -293,12 +302,22 @@ class JobRun:
             await self._mark_running(provider, first)
             self.service.host_accepted(provider.name, self.job.id)
             return await self._follow_stream(provider, stream, first)
-        first = await self._within_deadline(provider.submit(self.job.request))
+        first = await self._within_deadline(self._submit(provider))
         await self._mark_running(provider, first)
         self.service.host_accepted(provider.name, self.job.id)
         if first.state.terminal:
             return first
         return await self._poll(provider, first.job_id)
+
+    def _submit(self, provider: Provider) -> Awaitable[JobStatus]:
+        """The submission, with a webhook of its own where the host pushes and the bot is
+        reachable (`http.public_url`)."""
+        hooks, public_url = self.service.hooks, self.service.public_url
+        if not (provider.accepts_webhook and hooks is not None and public_url):
+            return provider.submit(self.job.request)
+        self._close_hook()
+        self.hook = hooks.register(provider.name)
+        return provider.submit_with_hook(self.job.request, self.hook.url(public_url))
 
     async def _mark_running(self, provider: Provider, first: JobStatus) -> None:
         await self.service.store.mark_running(self.job.id, provider.name, first.job_id)
@@ -341,38 +360,27 @@ class JobRun:
         remaining = self._remaining()
         if remaining <= 0:
             _close(awaitable)
-            raise _PastDeadline
+            raise PastDeadline
         try:
             return await asyncio.wait_for(awaitable, remaining)
         except TimeoutError as e:
-            raise _PastDeadline from e
-
-    async def _sleep_within_deadline(self, seconds: float) -> None:
-        """Sleep, but never past the deadline (a host's Retry-After can be any number)."""
-        await asyncio.sleep(max(0.0, min(seconds, self._remaining())))
+            raise PastDeadline from e
 
     async def _poll(self, provider: Provider, provider_job_id: str) -> JobStatus:
-        expected = self.expectation.seconds if self.expectation else 30.0
-        while True:
-            now = self.service.clock()
-            if now >= self.job.deadline_at:
-                raise _PastDeadline
-            elapsed = now - (self.submitted_at or now)
-            wait = poll_interval(elapsed, expected)
-            await self._sleep_within_deadline(wait)
-            try:
-                status = await self._within_deadline(provider.get_status(provider_job_id))
-            except RateLimited as e:
-                await self._sleep_within_deadline(e.retry_after or wait)
-                continue
-            except ProviderError as e:
-                if e.provider_unavailable or isinstance(e, TimedOut):
-                    log.info("job %s: status check failed (%s); will look again", self.job.id, e)
-                    continue
-                raise
-            self.fraction = status.progress
-            if status.state.terminal:
-                return status
+        watch = StatusWatch(
+            job_id=self.job.id,
+            host=provider.name,
+            submitted_at=self.submitted_at or self.service.clock(),
+            expected_s=self.expectation.seconds if self.expectation else 30.0,
+            deadline_at=self.job.deadline_at,
+            clock=self.service.clock,
+            budget=self.service.polls,
+            hook=self.hook,
+        )
+        return await watch.until_final(lambda: provider.get_status(provider_job_id), self._seen)
+
+    def _seen(self, status: JobStatus) -> None:
+        self.fraction = status.progress
 
     async def _deliver(self, urls: list[str], provider_cost: float | None) -> None:
         if self.phase is not JobPhase.DELIVERING:

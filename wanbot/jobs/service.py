@@ -19,9 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from wanbot.credits import CreditPolicy
+from wanbot.http.hooks import WebhookRegistry
 from wanbot.jobs.delivery import Deliverer
 from wanbot.jobs.fitting import Downloader
 from wanbot.jobs.pacing import ChannelPressure
+from wanbot.jobs.polling import PollBudget
 from wanbot.jobs.ports import FailureReason, Notifier
 from wanbot.jobs.run import CancelResult, JobRun, submitting_job
 from wanbot.jobs.scheduler import FairScheduler, Limits, Ticket
@@ -50,6 +52,9 @@ class JobService:
         limits: Limits,
         data_dir: Path,
         pressure: ChannelPressure | None = None,
+        polls: PollBudget | None = None,
+        hooks: WebhookRegistry | None = None,
+        public_url: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -58,6 +63,9 @@ class JobService:
         self.credits = credits
         self.scheduler = FairScheduler(limits)
         self.pressure = pressure or ChannelPressure()
+        self.polls = polls or PollBudget(clock=clock)
+        self.hooks = hooks
+        self.public_url = public_url
         self.deliverer = Deliverer(
             store=store,
             notifier=notifier,
@@ -105,6 +113,7 @@ class JobService:
                 with contextlib.suppress(asyncio.CancelledError):
                     await run.task
             await run.stop_reporting()
+        await self.polls.close()
 
     async def recover(self) -> None:
         jobs = await self.store.jobs_in(list(ACTIVE))

@@ -20,6 +20,9 @@ class Provider(abc.ABC):
     def label(self) -> str:
         return self.capabilities.label
 
+    #: Whether `submit_with_hook` exists: the host calls a URL of ours when the job is done.
+    accepts_webhook: ClassVar[bool] = False
+
     @property
     def pushes_updates(self) -> bool:
         """Whether to learn of progress from `submit_and_watch` rather than by polling."""
@@ -36,6 +39,11 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     async def get_status(self, job_id: str) -> JobStatus:
         """One look at a job started earlier (possibly before a restart)."""
+
+    async def submit_with_hook(self, request: GenerationRequest, webhook_url: str) -> JobStatus:
+        """`submit`, asking the host to call `webhook_url` when the job is done (a hint: the
+        caller confirms with `get_status`). Only where `accepts_webhook`."""
+        raise TypeError(f"{self.name} takes no webhook")
 
     def submit_and_watch(self, request: GenerationRequest) -> AsyncGenerator[JobStatus, None]:
         """Start a job and stream its statuses until a terminal one (push providers only).
