@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from wanbot.jobs.eta import DEFAULT_DURATION_S, Expectation, expect, poll_interval
+from wanbot.jobs.eta import (
+    DEFAULT_DURATION_S,
+    LOOK_COST_S,
+    Expectation,
+    expect,
+    next_look,
+    poll_interval,
+)
 from wanbot.jobs.pacing import ChannelPressure, Observation
 
 
@@ -65,6 +72,33 @@ def test_poll_interval_clamps() -> None:
     assert poll_interval(100, 3600, ceiling=30) == 30.0
     assert poll_interval(0.99, 1, floor=0.5) == 0.5
     assert poll_interval(0, 0) == 0.25  # no expectation at all still waits a little
+
+
+def test_enough_history_gives_the_window_where_jobs_finish() -> None:
+    past = [float(d) for d in range(10, 30)]  # 10..29 s
+    got = expect(past)
+    assert got.basis == 20 and got.seconds == pytest.approx(19.5)
+    assert got.low == pytest.approx(11.9) and got.high == pytest.approx(27.1)
+    assert expect(past[:4]).low is None  # too few to trust a spread
+
+
+def test_next_look_waits_for_the_window_then_looks_evenly_then_backs_off() -> None:
+    window = Expectation(10.0, 20, low=8.0, high=12.0)
+    assert next_look(0, window) == pytest.approx(8.0)  # nothing to learn before the window
+    spacing = (2 * LOOK_COST_S * 4.0) ** 0.5
+    assert next_look(8.0, window) == pytest.approx(spacing)
+    assert next_look(11.9, window) == pytest.approx(0.25)  # up to the window's end, floored
+    assert next_look(12.0, window) == pytest.approx(spacing)
+    assert next_look(60.0, window) == 10.0  # late: backs off to the ceiling
+    # A wide window is looked at less often than a narrow one, not in proportion to its width.
+    wide = Expectation(30.0, 20, low=10.0, high=50.0)
+    assert next_look(20.0, wide) > next_look(8.0, window)
+    assert next_look(20.0, wide) < spacing * 10
+    # A long wait before the window is cut: a job that failed early is not left for minutes.
+    slow = Expectation(300.0, 20, low=280.0, high=320.0)
+    assert next_look(0, slow) == 30.0
+    # Without a spread, the plain policy decides.
+    assert next_look(12, Expectation(60.0, 3)) == poll_interval(12, 60)
 
 
 class FakeClock:

@@ -3,7 +3,8 @@ limit, posted once, then settled: the cost of the images delivered captured, the
 
 A result is posted as soon as it is ready: nothing here waits for a budget. discord.py follows
 Discord's own rate-limit headers; while the post is in flight, the channel's progress edits stand
-aside (`ChannelPressure.posting`), so they never compete with it."""
+aside, so they never compete with it; in a channel Discord has just refused, results take turns
+(`ChannelPressure.delivering`)."""
 
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ class Deliverer:
     async def _post(self, job: Job, delivery: Delivery) -> list[int]:
         for attempt in range(DELIVERY_ATTEMPTS):
             try:
-                with self.pressure.posting(job.channel_id):
+                async with self.pressure.delivering(job.channel_id):
                     return await self.notifier.deliver(job, delivery)
             except Exception:
                 if attempt + 1 == DELIVERY_ATTEMPTS:

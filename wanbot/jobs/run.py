@@ -371,7 +371,7 @@ class JobRun:
             job_id=self.job.id,
             host=provider.name,
             submitted_at=self.submitted_at or self.service.clock(),
-            expected_s=self.expectation.seconds if self.expectation else 30.0,
+            expectation=self.expectation or Expectation(30.0, 0),
             deadline_at=self.job.deadline_at,
             clock=self.service.clock,
             budget=self.service.polls,

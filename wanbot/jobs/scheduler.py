@@ -67,6 +67,7 @@ class FairScheduler:
         self._off_host: set[str] = set()  # running, results in: no longer at the host
         self._hosts: dict[str, _HostWindow] = {}
         self._started_epoch: dict[str, int] = {}
+        self._order: dict[str, int] | None = None  # places in line, until the queues change
 
     def __len__(self) -> int:
         return sum(len(q) for q in self._queues.values())
@@ -77,6 +78,7 @@ class FairScheduler:
 
     def push(self, ticket: Ticket) -> None:
         self._queues.setdefault(ticket.user_key, deque()).append(ticket)
+        self._order = None
 
     def mark_running(self, ticket: Ticket) -> None:
         """Count a job that is already running (one resumed after a restart)."""
@@ -91,6 +93,7 @@ class FairScheduler:
                     queue.remove(ticket)
                     if not queue:
                         del self._queues[key]
+                    self._order = None
                     return True
         return False
 
@@ -183,6 +186,7 @@ class FairScheduler:
         # The member gets back the turn the refusal took away: first among members again.
         self._queues.setdefault(ticket.user_key, deque()).appendleft(ticket)
         self._queues.move_to_end(ticket.user_key, last=False)
+        self._order = None
         return True
 
     def _count(self, *, provider: str | None = None, user: tuple[int, int] | None = None) -> int:
@@ -215,6 +219,7 @@ class FairScheduler:
                 if not self._may_start(ticket):
                     continue
                 queue.popleft()
+                self._order = None
                 self._running[ticket.job_id] = ticket
                 self._started_epoch[ticket.job_id] = self._host(ticket.provider).epoch
                 started.append(ticket)
@@ -226,6 +231,16 @@ class FairScheduler:
 
     def positions(self) -> dict[str, int]:
         """1-based place in line of every queued job, following the turn order."""
+        return dict(self._places())
+
+    def position(self, job_id: str) -> int | None:
+        """One job's place in line (every queued job's reporter asks, often: kept until the
+        queues change)."""
+        return self._places().get(job_id)
+
+    def _places(self) -> dict[str, int]:
+        if self._order is not None:
+            return self._order
         queues = [list(q) for q in self._queues.values()]
         order: dict[str, int] = {}
         depth = 0
@@ -236,4 +251,5 @@ class FairScheduler:
                     order[queue[depth].job_id] = place
                     place += 1
             depth += 1
+        self._order = order
         return order

@@ -159,7 +159,7 @@ class JobService:
         )
 
     def position(self, job_id: str) -> int | None:
-        return self.scheduler.positions().get(job_id)
+        return self.scheduler.position(job_id)
 
     # -- host windows (see scheduler.py) --------------------------------------------------
     def _host_busy(self, provider: str, retry_after: float | None) -> None:

@@ -1,7 +1,7 @@
 """How a running job learns that its host finished: by looking, within the host's request budget,
 or, where the host pushes, from a webhook that makes it look at once.
 
-Looks are spaced by `eta.poll_interval` around the job's expected finish, and each one waits for
+Looks are spaced by `eta.next_look` around the job's expected finish, and each one waits for
 its turn in the host's `PollBudget` (the jobs most likely done go first). With a webhook, polling
 is only a safety net (a look every SAFETY_NET_S at most); a push is a hint, never a verdict: the
 job asks the host (`get_status`) and believes only its answer. A hook takes one push: after it the
@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from wanbot.http.hooks import Hook
-from wanbot.jobs.eta import poll_interval
+from wanbot.jobs.eta import Expectation, next_look
 from wanbot.jobs.polling import PollBudget
 from wanbot.providers.errors import ProviderError, RateLimited, TimedOut
 from wanbot.providers.models import JobStatus
@@ -38,7 +38,7 @@ class StatusWatch:
     job_id: str
     host: str
     submitted_at: float
-    expected_s: float
+    expectation: Expectation
     deadline_at: float
     clock: Callable[[], float]
     budget: PollBudget
@@ -59,10 +59,10 @@ class StatusWatch:
             if self.remaining() <= 0:
                 raise PastDeadline
             elapsed = max(0.0, self.clock() - self.submitted_at)
-            wait = poll_interval(elapsed, self.expected_s)
+            wait = next_look(elapsed, self.expectation)
             pushed_now = await self._wait(wait)
             # A pushed job is the likeliest of all to be done: first in the host's line.
-            due_at = 0.0 if pushed_now else self.submitted_at + self.expected_s
+            due_at = 0.0 if pushed_now else self.submitted_at + self.expectation.seconds
             if not await self.budget.turn(self.host, self.job_id, due_at, self.deadline_at):
                 raise PastDeadline
             try:
