@@ -101,15 +101,10 @@ class ChannelPressure:
 
     # -- registration (the notifier) -----------------------------------------------------------
     def register(self, job_id: str, token: str, channel_id: int) -> None:
-        """Tie a job's interaction token to its channel, so webhook answers count for both.
-
-        The member has just been shown the job's placeholder: that counts as its latest edit,
-        so a burst of new jobs is not followed at once by a burst of progress edits.
-        """
+        """Tie a job's interaction token to its channel, so webhook answers count for both."""
         key = token_key(token)
         self._channel_of_token[key] = channel_id
         self._token_of_job[job_id] = key
-        self._last_edit[job_id] = self._clock()
 
     def forget(self, job_id: str) -> None:
         """The job's progress is over (its reporter stopped); its result may still be posted."""

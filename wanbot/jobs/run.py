@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import contextvars
 import enum
+import functools
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import replace
@@ -334,24 +335,8 @@ class JobRun:
     async def _follow_stream(
         self, provider: Provider, stream: AsyncGenerator[JobStatus, None], first: JobStatus
     ) -> JobStatus:
-        status = first
-        try:
-            while not status.state.terminal:
-                status = await self._within_deadline(anext(stream))
-                self.fraction = status.progress
-            return status
-        except (ProviderError, StopAsyncIteration) as e:
-            broken: BaseException = e
-        finally:
-            with contextlib.suppress(Exception):
-                await stream.aclose()
-        log.info(
-            "job %s: stream from %s ended early (%s); polling instead",
-            self.job.id,
-            provider.name,
-            broken,
-        )
-        return await self._poll(provider, first.job_id)
+        final = await self._watch(provider).follow(stream, first, self._seen)
+        return final if final is not None else await self._poll(provider, first.job_id)
 
     def _remaining(self) -> float:
         return self.job.deadline_at - self.service.clock()
@@ -366,8 +351,8 @@ class JobRun:
         except TimeoutError as e:
             raise PastDeadline from e
 
-    async def _poll(self, provider: Provider, provider_job_id: str) -> JobStatus:
-        watch = StatusWatch(
+    def _watch(self, provider: Provider) -> StatusWatch:
+        return StatusWatch(
             job_id=self.job.id,
             host=provider.name,
             submitted_at=self.submitted_at or self.service.clock(),
@@ -377,7 +362,10 @@ class JobRun:
             budget=self.service.polls,
             hook=self.hook,
         )
-        return await watch.until_final(lambda: provider.get_status(provider_job_id), self._seen)
+
+    async def _poll(self, provider: Provider, provider_job_id: str) -> JobStatus:
+        look = functools.partial(provider.get_status, provider_job_id)
+        return await self._watch(provider).until_final(look, self._seen)
 
     def _seen(self, status: JobStatus) -> None:
         self.fraction = status.progress

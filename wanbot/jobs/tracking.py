@@ -11,9 +11,11 @@ job polls as any other. Every wait is bounded by the job's deadline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from wanbot.http.hooks import Hook
 from wanbot.jobs.eta import Expectation, next_look
@@ -22,6 +24,7 @@ from wanbot.providers.errors import ProviderError, RateLimited, TimedOut
 from wanbot.providers.models import JobStatus
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # With a webhook, the longest a job goes without a look of its own (the push may be lost).
 SAFETY_NET_S = 30.0
@@ -82,6 +85,28 @@ class StatusWatch:
             if pushed_now:
                 log.info("job %s: pushed, but %s says %s", self.job_id, self.host, status.state)
 
+    async def follow(
+        self,
+        stream: AsyncGenerator[JobStatus, None],
+        first: JobStatus,
+        seen: Callable[[JobStatus], None],
+    ) -> JobStatus | None:
+        """Statuses the host pushes on a stream (skills.video SSE) until a terminal one; None if
+        the stream broke first (the caller polls instead)."""
+        status = first
+        try:
+            while not status.state.terminal:
+                status = await self._within_deadline(anext(stream))
+                seen(status)
+            return status
+        except (ProviderError, StopAsyncIteration) as e:
+            broken: BaseException = e
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()
+        log.info("job %s: stream from %s ended early (%s); polling", self.job_id, self.host, broken)
+        return None
+
     async def _wait(self, seconds: float) -> bool:
         """Wait before the next look; True if a push ended the wait."""
         hook = self.hook
@@ -101,7 +126,7 @@ class StatusWatch:
         """Sleep, but never past the deadline (a host's Retry-After can be any number)."""
         await asyncio.sleep(max(0.0, min(seconds, self.remaining())))
 
-    async def _within_deadline(self, awaitable: Awaitable[JobStatus]) -> JobStatus:
+    async def _within_deadline(self, awaitable: Awaitable[T]) -> T:
         try:
             async with asyncio.timeout(max(0.0, self.remaining())):
                 return await awaitable
