@@ -27,13 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.botrun import counting_logs, running_remote_bot
-from bench.capped_host import CappedMock
+from bench.capped_host import CappedMock, sample_window, window_figures
 from bench.common import peak_rss_mib, percentile, ratio, record, reset_peak_rss, table
 from cogs.client import WanBot
 from tests.fakes.discord_runner import RemoteDiscord, RemoteHandle
 from tests.fakes.discord_server import RecordedRequest
 from wanbot.config import MockConfig
 from wanbot.store.base import Job, JobPhase, token_digest
+from wanbot.store.database import Connection
+from wanbot.store.sqlite import SQLiteStore
 
 ACK_DEADLINE_S = 3.0
 MOCK_DELAY_S = 3.0
@@ -73,15 +75,25 @@ def route_of(method: str, path: str) -> str:
     return f"{method} {'/'.join(parts)}"
 
 
+async def _count_ended(connection: Connection) -> int:
+    row = await connection.fetchone(
+        "SELECT COUNT(*) AS n FROM jobs WHERE state IN ('done', 'failed', 'cancelled')", ()
+    )
+    return 0 if row is None else int(row["n"])
+
+
 async def wait_all_ended(bot: WanBot, count: int, within_s: float) -> tuple[list[Job], bool]:
+    """Every job, once `count` have ended (or the time is up). The bench looks with a COUNT:
+    reading every job five times a second while they run would load the loop it measures."""
+    store = bot.store
+    assert isinstance(store, SQLiteStore)
     deadline = time.monotonic() + within_s
     while True:
-        jobs: list[Job] = await bot.store.jobs_in(list(JobPhase))
-        if sum(1 for j in jobs if j.state.terminal) >= count:
-            return jobs, True
-        if time.monotonic() > deadline:
-            return jobs, False
-        await asyncio.sleep(0.25)
+        ended = await store.database.read(_count_ended)
+        if ended >= count or time.monotonic() > deadline:
+            jobs: list[Job] = await store.jobs_in(list(JobPhase))
+            return jobs, ended >= count
+        await asyncio.sleep(0.2)
 
 
 def host_done_at(data_dir: Path, job: Job, delay_s: float) -> float | None:
@@ -135,6 +147,8 @@ async def run_phase(phase: Phase, workdir: Path) -> dict[str, Any]:
                 host_429_before = capped[0].count_429 if capped else 0
                 reset_peak_rss()
                 start = time.monotonic()
+                windows: list[tuple[int, int, int]] = []  # (cuts, window, in flight) over time
+                sampler = asyncio.create_task(sample_window(bot, windows))
                 sent_at: dict[str, float] = {}
                 handles: list[RemoteHandle] = []
                 if phase.sequential:
@@ -159,6 +173,7 @@ async def run_phase(phase: Phase, workdir: Path) -> dict[str, Any]:
                     handles = await remote.slash_many(calls)
                     sent_at = {h.token: now for h in handles}
                 jobs, finished = await wait_all_ended(bot, phase.jobs + 1, phase.timeout_s)
+                sampler.cancel()
                 wall_s = time.monotonic() - start
                 figures = await collect(
                     phase, remote, handles, jobs, sent_at, data_dir, base_requests
@@ -170,6 +185,7 @@ async def run_phase(phase: Phase, workdir: Path) -> dict[str, Any]:
                     wall_s=wall_s,
                     peak_rss_mib=peak_rss_mib(),
                 )
+                figures.update(window_figures(windows))
                 if capped:
                     host = capped[0]
                     figures.update(
@@ -311,7 +327,14 @@ def report(phases: list[Phase]) -> str:
     lines = [table(headers, rows, digits=2)]
     for phase in phases:
         f = phase.figures
+        window = (
+            f"cut {f['window_cuts']}x, then {f['window_after_first_cut']}, last"
+            f" {f['window_last']}, in flight {f['in_flight_mean_after_first_cut']} on average"
+            if f.get("window_after_first_cut")
+            else None
+        )
         extras = {
+            "host window": window,
             "429 by route": f["429_by_route"],
             "webhook edits": f["webhook_edits"],
             "errors": f["errors"],

@@ -8,14 +8,19 @@ benchmark reports: the 429s, the jobs accepted and the most in flight at once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from wanbot.config import MockConfig
 from wanbot.providers.errors import RateLimited
 from wanbot.providers.mock import MockProvider
 from wanbot.providers.models import GenerationRequest, JobStatus
+
+if TYPE_CHECKING:
+    from cogs.client import WanBot
 
 log = logging.getLogger(__name__)
 
@@ -53,3 +58,27 @@ class CappedMock(MockProvider):
         self.accepted += 1
         self.peak_in_flight = max(self.peak_in_flight, len(self._busy_until))
         return status
+
+
+async def sample_window(bot: WanBot, into: list[tuple[int, int, int]]) -> None:
+    """The mock host's window in the bot's scheduler, four times a second."""
+    while True:
+        f = bot.jobs.scheduler.host_figures("mock")
+        into.append((int(f["cuts"]), int(f["window"]), int(f["in_flight"])))
+        await asyncio.sleep(0.25)
+
+
+def window_figures(samples: list[tuple[int, int, int]]) -> dict[str, Any]:
+    """What the window found: its range once the host first refused, and where it ended."""
+    after = [(w, n) for cuts, w, n in samples if cuts > 0]
+    return {
+        "window_max": max((w for _, w, _ in samples), default=None),
+        "window_cuts": max((c for c, _, _ in samples), default=0),
+        "window_after_first_cut": [min(w for w, _ in after), max(w for w, _ in after)]
+        if after
+        else None,
+        "window_last": samples[-1][1] if samples else None,
+        "in_flight_mean_after_first_cut": round(sum(n for _, n in after) / len(after), 2)
+        if after
+        else None,
+    }

@@ -6,13 +6,13 @@ come from many members in many channels through a sliding window (`--in-flight` 
 finished), so the queue never simply fills. After a warm-up, the process is sampled at the
 start, every few seconds, and at the end (all jobs finished, gc.collect()): RSS, open file
 descriptors, threads, asyncio tasks, and the sizes of every per-job structure the bot keeps
-(JobService._live, EditPacer dicts, the scheduler, discord.py's view store and caches).
+(JobService._live, ChannelPressure dicts, the scheduler, discord.py's view store and caches).
 
 FakeDiscord runs in this same process (its own thread and loop) and keeps every message, upload,
 request and gateway event; so that it does not show as growth, each job's interaction, messages
 and uploads are dropped from it once its delivery has been checked, its request log is tallied
-and cleared, and its RESUME buffer keeps only the latest events. The bot's EditPacer limits are
-raised in place (see SOAK_PACER; `--bot-pacer` keeps them).
+and cleared, and its RESUME buffer keeps only the latest events. The bot paces itself only by
+what Discord answers (ChannelPressure): there is no budget of its own to raise.
 
     .venv/bin/python -m bench.soak [--jobs 3000] [--in-flight 50] [--users 100] [--channels 10]
 """
@@ -40,7 +40,6 @@ from bench.botrun import add_members, counting_logs, running_bot
 from bench.common import peak_rss_mib, ratio, record, reset_peak_rss, rss_mib, table
 from cogs.client import WanBot
 from tests.fakes.discord_server import FakeDiscord
-from wanbot.jobs.progress import EditPacer
 from wanbot.store.base import JobPhase
 
 MOCK_DELAY_S = 0.05
@@ -52,17 +51,6 @@ max_running_per_user = 4
 max_queued_per_user = 10
 """
 CREDITS = f"allowance = 100000000\nimage_cost = {IMAGE_COST}"
-# The bot's own EditPacer allows 20 edits per 2 s overall (10 a second, deliveries included) and
-# 4 per 5 s per channel, which would cap the soak at under 10 jobs/s. Its limits are raised in
-# place (same windows), so every part of the bot that holds it sees them: room for ~40 jobs/s.
-SOAK_PACER = {"per_channel": 20, "overall": 100}
-
-
-def widen_pacer(pacer: EditPacer) -> None:
-    pacer._per_channel = SOAK_PACER["per_channel"]
-    pacer._overall = SOAK_PACER["overall"]
-
-
 ACTIVE = [JobPhase.QUEUED, JobPhase.SUBMITTING, JobPhase.RUNNING, JobPhase.DELIVERING]
 STUCK_AFTER_S = 90.0
 GATEWAY_BUFFER_KEPT = 200
@@ -307,8 +295,9 @@ class Sampler:
             "py_blocks": sys.getallocatedblocks(),
             "gc_objects": len(gc.get_objects()),
             "jobs_live": len(jobs.live),
-            "pacer_last_by_job": len(jobs.pacer._last_by_job),
-            "pacer_by_channel": len(jobs.pacer._by_channel),
+            "pressure_jobs": len(jobs.pressure._last_edit),
+            "pressure_tokens": len(jobs.pressure._token_of_job),
+            "pressure_channels": len(jobs.pressure._channels),
             "scheduler_queued": len(jobs.scheduler),
             "scheduler_running": jobs.scheduler.running_count,
             "scheduler_member_queues": len(jobs.scheduler._queues),
@@ -421,8 +410,6 @@ async def soak(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             async with running_bot(
                 fake, workdir, generation=GENERATION, credits=CREDITS, mock_delay=MOCK_DELAY_S
             ) as bot:
-                if not args.bot_pacer:
-                    widen_pacer(bot.jobs.pacer)
                 data_dir = workdir / "data"
                 db_path = workdir / "wanbot.db"
                 driver = Driver(bot, fake, members, channels, args.in_flight)
@@ -570,7 +557,7 @@ async def main_async(args: argparse.Namespace) -> None:
         "images_per_job": 1,
         "image_cost": IMAGE_COST,
         "generation": " ".join(GENERATION.split()),
-        "pacer": "bot default" if args.bot_pacer else {**SOAK_PACER, "windows_s": "5 / 2"},
+        "pacing": "ChannelPressure (no budget of the bot's own)",
         "settle_s": args.settle,
         "note": (
             "FakeDiscord runs in the same process: RSS, fds, threads are bot + fake; the fake's"
@@ -590,9 +577,6 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=10)
     parser.add_argument("--sample-every", type=float, default=5.0)
     parser.add_argument("--settle", type=float, default=2.0, help="idle seconds before the end")
-    parser.add_argument(
-        "--bot-pacer", action="store_true", help="keep the bot's own EditPacer (about 10 edits/s)"
-    )
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -19,13 +19,21 @@ back), which is what JobService reads (`recent_durations`) to form its expectati
 Lag = when the bot's status request came back saying "completed" minus when the fake's job
 completed (its submission time plus its duration; one process, one monotonic clock).
 
+  webhook           the bot's loop with `http.public_url` set: every run carries a webhook_url on
+                    the bot's own HTTP listener (HttpServer + WebhookRegistry, as in the bot), the
+                    fake calls it when the job ends, the job looks once; no history
+  matched_budget_1  adaptive_matched under PixelDojo's default status budget (1 request a
+                    second for all jobs together), to show what the budget costs in lag
+
+Every adaptive scenario except the last runs with a status budget of POLL_RATE a second for the
+host, above what any scenario asks for, so the budget does not shape the comparison with the
+fixed loop (which has no budget).
+
 Targets (issue 11), checked and printed after the table: polled tracking, cold and matched, at
 a lag mean <= 0.25x the fixed poller's for <= 1.0x its requests; with webhooks, <= 0.05x the lag
-for <= 0.2x the requests. The webhook scenario needs the job run to pass PixelDojo a per-job
-`webhook_url` on the bot's HTTP listener; until that is wired, `--webhook` says so and records
-nothing for it.
+for <= 0.2x the requests.
 
-    .venv/bin/python -m bench.tracking [--per-class 5] [--seed 7] [--webhook]
+    .venv/bin/python -m bench.tracking [--per-class 5] [--seed 7]
 """
 
 from __future__ import annotations
@@ -47,14 +55,18 @@ import aiohttp
 from aiohttp import web
 
 from bench.common import mean, percentile, ratio, record, table
-from tests.fakes.pixeldojo_server import FakePixelDojo
+from tests.fakes.pixeldojo_server import FakeJob, FakePixelDojo
 from wanbot.config import CreditsConfig, PixelDojoConfig
 from wanbot.credits import CreditPolicy
+from wanbot.http.hooks import WebhookRegistry
+from wanbot.http.server import CallableProbe, HttpServer
 from wanbot.jobs.fitting import Downloader
+from wanbot.jobs.polling import PollBudget
 from wanbot.jobs.ports import Delivery, JobOutcome, Progress
 from wanbot.jobs.run import JobRun
 from wanbot.jobs.scheduler import Limits
 from wanbot.jobs.service import JobService
+from wanbot.metrics import Metrics
 from wanbot.providers.base import Provider
 from wanbot.providers.models import GenerationRequest, JobStatus
 from wanbot.providers.pixeldojo import PixelDojoProvider
@@ -64,6 +76,7 @@ from wanbot.store.sqlite import SQLiteStore
 
 CLASSES = (("1K", 3.0), ("2K", 8.0), ("4K", 20.0))  # (size in 'matched', nominal seconds)
 FIXED_INTERVAL_S = 2.0
+POLL_RATE = 50.0  # status requests a second: more than any scenario asks for
 HISTORY_JOBS = 20
 _DURATION = re.compile(r"dur=([0-9.]+)")
 
@@ -85,11 +98,11 @@ class TimedPixelDojo(FakePixelDojo):
         return response
 
     async def _job(self, request: web.Request) -> web.Response:
-        job_id = request.match_info["job_id"]
-        self.status_calls[job_id] += 1
-        # super()._job reads the duration before its first await, so this is per request.
-        self.job_duration_s = self.durations.get(job_id, 0.2)
+        self.status_calls[request.match_info["job_id"]] += 1
         return await super()._job(request)
+
+    def duration_of(self, job: FakeJob) -> float:
+        return self.durations.get(job.id, 0.2)
 
     def completed_at(self, job_id: str) -> float:
         return self.jobs[job_id].created + self.durations[job_id]
@@ -149,6 +162,8 @@ class Scenario:
     service: type[JobService]
     history: str  # none, mixed, matched
     matched_sizes: bool
+    poll_rate: float = 0.0  # the host's status budget (0: POLL_RATE)
+    webhook: bool = False
     figures: dict[str, Any] = field(default_factory=dict)
 
 
@@ -217,6 +232,10 @@ async def run_scenario(
     await host.start()
     store = await SQLiteStore.open(db)
     notifier = StubNotifier()
+    hooks = WebhookRegistry()
+    probe = CallableProbe(lambda: True, lambda: True, lambda: True)
+    listener = HttpServer("127.0.0.1", 0, metrics=Metrics(), probe=probe, hooks=hooks)
+    await listener.start()
     try:
         async with aiohttp.ClientSession() as session:
             provider = LearningPixelDojo(
@@ -235,6 +254,9 @@ async def run_scenario(
                 credits=CreditPolicy(CreditsConfig(allowance=1_000_000)),
                 limits=Limits(total=64, per_provider=64, per_user=64),
                 data_dir=folder / "data",
+                polls=PollBudget({"pixeldojo": scenario.poll_rate or POLL_RATE}),
+                hooks=hooks if scenario.webhook else None,
+                public_url=listener.base_url if scenario.webhook else "",
             )
             await service.start()
             ids: list[tuple[str, Plan]] = []
@@ -268,6 +290,7 @@ async def run_scenario(
             jobs = {job_id: await store.get_job(job_id) for job_id, _ in ids}
     finally:
         await store.close()
+        await listener.stop()
         await host.stop()
 
     lags: list[float] = []
@@ -332,12 +355,6 @@ def target_report(figures: dict[str, dict[str, Any]]) -> list[str]:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    if args.webhook:
-        print(
-            "[webhook] not measurable yet: the job run does not pass PixelDojo a webhook_url;"
-            " this scenario is skipped",
-            flush=True,
-        )
     rng = random.Random(args.seed)
     plans = [
         Plan(cls, nominal * rng.uniform(0.8, 1.2))
@@ -349,6 +366,8 @@ async def main_async(args: argparse.Namespace) -> None:
         Scenario("adaptive_cold", JobService, "none", matched_sizes=False),
         Scenario("adaptive_mixed", JobService, "mixed", matched_sizes=False),
         Scenario("adaptive_matched", JobService, "matched", matched_sizes=True),
+        Scenario("webhook", JobService, "none", matched_sizes=False, webhook=True),
+        Scenario("matched_budget_1", JobService, "matched", matched_sizes=True, poll_rate=1.0),
     ]
     with tempfile.TemporaryDirectory(prefix="wanbot-bench-") as workdir:
         for scenario in scenarios:
@@ -409,6 +428,11 @@ async def main_async(args: argparse.Namespace) -> None:
         "fixed_interval_s": FIXED_INTERVAL_S,
         "history_jobs": HISTORY_JOBS,
         "first_guess_s": FIRST_GUESS_S["pixeldojo"],
+        "poll_rate_per_s": POLL_RATE,
+        "scenarios": {
+            sc.name: {"history": sc.history, "webhook": sc.webhook, "poll_rate": sc.poll_rate}
+            for sc in scenarios
+        },
     }
     path = record("tracking", params, {s.name: s.figures for s in scenarios})
     print(f"\nrecorded in {path}")
@@ -418,7 +442,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--per-class", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--webhook", action="store_true", help="the webhook scenario (not built)")
     asyncio.run(main_async(parser.parse_args()))
 
 

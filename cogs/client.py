@@ -28,6 +28,7 @@ from wanbot.app import Services, build_services
 from wanbot.config import Config, DiscordConfig, Secrets, Settings, anchored
 from wanbot.fetch import InputFetcher
 from wanbot.inputs import prune_inputs
+from wanbot.jobs.pacing import pressure_trace_config
 from wanbot.jobs.service import JobService
 from wanbot.providers.mock import MockProvider
 from wanbot.store.base import Store
@@ -67,7 +68,8 @@ class WanBot(commands.Bot):
             chunk_guilds_at_startup=False,
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=ErrorBoundary,
-            http_trace=operations.discord_trace,
+            # discord.py takes one trace: the operators' 429 counter and the channel pressure.
+            http_trace=pressure_trace_config(services.pressure, into=operations.discord_trace),
             **self.shard_options(services.config.settings.discord),
         )
         self.operations = operations
@@ -240,6 +242,7 @@ async def open_bot(config: Config) -> AsyncIterator[WanBot]:
                 inputs,
                 metrics=operations.metrics,
                 balances=operations.balances,
+                hooks=operations.hooks,
             )
             bot = bot_class(settings.discord)(services=services, operations=operations)
             async with bot, operations.serving(bot):

@@ -14,12 +14,16 @@ import aiohttp
 
 from wanbot.admission import Admission, AuditLog, Limits, RefusalNotice
 from wanbot.balance import BalanceTracker, thresholds_from
-from wanbot.config import Config
+from wanbot.config import KEYED_PROVIDERS, Config
 from wanbot.credits import CreditPolicy
 from wanbot.fetch import InputFetcher
+from wanbot.http.hooks import WebhookRegistry
 from wanbot.jobs.fitting import Downloader
 from wanbot.jobs.leases import LeaseSettings
+from wanbot.jobs.pacing import ChannelPressure
+from wanbot.jobs.polling import PollBudget
 from wanbot.jobs.ports import Delivery, JobOutcome, Notifier, Progress
+from wanbot.jobs.scheduler import DEFAULT_HOST_FLOOR
 from wanbot.jobs.scheduler import Limits as RunLimits
 from wanbot.jobs.service import JobService
 from wanbot.member_data import MemberData
@@ -87,6 +91,7 @@ class Services:
     metrics: Metrics
     balances: BalanceTracker
     member_data: MemberData
+    pressure: ChannelPressure  # fed by the chat client's answers; progress edits yield to it
 
     def plug(self, notifier: Notifier, audit: AuditLog) -> None:
         self.notifier.target = notifier
@@ -102,9 +107,11 @@ def build_services(
     *,
     metrics: Metrics | None = None,
     balances: BalanceTracker | None = None,
+    hooks: WebhookRegistry | None = None,
 ) -> Services:
-    """`metrics` and `balances` come from the operators' side when it exists (the HTTP server
-    exports them); otherwise the services count into their own."""
+    """Every service, once. `metrics` and `balances` come from the operators' side when it
+    exists (the HTTP server exports them; otherwise the services count into their own); `hooks`
+    is the registry the HTTP server answers host webhooks from."""
     settings = config.settings
     if metrics is None:
         metrics = Metrics()
@@ -119,6 +126,7 @@ def build_services(
     notifier = NotifierPort()
     audit = AuditPort()
     gen = settings.generation
+    pressure = ChannelPressure()
 
     def image_cost(provider: str) -> int:
         override: int | None = getattr(settings.providers, provider).image_cost
@@ -144,6 +152,7 @@ def build_services(
             total=gen.max_concurrent_jobs,
             per_provider=gen.max_jobs_per_provider,
             per_user=gen.max_running_per_user,
+            host_floor=DEFAULT_HOST_FLOOR,
         ),
         data_dir=data_dir,
         # PostgreSQL may be shared by several processes: each leases the jobs it works on.
@@ -151,6 +160,10 @@ def build_services(
         image_cost=image_cost,
         metrics=metrics,
         balances=balances,
+        pressure=pressure,
+        polls=PollBudget(poll_rates(config)),
+        hooks=hooks,
+        public_url=webhook_base(config, hooks),
     )
     return Services(
         config=config,
@@ -173,4 +186,25 @@ def build_services(
             data_dir=data_dir,
             keep_prompts_days=settings.storage.keep_prompts_days,
         ),
+        pressure=pressure,
     )
+
+
+def poll_rates(config: Config) -> dict[str, float]:
+    """Status requests per second per host, where the configuration sets them."""
+    providers = config.settings.providers
+    rates = {name: getattr(providers, name).polls_per_s for name in KEYED_PROVIDERS}
+    return {name: rate for name, rate in rates.items() if rate is not None}
+
+
+def webhook_base(config: Config, hooks: WebhookRegistry | None) -> str:
+    """`http.public_url` when hosts can push to it: it needs the HTTP server and its registry."""
+    http = config.settings.http
+    if not http.public_url:
+        return ""
+    if not http.listen or hooks is None:
+        log.warning(
+            "http.public_url is set but http.listen is not: hosts' pushes go nowhere; polling"
+        )
+        return ""
+    return http.public_url

@@ -102,7 +102,10 @@ class StorageConfig(Section):
 class GenerationConfig(Section):
     provider: ProviderName | Literal["auto"] = "auto"
     fallback: list[ProviderName] = []
-    max_concurrent_jobs: PositiveInt = 8
+    # Jobs in flight in all. Most of a job's life is waiting on its host (one task, a status
+    # request every few seconds), so this is above one host's window: below it, it would cap
+    # every host's learned window (it was 8, under the default ceiling of 16).
+    max_concurrent_jobs: PositiveInt = 32
     # The ceiling of a host's adaptive window (see wanbot.jobs.scheduler): hosts run jobs in
     # parallel and say when to slow down (429/503), so the bot need not guess low.
     max_jobs_per_provider: PositiveInt = 16
@@ -136,6 +139,9 @@ class ProviderSection(Section):
     model: str
     image_cost: NonNegativeInt | None = None
     timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    # Status requests per second, all jobs on this host together (None: the host's documented
+    # limit where there is one; see wanbot.jobs.polling.DEFAULT_POLL_RATES).
+    polls_per_s: Annotated[float, Field(gt=0)] | None = None
 
     @field_validator("base_url")
     @classmethod

@@ -3,13 +3,17 @@
 Routes (under /api/v1): ``POST /models/{model}/run``, ``GET /jobs/{id}``, ``GET /models/{model}``.
 The run body is checked against the same request schema the fake serves (additionalProperties:
 false), so a client that guesses a field name or a format the docs don't allow gets the 400 the
-real host would give.
+real host would give. ``webhook_url`` is a run option beside the model's fields (PixelDojo's SDK
+shows it; the payload is undocumented): when the job ends, the fake POSTs the job's status answer,
+as ``GET /jobs/{id}`` gives it, to that URL once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import io
 import re
 import time
@@ -17,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+import aiohttp
 from aiohttp import web
 from PIL import Image, UnidentifiedImageError
 
@@ -57,6 +62,17 @@ class FakeJob:
     cost: int
     created: float = field(default_factory=time.monotonic)
     urls: list[str] = field(default_factory=list)
+    webhook_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Push:
+    """One webhook call the fake made: to which URL, for which job, what the bot answered."""
+
+    job_id: str
+    url: str
+    status: int | None  # None: no answer (connection refused, timeout)
+    at: float  # time.monotonic()
 
 
 class FakePixelDojo(FakeProviderServer):
@@ -96,6 +112,24 @@ class FakePixelDojo(FakeProviderServer):
         self.echo_auth_in_errors = False  # a careless host that repeats the key it was given
         self.jobs: dict[str, FakeJob] = {}
         self.canned: dict[str, deque[tuple[int, Any]]] = {}
+        # A host with room for so many unfinished jobs: a run beyond it is answered 429.
+        self.max_in_flight: int | None = None
+        self.busy_retry_after_s = 0.5
+        self.refused_busy = 0
+        self.peak_in_flight = 0
+        self.pushes: list[Push] = []
+        self.drop_pushes = False  # the host "forgets" to call: the bot must poll anyway
+        self._pushers: set[asyncio.Task[None]] = set()
+        self._push_session: aiohttp.ClientSession | None = None
+
+    async def stop(self) -> None:
+        for task in list(self._pushers):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._push_session is not None:
+            await self._push_session.close()
+        await super().stop()
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(self.prefix + "/models/{model}/run", self._run)
@@ -202,12 +236,22 @@ class FakePixelDojo(FakeProviderServer):
             return self.error_response(404, "model_not_found", f"Model {model} not found")
         body = request[PARSED_BODY]
         try:
-            n = self.validate(model, body)
+            webhook_url = _webhook_url(body)
+            n = self.validate(model, _without_webhook(body))
         except InvalidRequest as e:
             return self.error_response(400, "invalid_request", str(e))
         refused = self._over_rate()
         if refused is not None:
             return refused
+        in_flight = self.in_flight()
+        if self.max_in_flight is not None and in_flight >= self.max_in_flight:
+            self.refused_busy += 1
+            return self.error_response(
+                429,
+                "rate_limited",
+                "Too many jobs in progress",
+                {"Retry-After": f"{self.busy_retry_after_s:g}"},
+            )
         cost = n * self.credit_cost
         if cost > self.credits:
             return self.error_response(
@@ -216,7 +260,13 @@ class FakePixelDojo(FakeProviderServer):
         self.credits -= cost
         self.accepted_at.append(time.monotonic())
         job = FakeJob(self.new_id("job_"), model, cast(dict[str, Any], body), n, cost)
+        job.webhook_url = webhook_url
         self.jobs[job.id] = job
+        self.peak_in_flight = max(self.peak_in_flight, in_flight + 1)
+        if webhook_url is not None:
+            pusher = asyncio.create_task(self._push_when_done(job))
+            self._pushers.add(pusher)
+            pusher.add_done_callback(self._pushers.discard)
         return web.json_response(
             {
                 "jobId": job.id,
@@ -250,9 +300,20 @@ class FakePixelDojo(FakeProviderServer):
         job = self.jobs.get(request.match_info["job_id"])
         if job is None:
             return self.error_response(404, "job_not_found", "Job not found")
+        return web.json_response(self.job_answer(job))
+
+    def finished(self, job: FakeJob) -> bool:
+        return not self.never_finish and time.monotonic() - job.created >= self.duration_of(job)
+
+    def duration_of(self, job: FakeJob) -> float:
+        """How long the job takes (one duration for all here; a subclass may vary it)."""
+        return self.job_duration_s
+
+    def job_answer(self, job: FakeJob) -> dict[str, Any]:
+        """What `GET /jobs/{id}` says of the job now."""
         base: dict[str, Any] = {"jobId": job.id, "creditCost": job.cost}
-        if self.never_finish or time.monotonic() - job.created < self.job_duration_s:
-            return web.json_response({**base, "status": "processing"})
+        if not self.finished(job):
+            return {**base, "status": "processing"}
         if self.fail_jobs is not None:
             message = FAILURE_MESSAGES.get(self.fail_jobs, self.fail_jobs)
             error: Any = (
@@ -260,10 +321,34 @@ class FakePixelDojo(FakeProviderServer):
                 if self.job_error_as_object
                 else message
             )
-            return web.json_response({**base, "status": "failed", "error": error})
+            return {**base, "status": "failed", "error": error}
         if not job.urls:
             job.urls = [self.add_result_file(f"{job.id}-{i}.png") for i in range(job.n)]
-        return web.json_response({**base, "status": "completed", "output": {"images": job.urls}})
+        return {**base, "status": "completed", "output": {"images": job.urls}}
+
+    def in_flight(self) -> int:
+        """Jobs submitted and not yet finished."""
+        return sum(1 for job in self.jobs.values() if not self.finished(job))
+
+    async def _push_when_done(self, job: FakeJob) -> None:
+        assert job.webhook_url is not None
+        while True:  # past its time, unless held by `never_finish`
+            await asyncio.sleep(max(0.02, job.created + self.duration_of(job) - time.monotonic()))
+            if self.finished(job):
+                break
+        if self.drop_pushes:
+            return
+        if self._push_session is None:
+            self._push_session = aiohttp.ClientSession()
+        status: int | None = None
+        try:
+            async with self._push_session.post(
+                job.webhook_url, json=self.job_answer(job), timeout=aiohttp.ClientTimeout(total=5)
+            ) as response:
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError):
+            status = None
+        self.pushes.append(Push(job.id, job.webhook_url, status, time.monotonic()))
 
     # -- validation --------------------------------------------------------------------------
     def validate(self, model: str, body: Any) -> int:
@@ -349,6 +434,21 @@ class FakePixelDojo(FakeProviderServer):
             raise InvalidRequest(
                 f"color_palette: Ratios must sum to 100.00% (got {total // 100}.{total % 100:02d}%)"
             )
+
+
+def _webhook_url(body: Any) -> str | None:
+    if not isinstance(body, dict) or "webhook_url" not in body:
+        return None
+    url = body["webhook_url"]
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise InvalidRequest("webhook_url: Expected an http(s) URL")
+    return url
+
+
+def _without_webhook(body: Any) -> Any:
+    if isinstance(body, dict) and "webhook_url" in body:
+        return {k: v for k, v in body.items() if k != "webhook_url"}
+    return body
 
 
 def _is_int(value: Any) -> bool:

@@ -11,6 +11,7 @@ import asyncio
 import io
 import itertools
 import json
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
@@ -38,6 +39,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any  # parsed JSON, or raw text, or a dict of multipart parts
     query: dict[str, str] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 def make_png(width: int, height: int, colour: tuple[int, int, int] = (200, 80, 40)) -> bytes:

@@ -26,8 +26,8 @@ from wanbot.admission import (
 from wanbot.config import CreditsConfig, MockConfig
 from wanbot.credits import CreditPolicy
 from wanbot.jobs.fitting import Downloader
+from wanbot.jobs.pacing import ChannelPressure
 from wanbot.jobs.ports import Delivery, JobOutcome, Progress
-from wanbot.jobs.progress import EditPacer
 from wanbot.jobs.scheduler import Limits as RunLimits
 from wanbot.jobs.service import JobService
 from wanbot.moderation import Moderator, Refused
@@ -254,7 +254,7 @@ async def open_kit(
                 credits=policy,
                 limits=limits or RunLimits(total=8, per_provider=8, per_user=8),
                 data_dir=data_dir,
-                pacer=EditPacer(per_job_s=0.0, per_channel=100, overall=100),
+                pressure=ChannelPressure(per_job_s=0.0),
                 clock=now,
                 image_cost=price_of.__getitem__,
             )

@@ -1,13 +1,18 @@
-"""Expected durations, the poll interval policy and the edit pacer."""
+"""Expected durations, the poll interval policy and the progress gate's per-job spacing."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from wanbot.jobs.eta import DEFAULT_DURATION_S, Expectation, expect, poll_interval
-from wanbot.jobs.progress import EditPacer
+from wanbot.jobs.eta import (
+    DEFAULT_DURATION_S,
+    LOOK_COST_S,
+    Expectation,
+    expect,
+    next_look,
+    poll_interval,
+)
+from wanbot.jobs.pacing import ChannelPressure, Observation
 
 
 def test_expect_is_the_median_with_its_basis() -> None:
@@ -69,6 +74,33 @@ def test_poll_interval_clamps() -> None:
     assert poll_interval(0, 0) == 0.25  # no expectation at all still waits a little
 
 
+def test_enough_history_gives_the_window_where_jobs_finish() -> None:
+    past = [float(d) for d in range(10, 30)]  # 10..29 s
+    got = expect(past)
+    assert got.basis == 20 and got.seconds == pytest.approx(19.5)
+    assert got.low == pytest.approx(11.9) and got.high == pytest.approx(27.1)
+    assert expect(past[:4]).low is None  # too few to trust a spread
+
+
+def test_next_look_waits_for_the_window_then_looks_evenly_then_backs_off() -> None:
+    window = Expectation(10.0, 20, low=8.0, high=12.0)
+    assert next_look(0, window) == pytest.approx(8.0)  # nothing to learn before the window
+    spacing = (2 * LOOK_COST_S * 4.0) ** 0.5
+    assert next_look(8.0, window) == pytest.approx(spacing)
+    assert next_look(11.9, window) == pytest.approx(0.25)  # up to the window's end, floored
+    assert next_look(12.0, window) == pytest.approx(spacing)
+    assert next_look(60.0, window) == 10.0  # late: backs off to the ceiling
+    # A wide window is looked at less often than a narrow one, not in proportion to its width.
+    wide = Expectation(30.0, 20, low=10.0, high=50.0)
+    assert next_look(20.0, wide) > next_look(8.0, window)
+    assert next_look(20.0, wide) < spacing * 10
+    # A long wait before the window is cut: a job that failed early is not left for minutes.
+    slow = Expectation(300.0, 20, low=280.0, high=320.0)
+    assert next_look(0, slow) == 30.0
+    # Without a spread, the plain policy decides.
+    assert next_look(12, Expectation(60.0, 3)) == poll_interval(12, 60)
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 100.0
@@ -77,60 +109,30 @@ class FakeClock:
         return self.now
 
 
-def test_pacer_spaces_edits_per_job() -> None:
+def test_per_job_spacing_is_the_only_budget_a_quiet_channel_has() -> None:
     clock = FakeClock()
-    pacer = EditPacer(per_job_s=2.5, clock=clock)
-    assert pacer.try_acquire("a", 1)
-    assert not pacer.try_acquire("a", 1)
-    assert pacer.try_acquire("b", 1)  # another job is not held back
+    gate = ChannelPressure(per_job_s=2.5, clock=clock)
+    assert gate.try_acquire("a", 1)
+    assert not gate.try_acquire("a", 1)
+    assert gate.try_acquire("b", 1)  # another job is not held back
+    # No fixed channel budget: a burst of jobs in one quiet channel all get their edit.
+    assert all(gate.try_acquire(f"j{i}", 1) for i in range(50))
     clock.now += 2.4
-    assert not pacer.try_acquire("a", 1)
+    assert not gate.try_acquire("a", 1)
     clock.now += 0.1
-    assert pacer.try_acquire("a", 1)
-    pacer.forget("a")
-    assert pacer.try_acquire("a", 1)  # a forgotten job starts afresh
+    assert gate.try_acquire("a", 1)
+    gate.forget("a")
+    assert gate.try_acquire("a", 1)  # a forgotten job starts afresh
 
 
-def test_pacer_limits_edits_per_channel_window() -> None:
+def test_a_refusal_for_a_busy_channel_does_not_mark_the_job() -> None:
     clock = FakeClock()
-    pacer = EditPacer(per_channel=4, channel_window_s=5.0, clock=clock)
-    assert all(pacer.try_acquire(f"j{i}", 7) for i in range(4))
-    assert not pacer.try_acquire("j4", 7)
-    assert pacer.try_acquire("j4", 8)  # another channel has its own window
-    clock.now += 4.9
-    assert not pacer.try_acquire("j5", 7)
-    clock.now += 0.1
-    assert pacer.try_acquire("j5", 7)
-    # The refused attempts took no slot: exactly four more fit in the fresh window.
-    assert sum(pacer.try_acquire(f"k{i}", 7) for i in range(10)) == 3
-
-
-def test_pacer_limits_edits_overall() -> None:
-    clock = FakeClock()
-    pacer = EditPacer(overall=20, overall_window_s=2.0, per_channel=4, clock=clock)
-    assert all(pacer.try_acquire(f"j{i}", i) for i in range(20))
-    assert not pacer.try_acquire("j20", 20)
-    clock.now += 1.9
-    assert not pacer.try_acquire("j21", 21)
-    clock.now += 0.1
-    assert all(pacer.try_acquire(f"k{i}", 100 + i) for i in range(20))
-    assert not pacer.try_acquire("k20", 120)
-
-
-def test_pacer_refusal_for_a_busy_channel_does_not_mark_the_job() -> None:
-    clock = FakeClock()
-    pacer = EditPacer(per_job_s=2.5, per_channel=1, channel_window_s=1.0, clock=clock)
-    assert pacer.try_acquire("a", 1)
-    assert not pacer.try_acquire("b", 1)
+    gate = ChannelPressure(per_job_s=2.5, clock=clock)
+    assert gate.try_acquire("a", 1)
+    with gate.posting(1):
+        assert not gate.try_acquire("b", 1)  # a result is being posted: progress stands aside
+    assert gate.try_acquire("b", 1)  # b's refusal did not start its own spacing
+    gate.observe_channel(1, Observation(429, scope="shared", retry_after=1.0))
+    assert not gate.try_acquire("c", 1)
     clock.now += 1.0
-    assert pacer.try_acquire("b", 1)  # b's refusal did not start its own spacing
-
-
-async def test_reserve_waits_for_room_in_the_channel_window() -> None:
-    pacer = EditPacer(per_channel=2, channel_window_s=0.3)
-    started = time.monotonic()
-    await pacer.reserve(1, 2)
-    assert time.monotonic() - started < 0.1
-    assert not pacer.try_acquire("job", 1)  # deliveries count against progress edits too
-    await pacer.reserve(1)  # the window is full: waits until its oldest edit ages out
-    assert time.monotonic() - started >= 0.28
+    assert gate.try_acquire("c", 1)

@@ -249,3 +249,62 @@ async def test_the_reporter_takes_the_pressure_as_its_gate() -> None:
     finally:
         await reporter.stop()
     assert [p.queue_position for p in notifier.shown] == [0, 2]
+
+
+async def test_results_in_a_quiet_channel_go_together_without_waiting() -> None:
+    pressure = ChannelPressure()
+    inside = 0
+    most = 0
+
+    async def deliver() -> None:
+        nonlocal inside, most
+        async with pressure.delivering(CHANNEL):
+            inside += 1
+            most = max(most, inside)
+            assert not pressure.try_acquire("progress", CHANNEL)  # progress stands aside
+            await asyncio.sleep(0.05)
+            inside -= 1
+
+    await asyncio.wait_for(asyncio.gather(*(deliver() for _ in range(10))), 1.0)
+    assert most == 10  # no turn-taking, no budget: all ten at once
+    assert pressure.try_acquire("progress", CHANNEL)
+
+
+async def test_after_discord_refuses_a_channel_its_results_take_turns_then_recover() -> None:
+    clock = Clock(now=0.0)
+    pressure = ChannelPressure(clock=clock, recovery_s=30.0)
+    pressure.observe_channel(CHANNEL, shared_429(1.5))
+    order: list[tuple[str, float]] = []
+    inside = 0
+
+    async def deliver(name: str) -> None:
+        nonlocal inside
+        async with pressure.delivering(CHANNEL):
+            inside += 1
+            assert inside == 1, "results in a refused channel go one at a time"
+            order.append((name, clock.now))
+            await asyncio.sleep(0)
+            inside -= 1
+
+    async def time_passes() -> None:
+        while len(order) < 3:
+            await asyncio.sleep(0.01)
+            clock.now += 0.1
+
+    await asyncio.wait_for(
+        asyncio.gather(deliver("a"), deliver("b"), deliver("c"), time_passes()), 5
+    )
+    assert [name for name, _ in order] == ["a", "b", "c"]
+    assert order[0][1] >= 1.5  # the first waited for the wait Discord asked for, no more needed
+    assert not pressure._slowed(OTHER)  # another channel is not slowed
+    clock.now += 31.0  # quiet for RECOVERY_S: back to all at once
+    inside = 0
+    order.clear()
+
+    async def together(name: str) -> None:
+        async with pressure.delivering(CHANNEL):
+            order.append((name, clock.now))
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(asyncio.gather(*(together(str(i)) for i in range(5))), 1.0)
+    assert len({at for _, at in order}) == 1  # none waited for another

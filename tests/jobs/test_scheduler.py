@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from wanbot.jobs.scheduler import FairScheduler, Limits, Ticket
+from dataclasses import dataclass
+
+from wanbot.jobs.scheduler import DEFAULT_PAUSE_S, MAX_PAUSE_S, FairScheduler, Limits, Ticket
 
 A = (1, 100)
 B = (1, 200)
@@ -151,8 +153,17 @@ def test_mark_running_counts_resumed_jobs() -> None:
 # -- per-host windows (AIMD) -------------------------------------------------------------------
 
 
-def adaptive(floor: int = 2, ceiling: int = 16) -> FairScheduler:
-    return FairScheduler(Limits(total=100, per_provider=ceiling, per_user=100, host_floor=floor))
+@dataclass
+class Clock:
+    now: float = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def adaptive(floor: int = 2, ceiling: int = 16, clock: Clock | None = None) -> FairScheduler:
+    limits = Limits(total=100, per_provider=ceiling, per_user=100, host_floor=floor)
+    return FairScheduler(limits, clock=clock or Clock())
 
 
 def fill(scheduler: FairScheduler, count: int, provider: str = "x") -> None:
@@ -178,7 +189,8 @@ def test_a_host_window_starts_at_its_floor_and_grows_per_accepted_submission() -
 
 
 def test_a_throttled_host_halves_once_per_window_and_never_below_the_floor() -> None:
-    scheduler = adaptive(floor=2, ceiling=16)
+    clock = Clock()
+    scheduler = adaptive(floor=2, ceiling=16, clock=clock)
     fill(scheduler, 40)
     for _ in range(14):
         scheduler.host_accepted("x")
@@ -196,6 +208,7 @@ def test_a_throttled_host_halves_once_per_window_and_never_below_the_floor() -> 
     assert scheduler.take_ready() == []  # 10 still running, window 8
     for t in started[2:12]:
         scheduler.finish(t.job_id)
+    clock.now += DEFAULT_PAUSE_S  # the refusal paused the host for a second
     again = scheduler.take_ready()
     assert len(again) == 8
     scheduler.host_throttled("x", again[0].job_id)
@@ -206,7 +219,8 @@ def test_a_throttled_host_halves_once_per_window_and_never_below_the_floor() -> 
 
 
 def test_a_refused_job_goes_back_to_the_head_of_the_line_and_positions_stay_true() -> None:
-    scheduler = adaptive(floor=1, ceiling=4)
+    clock = Clock()
+    scheduler = adaptive(floor=1, ceiling=4, clock=clock)
     scheduler.push(ticket("a0", A))
     scheduler.push(ticket("a1", A))
     scheduler.push(ticket("b0", B))
@@ -218,6 +232,8 @@ def test_a_refused_job_goes_back_to_the_head_of_the_line_and_positions_stay_true
     assert scheduler.running_count == 0
     assert scheduler.positions() == {"a0": 1, "b0": 2, "a1": 3}
     assert not scheduler.requeue("a0")  # not running any more
+    assert scheduler.take_ready() == []  # the host asked for a pause
+    clock.now += DEFAULT_PAUSE_S
     (again,) = scheduler.take_ready()
     assert again.job_id == "a0"
 
@@ -239,3 +255,57 @@ def test_hosts_have_their_own_windows_and_no_floor_means_fixed() -> None:
     fixed = FairScheduler(Limits(total=10, per_provider=6, per_user=10))
     fixed.host_throttled("x")
     assert fixed.window("x") == 6
+
+
+def test_a_refusal_pauses_the_host_for_its_retry_after_and_others_go_on() -> None:
+    clock = Clock()
+    scheduler = adaptive(floor=2, ceiling=8, clock=clock)
+    fill(scheduler, 6, "x")
+    fill(scheduler, 2, "y")
+    first = scheduler.take_ready()
+    assert sorted(t.job_id for t in first) == ["x0", "x1", "y0", "y1"]
+    scheduler.host_throttled("x", "x1", retry_after=3.0)
+    assert scheduler.requeue("x1")
+    scheduler.finish("x0")
+    assert scheduler.take_ready() == []  # x has room (window 2, none running) but is paused
+    assert scheduler.paused_for() == 3.0
+    clock.now += 2.9
+    assert scheduler.take_ready() == []
+    clock.now += 0.1
+    assert scheduler.paused_for() is None
+    assert [t.job_id for t in scheduler.take_ready()] == ["x1", "x2"]
+    # A host's Retry-After is not trusted with the queue; no Retry-After is a second.
+    scheduler.host_throttled("y", retry_after=1e9)
+    assert scheduler.paused_for() is None  # nothing of y's waits
+    scheduler.push(ticket("y9", (9, 9), "y"))
+    assert scheduler.paused_for() == MAX_PAUSE_S
+
+
+def test_after_the_first_cut_the_window_grows_one_per_window_of_accepts() -> None:
+    scheduler = adaptive(floor=2, ceiling=32)
+    for _ in range(6):
+        scheduler.host_accepted("x")  # slow start: one per accept
+    assert scheduler.window("x") == 8
+    scheduler.host_throttled("x")
+    assert scheduler.window("x") == 4
+    sizes = []
+    for _ in range(4 + 5 + 6):
+        scheduler.host_accepted("x")
+        sizes.append(scheduler.window("x"))
+    assert sizes[3] == 5 and sizes[8] == 6 and sizes[14] == 7
+    assert scheduler.host_figures("x")["cuts"] == 1
+
+
+def test_a_job_whose_results_are_in_frees_its_place_at_the_host_not_the_member() -> None:
+    scheduler = FairScheduler(Limits(total=10, per_provider=1, per_user=2))
+    scheduler.push(ticket("a0", A))
+    scheduler.push(ticket("a1", A))
+    scheduler.push(ticket("a2", A))
+    assert [t.job_id for t in scheduler.take_ready()] == ["a0"]
+    scheduler.left_host("a0")  # delivering: the host has room again
+    assert [t.job_id for t in scheduler.take_ready()] == ["a1"]
+    scheduler.left_host("a1")
+    assert scheduler.take_ready() == []  # the member has two running (one delivering)
+    scheduler.finish("a0")
+    assert [t.job_id for t in scheduler.take_ready()] == ["a2"]
+    assert scheduler.host_figures("p1")["in_flight"] == 1

@@ -49,6 +49,7 @@ OPERATIONS: dict[str, Operation] = {
     "get_job": lambda s: s.get_job("r"),
     "jobs_in": lambda s: s.jobs_in([JobPhase.QUEUED, JobPhase.RUNNING]),
     "mark_submitting": lambda s: s.mark_submitting("q"),
+    "mark_requeued": lambda s: s.mark_requeued("s"),
     "mark_running": lambda s: s.mark_running("s", "mock", "p-s"),
     "mark_delivering": lambda s: s.mark_delivering("r", ["https://x/r"], 0.5),
     "settle_delivered": lambda s: s.settle_delivered("d", [1, 2], 1),

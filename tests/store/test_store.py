@@ -285,6 +285,25 @@ async def test_mark_submitting_false_for_cancelled_job(store: SqlStore) -> None:
     assert not await store.mark_submitting("missing")
 
 
+async def test_a_refused_submission_goes_back_to_queued_with_its_hold(
+    store: SqlStore,
+) -> None:
+    await funded(store, 10)
+    await store.admit_job(make_job("j1", n=2, image_cost=2), NO_REFILL, NO_CAPS, 5)
+    assert not await store.mark_requeued("j1")  # only a job being submitted goes back
+    assert await store.mark_submitting("j1")
+    assert await store.mark_requeued("j1")
+    job = await store.get_job("j1")
+    assert job is not None and job.state is JobPhase.QUEUED and job.provider_job_id is None
+    assert await store.held_credits(GUILD, USER) == 4
+    assert await store.mark_submitting("j1")  # its turn again
+    await store.mark_running("j1", "mock", "p-1")
+    assert not await store.mark_requeued("j1")  # the host took it: it never goes back
+    await store.settle_failed("j1", "gone")
+    assert not await store.mark_requeued("j1")
+    assert not await store.mark_requeued("missing")
+
+
 async def test_jobs_in_returns_by_seq(store: SqlStore) -> None:
     await funded(store, 100)
     for name in ("c", "a", "d", "b"):

@@ -1,5 +1,10 @@
 """Results to the member: fetched with bounded concurrency and memory, fitted under the upload
-limit, posted once, then settled: the cost of the images delivered captured, the rest released."""
+limit, posted once, then settled: the cost of the images delivered captured, the rest released.
+
+A result is posted as soon as it is ready: nothing here waits for a budget. discord.py follows
+Discord's own rate-limit headers; while the post is in flight, the channel's progress edits stand
+aside, so they never compete with it; in a channel Discord has just refused, results take turns
+(`ChannelPressure.delivering`)."""
 
 from __future__ import annotations
 
@@ -12,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from wanbot.jobs.fitting import Downloader, DownloadError, fit_under, pack
+from wanbot.jobs.fitting import Downloader, DownloadError, fit_under
+from wanbot.jobs.pacing import ChannelPressure
 from wanbot.jobs.ports import DeliveredFile, Delivery, Notifier
-from wanbot.jobs.progress import EditPacer
 from wanbot.store.base import Job, LedgerStore, Settlement, WalletStore
 
 log = logging.getLogger(__name__)
@@ -32,7 +37,7 @@ class Deliverer:
     store: DeliveryStore
     notifier: Notifier
     downloader: Downloader
-    pacer: EditPacer
+    pressure: ChannelPressure
     label: Callable[[str], str]  # a provider's name as members see it
     results_dir: Path  # scratch space; a job's folder goes once it is posted
 
@@ -92,11 +97,10 @@ class Deliverer:
         return [f for f in got if f is not None]
 
     async def _post(self, job: Job, delivery: Delivery) -> list[int]:
-        messages = len(pack(list(delivery.files)))
         for attempt in range(DELIVERY_ATTEMPTS):
-            await self.pacer.reserve(job.channel_id, messages)
             try:
-                return await self.notifier.deliver(job, delivery)
+                async with self.pressure.delivering(job.channel_id):
+                    return await self.notifier.deliver(job, delivery)
             except Exception:
                 if attempt + 1 == DELIVERY_ATTEMPTS:
                     raise

@@ -5,7 +5,9 @@ cannot know is which of those requests matter less. Here progress edits are the 
 channel is held (progress edits skipped) only after Discord said so (a 429 and its scope and
 `retry_after`, or a bucket with nothing left until its reset) and released when that window has
 passed; while a result is being posted in a channel its progress edits stand aside too. Results
-never wait on anything here.
+wait on nothing of the bot's own: only in a channel Discord has just refused (a 429) do they go
+one at a time, each after the wait Discord asked for, until the channel has been quiet for
+RECOVERY_S.
 
 `ChannelPressure` holds no Discord import: it is fed by `pressure_trace_config`, an aiohttp
 `TraceConfig` that discord.py accepts as `http_trace=`, which reads the status and headers of
@@ -15,13 +17,14 @@ token registration the notifier makes).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
 import re
 import time
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -60,9 +63,10 @@ class Observation:
 
 @dataclass
 class _Hold:
-    until: float = 0.0
+    until: float = 0.0  # progress edits wait until then (Discord's wait, doubled per strike)
     strikes: int = 0
     last_429: float = -1e18
+    free_at: float = 0.0  # when Discord said the channel takes a message again (its own wait)
 
 
 class ChannelPressure:
@@ -91,6 +95,7 @@ class ChannelPressure:
         self._channel_of_token: dict[str, int] = {}
         self._token_of_job: dict[str, str] = {}
         self._posting: dict[int, int] = {}
+        self._turns: dict[int, asyncio.Lock] = {}  # results one at a time, in slowed channels
         self._last_edit: dict[str, float] = {}
         self.count_429 = 0
 
@@ -152,6 +157,7 @@ class ChannelPressure:
             factor = min(MAX_HOLD_FACTOR, 2**target.strikes)
             wait = max(self._min_hold, seen.retry_after or 0.0) * factor
             target.until = max(target.until, now + wait)
+            target.free_at = max(target.free_at, now + (seen.retry_after or 0.0))
             target.strikes += 1
             target.last_429 = now
             log.info("discord 429 (scope %s): progress edits held for %.1f s", seen.scope, wait)
@@ -161,6 +167,34 @@ class ChannelPressure:
             hold.until = max(hold.until, now + seen.reset_after)
 
     # -- deliveries ------------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def delivering(self, channel_id: int) -> AsyncIterator[None]:
+        """Around posting a result: never a wait of the bot's own making.
+
+        Only where Discord has said the channel is full (a 429 on it within RECOVERY_S) do its
+        results go one at a time, each after the wait Discord asked for: all of them at once
+        would only be refused together and retried together. Progress stands aside meanwhile
+        (`posting`).
+        """
+        if not self._slowed(channel_id):
+            with self.posting(channel_id):
+                yield
+            return
+        turn = self._turns.setdefault(channel_id, asyncio.Lock())
+        async with turn:
+            hold = self._channels[channel_id]
+            wait = max(hold.free_at, self._global.free_at) - self._clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            with self.posting(channel_id):
+                yield
+        if not turn.locked() and not self._slowed(channel_id):
+            self._turns.pop(channel_id, None)
+
+    def _slowed(self, channel_id: int) -> bool:
+        hold = self._channels.get(channel_id)
+        return hold is not None and self._clock() - hold.last_429 < self._recovery
+
     @contextlib.contextmanager
     def posting(self, channel_id: int) -> Iterator[None]:
         """While a result is posted in the channel, its progress edits stand aside."""
@@ -268,11 +302,15 @@ def feed(pressure: ChannelPressure, path: str, status: int, headers: Mapping[str
         pressure.observe_channel(value, seen)
 
 
-def pressure_trace_config(pressure: ChannelPressure) -> aiohttp.TraceConfig:
+def pressure_trace_config(
+    pressure: ChannelPressure, into: aiohttp.TraceConfig | None = None
+) -> aiohttp.TraceConfig:
     """An aiohttp TraceConfig that feeds `pressure` from every answer of a session.
 
     For discord.py: `Client(..., http_trace=pressure_trace_config(pressure))`; the interaction
     webhooks discord.py builds from the client's state share that session, so they are seen too.
+    discord.py takes one TraceConfig: `into` adds the callback to one that already exists (the
+    operators' 429 counter) and returns it.
     """
 
     async def on_request_end(
@@ -285,6 +323,6 @@ def pressure_trace_config(pressure: ChannelPressure) -> aiohttp.TraceConfig:
         except Exception:  # pacing is advice: it must never break the request it watched
             log.warning("could not read a Discord answer for pacing", exc_info=True)
 
-    trace = aiohttp.TraceConfig()
+    trace = aiohttp.TraceConfig() if into is None else into
     trace.on_request_end.append(on_request_end)
     return trace

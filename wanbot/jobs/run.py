@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import enum
+import functools
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import replace
@@ -17,16 +19,20 @@ from typing import Protocol, TypeVar
 
 from wanbot.balance import BalanceTracker
 from wanbot.errors import JobCancelled
+from wanbot.http.hooks import Hook, WebhookRegistry
 from wanbot.jobs.delivery import Deliverer
-from wanbot.jobs.eta import Expectation, expect, poll_interval
+from wanbot.jobs.eta import Expectation, expect
 from wanbot.jobs.fitting import DownloadError
 from wanbot.jobs.outcomes import host_problem_key
+from wanbot.jobs.pacing import ChannelPressure
+from wanbot.jobs.polling import PollBudget
 from wanbot.jobs.ports import FailureReason, JobOutcome, Notifier, Progress
-from wanbot.jobs.progress import EditPacer, ProgressReporter
+from wanbot.jobs.progress import ProgressReporter
+from wanbot.jobs.tracking import PastDeadline, StatusWatch
 from wanbot.logs import job_log_context, tag_job_logs
 from wanbot.metrics import Metrics
 from wanbot.providers.base import Provider
-from wanbot.providers.errors import ProviderError, RateLimited, TimedOut
+from wanbot.providers.errors import ProviderError, RateLimited, Unavailable
 from wanbot.providers.models import GenerationRequest, JobState, JobStatus
 from wanbot.providers.registry import ProviderSet
 from wanbot.store.base import (
@@ -44,6 +50,12 @@ from wanbot.tasks import finish_anyway
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: The job whose submission is on its way in this task: a host's busy answers (seen by its HTTP
+#: client, even those it retries by itself) are charged to it, once per window.
+submitting_job: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "submitting_job", default=None
+)
+
 
 class CancelResult(enum.StrEnum):
     CANCELLED = "cancelled"  # taken out of the queue and refunded
@@ -51,8 +63,15 @@ class CancelResult(enum.StrEnum):
     TOO_LATE = "too_late"  # delivering or finished already
 
 
-class _PastDeadline(Exception):
-    pass
+class _HostBusy(Exception):
+    """The host refused the submission for now (429, or 503 with nowhere else to go)."""
+
+
+def _refused_for_now(error: ProviderError) -> bool:
+    """A submission refusal that says "not now" rather than "no": the job waits its turn again."""
+    return isinstance(error, RateLimited) or (
+        isinstance(error, Unavailable) and error.status == 503
+    )
 
 
 # Asking a host to stop a job is a courtesy: the refund does not wait longer than this for it.
@@ -69,16 +88,27 @@ class RunContext(Protocol):
     store: RunStore
     providers: ProviderSet
     notifier: Notifier
-    pacer: EditPacer
+    pressure: ChannelPressure
     deliverer: Deliverer
     metrics: Metrics
     balances: BalanceTracker
+    polls: PollBudget
+    hooks: WebhookRegistry | None  # with `public_url`: hosts that push get a hook per job
+    public_url: str
     clock: Callable[[], float]
     stopping: bool
     #: Credits per image on a host; None: a job keeps the price it was admitted at.
     image_cost: Callable[[str], int] | None
 
     def position(self, job_id: str) -> int | None: ...
+
+    def host_accepted(self, provider: str, job_id: str) -> None: ...
+
+    def host_refused(self, provider: str, job_id: str, retry_after: float | None) -> None: ...
+
+    def left_host(self, job_id: str) -> None: ...
+
+    def requeue(self, run: JobRun) -> None: ...
 
     async def forget(self, run: JobRun) -> None: ...
 
@@ -95,12 +125,13 @@ class JobRun:
         self.user_cancelled = False
         self.task: asyncio.Task[None] | None = None
         self.reporter: ProgressReporter | None = None
+        self.hook: Hook | None = None  # this submission's webhook, while the job listens
         self._settling: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def report(self) -> None:
         self.reporter = ProgressReporter(
-            self.job, self.service.notifier, self.service.pacer, self.snapshot
+            self.job, self.service.notifier, self.service.pressure, self.snapshot
         )
         with self._log_fields():
             self.reporter.start()
@@ -168,6 +199,7 @@ class JobRun:
     # -- the run ---------------------------------------------------------------------------
     async def run(self) -> None:
         job = self.job
+        requeued = False
         try:
             if self.phase is JobPhase.DELIVERING:
                 await self._deliver(list(job.result_urls), job.provider_cost)
@@ -190,7 +222,9 @@ class JobRun:
             # It stalled past its lease and a peer holds the job now: the peer finishes it.
             log.warning("job %s: %s; leaving it to that process", job.id, e)
             return
-        except _PastDeadline:
+        except _HostBusy:
+            requeued = await self._back_in_line()
+        except PastDeadline:
             await self.fail(FailureReason.DEADLINE, stop_at_host=True)
         except ProviderError as e:
             log.info("job %s failed at %s: %s", job.id, self.provider, e)
@@ -202,8 +236,25 @@ class JobRun:
             log.exception("job %s failed unexpectedly", job.id)
             await self.fail(FailureReason.INTERNAL)
         finally:
-            if not self.service.stopping:
+            self._close_hook()
+            if not self.service.stopping and not requeued:
                 await self.service.forget(self)
+
+    def _close_hook(self) -> None:
+        if self.hook is not None:
+            hook, self.hook = self.hook, None
+            hook.close()
+
+    async def _back_in_line(self) -> bool:
+        """The host was busy: queued again, first in its member's line; False if it is no longer
+        being submitted (then it ends as any other run)."""
+        if not await self.service.store.mark_requeued(self.job.id):
+            return False
+        self.phase = JobPhase.QUEUED
+        self.provider = self.job.provider
+        self.service.requeue(self)
+        log.info("job %s: %s is busy; queued again", self.job.id, self.provider)
+        return True
 
     async def fail(
         self, reason: FailureReason, host_problem: str | None = None, *, stop_at_host: bool = False
@@ -275,6 +326,7 @@ class JobRun:
             self.expectation = await self._expect(provider.name)
             return await self._poll(provider, job.provider_job_id)
         last_error: ProviderError | None = None
+        busy = False
         for provider in self.service.providers.candidates(job.provider):
             # The safety switch follows the host that runs it (a fallback may have one or not).
             request = provider.capabilities.prepared(job.request)
@@ -283,7 +335,16 @@ class JobRun:
             try:
                 return await self._submit_with(provider, request)
             except ProviderError as e:
-                if not e.provider_unavailable or self.job.provider_job_id is not None:
+                if self.job.provider_job_id is not None:
+                    raise
+                if _refused_for_now(e):
+                    # Too many jobs at this host: its window shrinks and it gets a pause.
+                    retry_after = e.retry_after if isinstance(e, RateLimited) else None
+                    self.service.host_refused(provider.name, job.id, retry_after)
+                    busy = True
+                    if isinstance(e, RateLimited):
+                        raise _HostBusy from e  # the host is up, only full: wait for it
+                if not e.provider_unavailable:
                     raise
                 log.warning(
                     "job %s: %s unavailable (%s), trying the next provider",
@@ -293,21 +354,36 @@ class JobRun:
                 )
                 last_error = e
         assert last_error is not None
+        if busy:
+            raise _HostBusy from last_error
         raise last_error
 
     async def _submit_with(self, provider: Provider, request: GenerationRequest) -> JobStatus:
         self.provider = provider.name
         self.expectation = await self._expect(provider.name)
+        submitting_job.set(self.job.id)  # this task's own context: gone with the task
         if provider.pushes_updates:
             stream = provider.submit_and_watch(request)
             first = await self._within_deadline(anext(stream))
             await self._mark_running(provider, first, request)
+            self.service.host_accepted(provider.name, self.job.id)
             return await self._follow_stream(provider, stream, first)
-        first = await self._within_deadline(provider.submit(request))
+        first = await self._within_deadline(self._submit(provider, request))
         await self._mark_running(provider, first, request)
+        self.service.host_accepted(provider.name, self.job.id)
         if first.state.terminal:
             return first
         return await self._poll(provider, first.job_id)
+
+    def _submit(self, provider: Provider, request: GenerationRequest) -> Awaitable[JobStatus]:
+        """The submission, with a webhook of its own where the host pushes and the bot is
+        reachable (`http.public_url`)."""
+        hooks, public_url = self.service.hooks, self.service.public_url
+        if not (provider.accepts_webhook and hooks is not None and public_url):
+            return provider.submit(request)
+        self._close_hook()
+        self.hook = hooks.register(provider.name)
+        return provider.submit_with_hook(request, self.hook.url(public_url))
 
     async def _mark_running(
         self, provider: Provider, first: JobStatus, request: GenerationRequest
@@ -339,24 +415,8 @@ class JobRun:
     async def _follow_stream(
         self, provider: Provider, stream: AsyncGenerator[JobStatus, None], first: JobStatus
     ) -> JobStatus:
-        status = first
-        try:
-            while not status.state.terminal:
-                status = await self._within_deadline(anext(stream))
-                self.fraction = status.progress
-            return status
-        except (ProviderError, StopAsyncIteration) as e:
-            broken: BaseException = e
-        finally:
-            with contextlib.suppress(Exception):
-                await stream.aclose()
-        log.info(
-            "job %s: stream from %s ended early (%s); polling instead",
-            self.job.id,
-            provider.name,
-            broken,
-        )
-        return await self._poll(provider, first.job_id)
+        final = await self._watch(provider).follow(stream, first, self._seen)
+        return final if final is not None else await self._poll(provider, first.job_id)
 
     def _remaining(self) -> float:
         return self.job.deadline_at - self.service.clock()
@@ -365,43 +425,36 @@ class JobRun:
         remaining = self._remaining()
         if remaining <= 0:
             _close(awaitable)
-            raise _PastDeadline
+            raise PastDeadline
         try:
             return await asyncio.wait_for(awaitable, remaining)
         except TimeoutError as e:
-            raise _PastDeadline from e
+            raise PastDeadline from e
 
-    async def _sleep_within_deadline(self, seconds: float) -> None:
-        """Sleep, but never past the deadline (a host's Retry-After can be any number)."""
-        await asyncio.sleep(max(0.0, min(seconds, self._remaining())))
+    def _watch(self, provider: Provider) -> StatusWatch:
+        return StatusWatch(
+            job_id=self.job.id,
+            host=provider.name,
+            submitted_at=self.submitted_at or self.service.clock(),
+            expectation=self.expectation or Expectation(30.0, 0),
+            deadline_at=self.job.deadline_at,
+            clock=self.service.clock,
+            budget=self.service.polls,
+            hook=self.hook,
+        )
 
     async def _poll(self, provider: Provider, provider_job_id: str) -> JobStatus:
-        expected = self.expectation.seconds if self.expectation else 30.0
-        while True:
-            now = self.service.clock()
-            if now >= self.job.deadline_at:
-                raise _PastDeadline
-            elapsed = now - (self.submitted_at or now)
-            wait = poll_interval(elapsed, expected)
-            await self._sleep_within_deadline(wait)
-            try:
-                status = await self._within_deadline(provider.get_status(provider_job_id))
-            except RateLimited as e:
-                await self._sleep_within_deadline(e.retry_after or wait)
-                continue
-            except ProviderError as e:
-                if e.provider_unavailable or isinstance(e, TimedOut):
-                    log.info("job %s: status check failed (%s); will look again", self.job.id, e)
-                    continue
-                raise
-            self.fraction = status.progress
-            if status.state.terminal:
-                return status
+        look = functools.partial(provider.get_status, provider_job_id)
+        return await self._watch(provider).until_final(look, self._seen)
+
+    def _seen(self, status: JobStatus) -> None:
+        self.fraction = status.progress
 
     async def _deliver(self, urls: list[str], provider_cost: float | None) -> None:
         if self.phase is not JobPhase.DELIVERING:
             await self.service.store.mark_delivering(self.job.id, urls, provider_cost)
             self.phase = JobPhase.DELIVERING
+        self.service.left_host(self.job.id)
         await self.stop_reporting()
         settlement = await self.service.deliverer.deliver(self.job, urls)
         self.phase = JobPhase.DONE

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -19,13 +20,15 @@ from pathlib import Path
 
 from wanbot.balance import BalanceTracker
 from wanbot.credits import CreditPolicy
+from wanbot.http.hooks import WebhookRegistry
 from wanbot.jobs.delivery import Deliverer
 from wanbot.jobs.fitting import Downloader
 from wanbot.jobs.leases import LeaseKeeper, LeaseSettings
 from wanbot.jobs.listing import MemberJob, member_jobs
+from wanbot.jobs.pacing import ChannelPressure
+from wanbot.jobs.polling import PollBudget
 from wanbot.jobs.ports import FailureReason, Notifier
-from wanbot.jobs.progress import EditPacer
-from wanbot.jobs.run import CancelResult, JobRun, RunStore
+from wanbot.jobs.run import CancelResult, JobRun, RunStore, submitting_job
 from wanbot.jobs.scheduler import FairScheduler, Limits, Ticket
 from wanbot.metrics import Metrics
 from wanbot.providers.registry import ProviderSet
@@ -52,9 +55,12 @@ class JobService:
         credits: CreditPolicy,
         limits: Limits,
         data_dir: Path,
-        pacer: EditPacer | None = None,
         metrics: Metrics | None = None,
         balances: BalanceTracker | None = None,
+        pressure: ChannelPressure | None = None,
+        polls: PollBudget | None = None,
+        hooks: WebhookRegistry | None = None,
+        public_url: str = "",
         clock: Callable[[], float] = time.time,
         leases: LeaseSettings | None = None,
         image_cost: Callable[[str], int] | None = None,
@@ -68,16 +74,21 @@ class JobService:
         self.notifier = notifier
         self.credits = credits
         self.scheduler = FairScheduler(limits)
-        self.pacer = pacer or EditPacer()
+        self.pressure = pressure or ChannelPressure()
+        self.polls = polls or PollBudget(clock=clock)
+        self.hooks = hooks
+        self.public_url = public_url
         self.deliverer = Deliverer(
             store=store,
             notifier=notifier,
             downloader=downloader,
-            pacer=self.pacer,
+            pressure=self.pressure,
             label=providers.label,
             results_dir=data_dir / "results",
         )
         self.clock = clock
+        for name, provider in providers.providers.items():
+            provider.on_busy(functools.partial(self._host_busy, name))
         self.live: dict[str, JobRun] = {}
         self._wake = asyncio.Event()
         self._dispatcher: Supervised | None = None
@@ -126,6 +137,7 @@ class JobService:
             await run.stop_reporting()
         if self.leases is not None:
             await self.leases.release()
+        await self.polls.close()
 
     async def recover(self) -> None:
         jobs = await self.store.jobs_in(list(ACTIVE))
@@ -188,7 +200,29 @@ class JobService:
     def position(self, job_id: str) -> int | None:
         if self.leases is not None and job_id in self.leases.positions:
             return self.leases.positions[job_id]  # the line across every process
-        return self.scheduler.positions().get(job_id)
+        return self.scheduler.position(job_id)
+
+    # -- host windows (see scheduler.py) --------------------------------------------------
+    def _host_busy(self, provider: str, retry_after: float | None) -> None:
+        """A host answered a submission 429/503: its window shrinks at once, even if its client
+        then retries the same submission by itself."""
+        self.scheduler.host_throttled(provider, submitting_job.get(), retry_after)
+
+    def host_accepted(self, provider: str, job_id: str) -> None:
+        self.scheduler.host_accepted(provider)
+        self._wake.set()  # the window grew: another job may start
+
+    def host_refused(self, provider: str, job_id: str, retry_after: float | None) -> None:
+        self.scheduler.host_throttled(provider, job_id, retry_after)
+
+    def left_host(self, job_id: str) -> None:
+        self.scheduler.left_host(job_id)
+        self._wake.set()  # its place at the host is free
+
+    def requeue(self, run: JobRun) -> None:
+        """A running job the host refused is queued again (see `JobRun._back_in_line`)."""
+        self.scheduler.requeue(run.job.id)
+        self._wake.set()
 
     async def member_jobs(self, guild_id: int, user_id: int) -> list[MemberJob]:
         """The member's unfinished jobs in one server, oldest first, with their place in line,
@@ -201,6 +235,7 @@ class JobService:
     def _track(self, job: Job) -> JobRun:
         run = self.run_class(self, job)
         self.live[job.id] = run
+        self.pressure.register(job.id, job.interaction_token, job.channel_id)
         run.report()
         return run
 
@@ -208,6 +243,7 @@ class JobService:
         self.scheduler.finish(run.job.id)
         self.live.pop(run.job.id, None)
         await run.stop_reporting()
+        self.pressure.unregister(run.job.id)
         self._wake.set()
 
     # -- cancel ----------------------------------------------------------------------------
@@ -228,7 +264,12 @@ class JobService:
     # -- scheduling ------------------------------------------------------------------------
     async def _dispatch(self) -> None:
         while True:
-            await self._wake.wait()
+            paused_for = self.scheduler.paused_for()
+            if paused_for is None:
+                await self._wake.wait()
+            else:  # a busy host's pause ends: its queued jobs may start without other news
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), paused_for)
             self._wake.clear()
             for ticket in self.scheduler.take_ready():
                 run = self.live.get(ticket.job_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import ClassVar
 
 from wanbot.providers.capabilities import Capabilities
@@ -19,6 +19,9 @@ class Provider(abc.ABC):
     @property
     def label(self) -> str:
         return self.capabilities.label
+
+    #: Whether `submit_with_hook` exists: the host calls a URL of ours when the job is done.
+    accepts_webhook: ClassVar[bool] = False
 
     @property
     def pushes_updates(self) -> bool:
@@ -37,6 +40,11 @@ class Provider(abc.ABC):
     async def get_status(self, job_id: str) -> JobStatus:
         """One look at a job started earlier (possibly before a restart)."""
 
+    async def submit_with_hook(self, request: GenerationRequest, webhook_url: str) -> JobStatus:
+        """`submit`, asking the host to call `webhook_url` when the job is done (a hint: the
+        caller confirms with `get_status`). Only where `accepts_webhook`."""
+        raise TypeError(f"{self.name} takes no webhook")
+
     def submit_and_watch(self, request: GenerationRequest) -> AsyncGenerator[JobStatus, None]:
         """Start a job and stream its statuses until a terminal one (push providers only).
 
@@ -44,6 +52,11 @@ class Provider(abc.ABC):
         to `get_status` polling with that id.
         """
         raise TypeError(f"{self.name} does not push updates")
+
+    def on_busy(self, callback: Callable[[float | None], None]) -> None:  # noqa: B027 - optional
+        """Call `callback(retry_after)` each time the host refuses a submission as busy (HTTP 429
+        or 503), including refusals the client then retries by itself: the job layer shrinks
+        the host's window at the first one. Hosts that never refuse ignore it."""
 
     async def balance(self) -> float | None:
         """The host's credit balance: the latest it reported, or asked for now. None: unknown.

@@ -8,6 +8,7 @@ is that module plus one line in `registry.HOSTS`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 import aiohttp
@@ -50,6 +51,9 @@ class HostedProvider(Provider, Generic[SectionT]):
             retry=retry,
         )
         self._setup()
+
+    def on_busy(self, callback: Callable[[float | None], None]) -> None:
+        self._http.on_busy = callback
 
     def _setup(self) -> None:
         """Per-instance state a host needs beyond the client (run at the end of __init__)."""

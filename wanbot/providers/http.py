@@ -15,7 +15,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_READ = frozenset({408, 429, 500, 502, 503, 504})
 RETRYABLE_SUBMIT = frozenset({408, 429, 503})
+#: A submission answered with one of these: the host is busy (too many jobs or requests).
+BUSY = frozenset({429, 503})
 #: The longest any host can make the bot wait with Retry-After, whatever it sends.
 MAX_RETRY_AFTER_S = 60.0
 
@@ -105,6 +107,8 @@ class HttpClient:
         self.provider = provider
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(timeout_s, 10))
         self.retry = retry or RetryPolicy()
+        #: Told of every busy answer to a submission (its Retry-After), before any retry.
+        self.on_busy: Callable[[float | None], None] | None = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -167,6 +171,8 @@ class HttpClient:
                 result = None
             if result is not None and result.status not in retryable:
                 return result
+            if submit and result is not None:
+                self.report_busy(result)
             if attempt + 1 == self.retry.attempts:
                 if result is not None:
                     return result
@@ -185,6 +191,15 @@ class HttpClient:
             )
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    def report_busy(self, answer: Response) -> None:
+        """Tell `on_busy` of a submission answered 429/503 (nothing for other answers)."""
+        if answer.status not in BUSY or self.on_busy is None:
+            return
+        try:
+            self.on_busy(answer.retry_after)
+        except Exception:  # advice for the scheduler: it must not break the request
+            log.warning("%s: a busy-host listener failed", self.provider, exc_info=True)
 
     def transport_error(
         self, error: BaseException, *, after_send: bool = False

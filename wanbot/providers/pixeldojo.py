@@ -7,6 +7,9 @@ Contract (PixelDojo's Wan 2.7 Pro page and its jobs API docs):
 - ``GET /jobs/{jobId}``: ``completed`` carries ``output.images`` (plain URL strings; some answers
   carry ``output.image`` instead), ``failed`` carries ``error``; any other status is still running.
   Result URLs are temporary, so the job layer downloads them promptly.
+- ``webhook_url`` in the run body (the SDK shows it; the payload and any signature are not
+  documented): the host calls it when the job is done. The job layer treats a call as a hint and
+  asks ``GET /jobs/{jobId}`` for the truth.
 
 Edit mode. The docs don't name the input-image field for Wan 2.7, and the model's request schema
 forbids unknown fields, so a wrong guess is a 400. The field is therefore read from
@@ -160,9 +163,19 @@ class PixelDojoProvider(HostedProvider[PixelDojoConfig]):
                         provider=self.name,
                     )
 
+    accepts_webhook: ClassVar[bool] = True
+
     async def submit(self, request: GenerationRequest) -> JobStatus:
+        return await self._submit(request, None)
+
+    async def submit_with_hook(self, request: GenerationRequest, webhook_url: str) -> JobStatus:
+        return await self._submit(request, webhook_url)
+
+    async def _submit(self, request: GenerationRequest, webhook_url: str | None) -> JobStatus:
         self.check(request)
         body = await self._body(request)
+        if webhook_url is not None:
+            body["webhook_url"] = webhook_url
         response = await self._http.request(
             "POST", f"models/{quote(self._model, safe='')}/run", json_body=body, submit=True
         )

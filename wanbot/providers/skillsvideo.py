@@ -235,6 +235,7 @@ class SkillsVideoProvider(HostedProvider[SkillsVideoConfig]):
                 finally:
                     response.release()
                 answer = http.response(response.status, dict(response.headers), text)
+                http.report_busy(answer)
                 if last or answer.status not in RETRYABLE_SUBMIT:
                     raise self._error(answer, job_lookup=False)
                 delay = http.retry.backoff(attempt, answer.retry_after)

@@ -72,6 +72,14 @@ class JobStore(Protocol):
         """queued → submitting; False if the job is no longer queued (cancelled meanwhile)."""
         ...
 
+    async def mark_requeued(self, job_id: str) -> bool:
+        """submitting → queued: the host refused the submission (busy), so it has no job there.
+
+        False if the job was not submitting (cancelled meanwhile). Nothing else changes: the
+        hold stays, and the job is submitted again when its turn comes.
+        """
+        ...
+
     async def mark_running(
         self, job_id: str, provider: str, provider_job_id: str, *, image_cost: int | None = None
     ) -> None:

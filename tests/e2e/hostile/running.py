@@ -11,10 +11,8 @@ from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cogs.client import WanBot
 from tests.e2e.harness import Harness, running_bot
 from tests.fakes.discord_server import FakeDiscord, FakeMessage, InteractionHandle
-from wanbot.jobs.progress import EditPacer
 from wanbot.store.base import Job, JobPhase
 
 T = TypeVar("T")
@@ -33,13 +31,6 @@ max_jobs_per_provider = 8
 max_running_per_user = 8
 max_queued_per_user = 1000
 """
-
-
-def roomy_pacer(bot: WanBot) -> None:
-    """Dozens of results in one channel within seconds are a load test, not this one: the
-    channel-wide pacing of edits and results is loosened (the fake still enforces Discord's
-    per-token limits), so the run stays short."""
-    bot.jobs.pacer = EditPacer(per_channel=1000, overall=1000)
 
 
 class BotThread:
@@ -71,7 +62,6 @@ class BotThread:
                 extra_toml=CONFIG,
                 generation=GENERATION,
                 mock_delay=0.05,
-                configure=roomy_pacer,
                 mock_cost=IMAGE_COST,
             ) as h:
                 self._ready.set_result(h)

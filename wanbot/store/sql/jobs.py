@@ -44,6 +44,16 @@ class JobSql(SqlFamily):
             started_at=NOW,
         )
 
+    async def mark_requeued(self, job_id: str) -> bool:
+        return await self.database.write(
+            transition_now,
+            job_id,
+            [JobPhase.SUBMITTING],
+            JobPhase.QUEUED,
+            self._clock,
+            holder=self.lease_holder,
+        )
+
     async def mark_running(
         self, job_id: str, provider: str, provider_job_id: str, *, image_cost: int | None = None
     ) -> None:
