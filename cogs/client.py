@@ -28,6 +28,7 @@ from wanbot.app import Services, build_services
 from wanbot.config import Config, DiscordConfig, Secrets, Settings, anchored
 from wanbot.fetch import InputFetcher
 from wanbot.inputs import prune_inputs
+from wanbot.jobs.delivery import prune_results
 from wanbot.jobs.pacing import pressure_trace_config
 from wanbot.jobs.service import JobService
 from wanbot.providers.mock import MockProvider
@@ -169,6 +170,7 @@ class WanBot(commands.Bot):
 
     def prune_files(self) -> int:
         removed = prune_inputs(self.services.data_dir)
+        removed += prune_results(self.services.data_dir / "results")
         mock = self.services.providers.providers.get("mock")
         if isinstance(mock, MockProvider):
             removed += mock.prune()

@@ -5,7 +5,9 @@ the images delivered. A real SQLite file; results served by a local HTTP host.""
 from __future__ import annotations
 
 import io
+import os
 import random
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from aiohttp import web
 from PIL import Image
 
 from tests.jobs.kit import Kit, open_kit
-from wanbot.jobs.delivery import retry_pause
+from wanbot.jobs.delivery import RESULTS_KEPT_S, prune_results, retry_pause
 from wanbot.jobs.fitting import DownloadError
 from wanbot.store.base import Job, JobPhase
 
@@ -85,7 +87,7 @@ async def test_every_result_is_posted_once_and_charged(tmp_path: Path, host: str
         assert done.images_delivered == 2 and done.message_ids == (1000,)
         assert await kit.ledger(job.id) == {"hold": (-4, 4), "capture": (0, -4), "release": (0, 0)}
         # Nothing of the job is left on disk.
-        assert not (tmp_path / "data" / "results" / job.id).exists()
+        assert not list((tmp_path / "data" / "results").glob(f"{job.id}*"))
 
 
 async def test_a_result_that_is_gone_is_not_charged(tmp_path: Path, host: str) -> None:
@@ -151,10 +153,23 @@ async def test_a_post_that_never_succeeds_leaves_the_job_to_be_settled_by_its_ru
             await kit.service.deliverer.deliver(job, list(job.result_urls))
         assert kit.notifier.failing_deliveries == 100 - 6
         assert await kit.ledger(job.id) == {"hold": (-2, 2)}
-        assert not (tmp_path / "data" / "results" / job.id).exists()
+        assert not list((tmp_path / "data" / "results").glob(f"{job.id}*"))
 
 
 def test_retry_pauses_grow_and_are_capped() -> None:
     pauses = [retry_pause(attempt) for attempt in range(8)]
     assert 2.0 <= pauses[0] < 3.0 and 4.0 <= pauses[1] < 5.0
     assert all(p <= 31.0 for p in pauses)
+
+
+def test_prune_results_removes_only_folders_a_crash_left_behind(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    old, fresh = results / "job-a-1234abcd", results / "job-b-5678ef90"
+    for folder in (old, fresh):
+        folder.mkdir(parents=True)
+        (folder / "1.download").write_bytes(b"x")
+    day_ago = time.time() - RESULTS_KEPT_S - 60
+    os.utime(old, (day_ago, day_ago))
+    assert prune_results(results) == 1
+    assert not old.exists() and (fresh / "1.download").exists()
+    assert prune_results(tmp_path / "missing") == 0

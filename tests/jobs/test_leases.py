@@ -375,7 +375,8 @@ async def test_a_run_that_lost_its_lease_stops_quietly(
         await until_ended(b.store, [job.id], within_s=15)
         await until(lambda: asyncio.sleep(0, a.services.jobs.live), lambda live: not live)
         stored = await b.store.get_job(job.id)
-        assert stored is not None and stored.state is JobPhase.DONE
+        assert stored is not None
+        assert stored.state is JobPhase.DONE, stored.error
         assert stored.worker_id == b.worker_id
         assert notifier.delivered == Counter({job.id: 1}) and notifier.failed == {}
         assert len(list((tmp_path / "data" / "mock").glob("mock-*.json"))) == 1  # submitted once

@@ -12,6 +12,8 @@ import asyncio
 import logging
 import random
 import shutil
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +47,9 @@ class Deliverer:
         """Post the results of a job in `delivering` and settle it; DownloadError if none came."""
         if not urls:
             raise DownloadError("the image host returned no images")
-        folder = self.results_dir / job.id
+        # One folder per attempt: a peer process that took the job over, or a retry after a
+        # restart, never shares it or has it removed under it. A crash leaves it to prune_results.
+        folder = self.results_dir / f"{job.id}-{uuid.uuid4().hex[:8]}"
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         try:
             files = await self._fetch_all(job, urls, folder)
@@ -114,3 +118,19 @@ class Deliverer:
 def retry_pause(attempt: int) -> float:
     """Seconds to wait after failed attempt `attempt` (from 0): 2, 4, 8... at most 30, jittered."""
     return min(30.0, 2.0 * 2.0**attempt) + random.random()
+
+
+RESULTS_KEPT_S = 24 * 3600.0  # far longer than any delivery takes
+
+
+def prune_results(results_dir: Path, now: float | None = None) -> int:
+    """Remove download folders a crash left behind (a delivery removes its own); return how many."""
+    if not results_dir.is_dir():
+        return 0
+    cutoff = (time.time() if now is None else now) - RESULTS_KEPT_S
+    removed = 0
+    for path in results_dir.iterdir():
+        if path.is_dir() and path.stat().st_mtime < cutoff:
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed

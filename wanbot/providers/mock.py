@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import textwrap
 import time
 import uuid
@@ -116,7 +117,10 @@ class MockProvider(Provider):
         for index in range(count):
             path = self._dir / f"{job_id}-{index + 1}.png"
             if not path.exists():
-                render(request, index, width, height).save(path, format="PNG", compress_level=1)
+                # Whole or absent: another process asked about the same job may be reading it.
+                partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.part")
+                render(request, index, width, height).save(partial, format="PNG", compress_level=1)
+                os.replace(partial, path)
             out.append((path, width, height))
         return out
 
