@@ -13,6 +13,18 @@ from wanbot.admission import Admitted, Requester
 from wanbot.moderation import Refused
 
 
+def _credit_change(
+    actor_id: int, member_id: int, credits: int, reason: str | None, locale: Locale
+) -> dict[str, str]:
+    """The fields of a grant's or a revoke's audit line."""
+    return {
+        "actor": markup.user(actor_id),
+        "member": markup.user(member_id),
+        "credits": number(credits, locale),
+        "why": aside(reason, locale),
+    }
+
+
 def grant_audit(
     actor_id: int, member_id: int, credits: int, reason: str | None, locale: Locale
 ) -> str:
@@ -21,12 +33,7 @@ def grant_audit(
         "%(actor)s gave %(member)s %(credits)s credits%(why)s.",
         credits,
         locale,
-    ) % {
-        "actor": markup.user(actor_id),
-        "member": markup.user(member_id),
-        "credits": number(credits, locale),
-        "why": aside(reason, locale),
-    }
+    ) % _credit_change(actor_id, member_id, credits, reason, locale)
 
 
 def revoke_audit(
@@ -37,12 +44,7 @@ def revoke_audit(
         "%(actor)s took %(credits)s credits from %(member)s%(why)s.",
         credits,
         locale,
-    ) % {
-        "actor": markup.user(actor_id),
-        "member": markup.user(member_id),
-        "credits": number(credits, locale),
-        "why": aside(reason, locale),
-    }
+    ) % _credit_change(actor_id, member_id, credits, reason, locale)
 
 
 def nsfw_audit(actor_id: int, policy: str, locale: Locale = None) -> str:

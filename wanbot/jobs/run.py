@@ -2,39 +2,34 @@
 
 Settlement (of a failure, a cancel or a delivery) runs to its end even if the job's task is
 cancelled meanwhile, and a second cancel while it runs changes nothing: a job never stays
-`running` with its credits held because a member clicked twice.
+`running` with its credits held because a member clicked twice. The submit and track steps
+are in `submission`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import enum
-import functools
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import replace
-from typing import Protocol, TypeVar
+from typing import Protocol
 
-from wanbot.balance import BalanceTracker
 from wanbot.errors import JobCancelled
-from wanbot.http.hooks import Hook, WebhookRegistry
+from wanbot.http.hooks import Hook
 from wanbot.jobs.delivery import Deliverer
-from wanbot.jobs.eta import Expectation, expect
+from wanbot.jobs.eta import Expectation
 from wanbot.jobs.fitting import DownloadError
 from wanbot.jobs.outcomes import host_problem_key
 from wanbot.jobs.pacing import ChannelPressure
-from wanbot.jobs.polling import PollBudget
 from wanbot.jobs.ports import FailureReason, JobOutcome, Notifier, Progress
 from wanbot.jobs.progress import ProgressReporter
-from wanbot.jobs.tracking import PastDeadline, StatusWatch
-from wanbot.logs import job_log_context, tag_job_logs
+from wanbot.jobs.submission import HostBusy, HostSubmission, SubmissionContext
+from wanbot.jobs.tracking import PastDeadline
+from wanbot.logs import job_log_context
 from wanbot.metrics import Metrics
-from wanbot.providers.base import Provider
-from wanbot.providers.errors import ProviderError, RateLimited, Unavailable
-from wanbot.providers.models import GenerationRequest, JobState, JobStatus
-from wanbot.providers.registry import ProviderSet
+from wanbot.providers.errors import ProviderError
+from wanbot.providers.models import JobState
 from wanbot.store.base import (
     Job,
     JobPhase,
@@ -48,30 +43,12 @@ from wanbot.store.base import (
 from wanbot.tasks import finish_anyway
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-#: The job whose submission is on its way in this task: a host's busy answers (seen by its HTTP
-#: client, even those it retries by itself) are charged to it, once per window.
-submitting_job: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "submitting_job", default=None
-)
 
 
 class CancelResult(enum.StrEnum):
     CANCELLED = "cancelled"  # taken out of the queue and refunded
     CANCELLING = "cancelling"  # being stopped; the placeholder says when it is done
     TOO_LATE = "too_late"  # delivering or finished already
-
-
-class _HostBusy(Exception):
-    """The host refused the submission for now (429, or 503 with nowhere else to go)."""
-
-
-def _refused_for_now(error: ProviderError) -> bool:
-    """A submission refusal that says "not now" rather than "no": the job waits its turn again."""
-    return isinstance(error, RateLimited) or (
-        isinstance(error, Unavailable) and error.status == 503
-    )
 
 
 # Asking a host to stop a job is a courtesy: the refund does not wait longer than this for it.
@@ -82,29 +59,17 @@ class RunStore(JobStore, LedgerStore, StatsStore, LeaseStore, WalletStore, Proto
     """What running jobs read and write: their transitions, settlement and past durations."""
 
 
-class RunContext(Protocol):
+class RunContext(SubmissionContext, Protocol):
     """What a JobRun needs from the service that keeps it (JobService)."""
 
     store: RunStore
-    providers: ProviderSet
     notifier: Notifier
     pressure: ChannelPressure
     deliverer: Deliverer
     metrics: Metrics
-    balances: BalanceTracker
-    polls: PollBudget
-    hooks: WebhookRegistry | None  # with `public_url`: hosts that push get a hook per job
-    public_url: str
-    clock: Callable[[], float]
     stopping: bool
-    #: Credits per image on a host; None: a job keeps the price it was admitted at.
-    image_cost: Callable[[str], int] | None
 
     def position(self, job_id: str) -> int | None: ...
-
-    def host_accepted(self, provider: str, job_id: str) -> None: ...
-
-    def host_refused(self, provider: str, job_id: str, retry_after: float | None) -> None: ...
 
     def left_host(self, job_id: str) -> None: ...
 
@@ -113,7 +78,9 @@ class RunContext(Protocol):
     async def forget(self, run: JobRun) -> None: ...
 
 
-class JobRun:
+class JobRun(HostSubmission):
+    service: RunContext
+
     def __init__(self, service: RunContext, job: Job) -> None:
         self.service = service
         self.job = job
@@ -222,7 +189,7 @@ class JobRun:
             # It stalled past its lease and a peer holds the job now: the peer finishes it.
             log.warning("job %s: %s; leaving it to that process", job.id, e)
             return
-        except _HostBusy:
+        except HostBusy:
             requeued = await self._back_in_line()
         except PastDeadline:
             await self.fail(FailureReason.DEADLINE, stop_at_host=True)
@@ -239,11 +206,6 @@ class JobRun:
             self._close_hook()
             if not self.service.stopping and not requeued:
                 await self.service.forget(self)
-
-    def _close_hook(self) -> None:
-        if self.hook is not None:
-            hook, self.hook = self.hook, None
-            hook.close()
 
     async def _back_in_line(self) -> bool:
         """The host was busy: queued again, first in its member's line; False if it is no longer
@@ -311,145 +273,6 @@ class JobRun:
         except (ProviderError, TimeoutError) as e:
             log.info("job %s: the host was not told to stop (%s)", self.job.id, e)
 
-    async def _expect(self, provider: str) -> Expectation:
-        recent = await self.service.store.recent_durations(provider, self.job.request.size)
-        return expect(recent, self.service.providers.expected_s.get(provider, 30.0))
-
-    async def _submit_and_track(self) -> JobStatus:
-        job = self.job
-        if self.phase is JobPhase.QUEUED:
-            if not await self.service.store.mark_submitting(job.id):
-                raise JobCancelled
-            self.phase = JobPhase.SUBMITTING
-        if job.provider_job_id is not None:
-            provider = self.service.providers.get(job.provider)
-            self.expectation = await self._expect(provider.name)
-            return await self._poll(provider, job.provider_job_id)
-        last_error: ProviderError | None = None
-        busy = False
-        for provider in self.service.providers.candidates(job.provider):
-            # The safety switch follows the host that runs it (a fallback may have one or not).
-            request = provider.capabilities.prepared(job.request)
-            if provider.capabilities.problem(request):
-                continue
-            try:
-                return await self._submit_with(provider, request)
-            except ProviderError as e:
-                if self.job.provider_job_id is not None:
-                    raise
-                if _refused_for_now(e):
-                    # Too many jobs at this host: its window shrinks and it gets a pause.
-                    retry_after = e.retry_after if isinstance(e, RateLimited) else None
-                    self.service.host_refused(provider.name, job.id, retry_after)
-                    busy = True
-                    if isinstance(e, RateLimited):
-                        raise _HostBusy from e  # the host is up, only full: wait for it
-                if not e.provider_unavailable:
-                    raise
-                log.warning(
-                    "job %s: %s unavailable (%s), trying the next provider",
-                    job.id,
-                    provider.name,
-                    e,
-                )
-                last_error = e
-        assert last_error is not None
-        if busy:
-            raise _HostBusy from last_error
-        raise last_error
-
-    async def _submit_with(self, provider: Provider, request: GenerationRequest) -> JobStatus:
-        self.provider = provider.name
-        self.expectation = await self._expect(provider.name)
-        submitting_job.set(self.job.id)  # this task's own context: gone with the task
-        if provider.pushes_updates:
-            stream = provider.submit_and_watch(request)
-            first = await self._within_deadline(anext(stream))
-            await self._mark_running(provider, first, request)
-            self.service.host_accepted(provider.name, self.job.id)
-            return await self._follow_stream(provider, stream, first)
-        first = await self._within_deadline(self._submit(provider, request))
-        await self._mark_running(provider, first, request)
-        self.service.host_accepted(provider.name, self.job.id)
-        if first.state.terminal:
-            return first
-        return await self._poll(provider, first.job_id)
-
-    def _submit(self, provider: Provider, request: GenerationRequest) -> Awaitable[JobStatus]:
-        """The submission, with a webhook of its own where the host pushes and the bot is
-        reachable (`http.public_url`)."""
-        hooks, public_url = self.service.hooks, self.service.public_url
-        if not (provider.accepts_webhook and hooks is not None and public_url):
-            return provider.submit(request)
-        self._close_hook()
-        self.hook = hooks.register(provider.name)
-        return provider.submit_with_hook(request, self.hook.url(public_url))
-
-    async def _mark_running(
-        self, provider: Provider, first: JobStatus, request: GenerationRequest
-    ) -> None:
-        # A fallback host's images cost that host's price; the hold stays as admitted.
-        price = self.service.image_cost
-        image_cost = (
-            None if price is None or provider.name == self.job.provider else price(provider.name)
-        )
-        await self.service.store.mark_running(
-            self.job.id, provider.name, first.job_id, image_cost=image_cost
-        )
-        tag_job_logs(provider=provider.name)
-        if first.host_balance is not None:
-            self.service.balances.observe(provider.name, first.host_balance)
-        self.submitted_at = self.service.clock()
-        self.job = replace(
-            self.job,
-            provider=provider.name,
-            provider_job_id=first.job_id,
-            submitted_at=self.submitted_at,
-            request=request,
-            image_cost=self.job.image_cost if image_cost is None else image_cost,
-            held=self.job.hold_amount,
-        )
-        self.phase = JobPhase.RUNNING
-        log.info("job %s submitted to %s as %s", self.job.id, provider.name, first.job_id)
-
-    async def _follow_stream(
-        self, provider: Provider, stream: AsyncGenerator[JobStatus, None], first: JobStatus
-    ) -> JobStatus:
-        final = await self._watch(provider).follow(stream, first, self._seen)
-        return final if final is not None else await self._poll(provider, first.job_id)
-
-    def _remaining(self) -> float:
-        return self.job.deadline_at - self.service.clock()
-
-    async def _within_deadline(self, awaitable: Awaitable[T]) -> T:
-        remaining = self._remaining()
-        if remaining <= 0:
-            _close(awaitable)
-            raise PastDeadline
-        try:
-            return await asyncio.wait_for(awaitable, remaining)
-        except TimeoutError as e:
-            raise PastDeadline from e
-
-    def _watch(self, provider: Provider) -> StatusWatch:
-        return StatusWatch(
-            job_id=self.job.id,
-            host=provider.name,
-            submitted_at=self.submitted_at or self.service.clock(),
-            expectation=self.expectation or Expectation(30.0, 0),
-            deadline_at=self.job.deadline_at,
-            clock=self.service.clock,
-            budget=self.service.polls,
-            hook=self.hook,
-        )
-
-    async def _poll(self, provider: Provider, provider_job_id: str) -> JobStatus:
-        look = functools.partial(provider.get_status, provider_job_id)
-        return await self._watch(provider).until_final(look, self._seen)
-
-    def _seen(self, status: JobStatus) -> None:
-        self.fraction = status.progress
-
     async def _deliver(self, urls: list[str], provider_cost: float | None) -> None:
         if self.phase is not JobPhase.DELIVERING:
             await self.service.store.mark_delivering(self.job.id, urls, provider_cost)
@@ -463,9 +286,3 @@ class JobRun:
             self.job.provider, "delivered", self.service.clock() - self.job.created_at
         )
         metrics.credits_spent(settlement.captured)
-
-
-def _close(awaitable: Awaitable[object]) -> None:
-    close: Callable[[], object] | None = getattr(awaitable, "close", None)
-    if close is not None:
-        close()

@@ -28,8 +28,9 @@ from wanbot.jobs.listing import MemberJob, member_jobs
 from wanbot.jobs.pacing import ChannelPressure
 from wanbot.jobs.polling import PollBudget
 from wanbot.jobs.ports import FailureReason, Notifier
-from wanbot.jobs.run import CancelResult, JobRun, RunStore, submitting_job
+from wanbot.jobs.run import CancelResult, JobRun, RunStore
 from wanbot.jobs.scheduler import FairScheduler, Limits, Ticket
+from wanbot.jobs.submission import submitting_job
 from wanbot.metrics import Metrics
 from wanbot.providers.registry import ProviderSet
 from wanbot.store.base import Job, JobPhase, NewJob

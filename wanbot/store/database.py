@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -113,6 +113,17 @@ class Attempt:
     """Whether a detached transaction has started touching the database."""
 
     begun: bool = False
+
+
+async def run_detached(
+    running: set[asyncio.Task[Any]], attempt: Attempt, transaction: Coroutine[Any, Any, T]
+) -> T:
+    """Run `transaction` as a task of its own, kept in `running` until done (a close waits for
+    it), and wait for it as `finish_detached` does."""
+    task = asyncio.create_task(transaction)
+    running.add(task)
+    task.add_done_callback(running.discard)
+    return await finish_detached(task, attempt)
 
 
 async def finish_detached(task: asyncio.Task[T], attempt: Attempt) -> T:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from wanbot.store.database import Connection, migrations, statements
 from wanbot.store.postgres_database import PostgresDatabase
-from wanbot.store.sql import SqlStore
+from wanbot.store.sql import SqlStore, migrated
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +31,7 @@ class PostgresStore(SqlStore):
         """Connect a pool and migrate. `dsn` is a postgresql:// URL; query parameters other than
         libpq's are server settings (`?search_path=wanbot` puts the tables in that schema)."""
         db = await PostgresDatabase.open(dsn, min_size=min_connections, max_size=max_connections)
-        store = cls(db, clock)
-        try:
-            await store.migrate()
-        except BaseException:
-            await db.close()
-            raise
-        return store
+        return await migrated(cls(db, clock))
 
     async def migrate(self) -> None:
         """Apply every numbered migration not applied yet, all in one transaction under the

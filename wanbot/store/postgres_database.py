@@ -36,7 +36,7 @@ import asyncpg
 from asyncpg import exceptions as pg_errors
 from asyncpg.pool import PoolConnectionProxy
 
-from wanbot.store.database import Attempt, Connection, Notifications, Row, finish_detached
+from wanbot.store.database import Attempt, Connection, Notifications, Row, run_detached
 
 log = logging.getLogger(__name__)
 
@@ -210,10 +210,8 @@ class PostgresDatabase:
         if self._closed:
             raise RuntimeError("the store is closed")
         attempt = Attempt()
-        task = asyncio.create_task(self._transaction(attempt, begin, body, *args, **kwargs))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
-        return await finish_detached(task, attempt)
+        transaction = self._transaction(attempt, begin, body, *args, **kwargs)
+        return await run_detached(self._running, attempt, transaction)
 
     async def _transaction(
         self,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from wanbot.store.database import migrations
 from wanbot.store.protocols import JobStateError, StoreInUse
-from wanbot.store.sql import SqlStore
+from wanbot.store.sql import SqlStore, migrated
 from wanbot.store.sqlite_database import SQLiteDatabase
 
 
@@ -24,13 +24,7 @@ class SQLiteStore(SqlStore):
     ) -> SQLiteStore:
         """Open (creating it if need be) and migrate; StoreInUse if another process has it."""
         db = await SQLiteDatabase.open(Path(path), busy_timeout_s=busy_timeout_s)
-        store = cls(db, clock)
-        try:
-            await store.migrate()
-        except BaseException:
-            await db.close()
-            raise
-        return store
+        return await migrated(cls(db, clock))
 
 
 __all__ = ["JobStateError", "SQLiteStore", "StoreInUse", "migrations"]

@@ -24,7 +24,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
 
-from wanbot.store.database import Attempt, Connection, Notifications, Row, finish_detached
+from wanbot.store.database import Attempt, Connection, Notifications, Row, run_detached
 from wanbot.store.protocols import StoreInUse
 
 log = logging.getLogger(__name__)
@@ -168,10 +168,8 @@ class SQLiteDatabase:
         if self._closed:
             raise RuntimeError("the store is closed")
         attempt = Attempt()
-        task = asyncio.create_task(self._transaction(attempt, write, body, *args, **kwargs))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
-        return await finish_detached(task, attempt)
+        transaction = self._transaction(attempt, write, body, *args, **kwargs)
+        return await run_detached(self._running, attempt, transaction)
 
     async def _transaction(
         self,

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from wanbot.store.database import migrate
 from wanbot.store.sql.common import SqlFamily
 from wanbot.store.sql.jobs import JobSql
@@ -40,4 +42,17 @@ class SqlStore(
         await self.database.close()
 
 
-__all__ = ["SqlStore"]
+StoreT = TypeVar("StoreT", bound=SqlStore)
+
+
+async def migrated(store: StoreT) -> StoreT:
+    """`store`, migrated; its database closed again if the migration fails."""
+    try:
+        await store.migrate()
+    except BaseException:
+        await store.database.close()
+        raise
+    return store
+
+
+__all__ = ["SqlStore", "migrated"]
