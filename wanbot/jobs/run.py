@@ -182,7 +182,13 @@ class JobRun:
         except JobCancelled:
             return
         except _HostBusy:
-            requeued = await self._back_in_line()
+            try:
+                requeued = await self._back_in_line()
+            except asyncio.CancelledError:
+                if self.user_cancelled and not self.service.stopping:
+                    await self.fail(FailureReason.CANCELLED)  # refused, then cancelled: refund
+                    return
+                raise
         except PastDeadline:
             await self._cancel_at_provider()
             await self.fail(FailureReason.DEADLINE)
