@@ -6,6 +6,7 @@ import pytest
 
 from wanbot.jobs.eta import (
     DEFAULT_DURATION_S,
+    EARLY_FACTOR,
     LOOK_COST_S,
     Expectation,
     expect,
@@ -84,8 +85,10 @@ def test_enough_history_gives_the_window_where_jobs_finish() -> None:
 
 def test_next_look_waits_for_the_window_then_looks_evenly_then_backs_off() -> None:
     window = Expectation(10.0, 20, low=8.0, high=12.0)
-    assert next_look(0, window) == pytest.approx(8.0)  # nothing to learn before the window
+    # Nothing to learn long before the window: the first look comes just before it.
+    assert next_look(0, window) == pytest.approx(8.0 * EARLY_FACTOR)
     spacing = (2 * LOOK_COST_S * 4.0) ** 0.5
+    assert next_look(7.2, window) == pytest.approx(spacing)
     assert next_look(8.0, window) == pytest.approx(spacing)
     assert next_look(11.9, window) == pytest.approx(0.25)  # up to the window's end, floored
     assert next_look(12.0, window) == pytest.approx(spacing)
@@ -99,6 +102,22 @@ def test_next_look_waits_for_the_window_then_looks_evenly_then_backs_off() -> No
     assert next_look(0, slow) == 30.0
     # Without a spread, the plain policy decides.
     assert next_look(12, Expectation(60.0, 3)) == poll_interval(12, 60)
+
+
+def test_noticing_late_does_not_ratchet_the_window_later() -> None:
+    """A past duration ends when the bot noticed (plus its own bookkeeping), not when the host
+    finished. Jobs that always take 5 s, from a history that says 8 s: the window must come
+    back to 5 s, not stay at 8 or creep later."""
+    true_s, bookkeeping_s = 5.0, 0.05
+    history = [8.0 + 0.01 * i for i in range(20)]
+    for _ in range(300):
+        expectation = expect(history[-20:])
+        elapsed = 0.0
+        while elapsed < true_s:
+            elapsed += next_look(elapsed, expectation)
+        history.append(elapsed + bookkeeping_s)
+    settled = expect(history[-20:])
+    assert settled.seconds < true_s + 0.6
 
 
 class FakeClock:

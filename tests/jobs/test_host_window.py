@@ -18,8 +18,9 @@ import pytest
 from tests.fakes.pixeldojo_server import FakePixelDojo
 from tests.jobs.rig import new_job, running_service
 from wanbot.config import PixelDojoConfig
+from wanbot.jobs.polling import PollBudget
 from wanbot.jobs.ports import Progress
-from wanbot.jobs.run import JobRun
+from wanbot.jobs.run import CancelResult, JobRun
 from wanbot.jobs.scheduler import DEFAULT_HOST_FLOOR, Limits
 from wanbot.providers.http import RetryPolicy
 from wanbot.providers.pixeldojo import PixelDojoProvider
@@ -45,8 +46,10 @@ async def test_a_capped_host_gets_every_job_and_the_window_settles_near_its_room
             PixelDojoConfig(base_url=host.base_url), api_key=host.api_key, session=session
         )
         limits = Limits(total=64, per_provider=16, per_user=4, host_floor=DEFAULT_HOST_FLOOR)
+        # Status requests are not what this is about: a budget that never makes a job wait.
+        polls = PollBudget({"pixeldojo": 100.0})
         async with running_service(
-            tmp_path, {"pixeldojo": provider}, session, limits=limits
+            tmp_path, {"pixeldojo": provider}, session, limits=limits, polls=polls
         ) as rig:
             windows: list[tuple[int, int]] = []  # (cuts so far, window)
 
@@ -125,3 +128,42 @@ async def test_a_refused_job_goes_back_in_line_and_shows_its_place(
     assert rig.notifier.failed == {}
     assert len(rig.notifier.delivered) == 3
     assert len(host.jobs) == 3
+
+
+async def test_a_job_cancelled_while_it_goes_back_in_line_is_refunded(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    async with FakePixelDojo(job_duration_s=5.0) as host:
+        host.max_in_flight = 0  # every submission refused: the job goes back in line
+        provider = PixelDojoProvider(
+            PixelDojoConfig(base_url=host.base_url),
+            api_key=host.api_key,
+            session=session,
+            retry=RetryPolicy(attempts=1),
+        )
+        limits = Limits(total=8, per_provider=8, per_user=8, host_floor=2)
+        async with running_service(
+            tmp_path, {"pixeldojo": provider}, session, limits=limits
+        ) as rig:
+            reached = asyncio.Event()
+            go_on = asyncio.Event()
+            requeue = rig.store.mark_requeued
+
+            async def slow_requeue(job_id: str) -> bool:
+                reached.set()
+                await go_on.wait()
+                return await requeue(job_id)
+
+            rig.store.mark_requeued = slow_requeue  # type: ignore[method-assign]
+            job = new_job(0, "pixeldojo")
+            await rig.submit([job])
+            await asyncio.wait_for(reached.wait(), 10)
+            assert await rig.service.cancel(job.id) == CancelResult.CANCELLING
+            go_on.set()
+            await rig.finished(1, within_s=10)
+            stored = await rig.store.get_job(job.id)
+            held = await rig.store.held_credits(job.guild_id, job.user_id)
+    assert stored is not None and stored.state is JobPhase.CANCELLED
+    assert rig.notifier.failed == {job.id: "cancelled"}
+    assert held == 0
+    assert job.id not in rig.service.live

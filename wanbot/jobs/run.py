@@ -190,7 +190,13 @@ class JobRun(HostSubmission):
             log.warning("job %s: %s; leaving it to that process", job.id, e)
             return
         except HostBusy:
-            requeued = await self._back_in_line()
+            try:
+                requeued = await self._back_in_line()
+            except asyncio.CancelledError:
+                if self.user_cancelled and not self.service.stopping:
+                    await self.fail(FailureReason.CANCELLED)  # refused, then cancelled: refund
+                    return
+                raise
         except PastDeadline:
             await self.fail(FailureReason.DEADLINE, stop_at_host=True)
         except ProviderError as e:
