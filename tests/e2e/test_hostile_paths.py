@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from tests.e2e.harness import Harness, png_bytes
 from tests.e2e.hostile.running import BotThread, answer, errors_logged, job_by_token
 from tests.fakes.discord_server import FakeDiscord, InteractionHandle
+from tests.fakes.local_http import serve_locally
 from wanbot.store.base import JobPhase
 from wanbot.text import BIDI_CONTROLS
 
@@ -46,11 +47,7 @@ class Elsewhere:
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", anything)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await serve_locally(app)
         self.base = f"http://127.0.0.1:{port}"
 
     async def stop(self) -> None:

@@ -19,6 +19,8 @@ from typing import Any, Literal, Self
 from aiohttp import BodyPartReader, web
 from PIL import Image
 
+from tests.fakes.local_http import serve_locally
+
 PARSED_BODY = web.RequestKey("parsed_body", object)
 
 FaultKind = Literal["429", "5xx", "malformed", "wrong_key", "slow", "drop"]
@@ -73,11 +75,7 @@ class FakeProviderServer:
         )
         app.router.add_get("/files/{name}", self._serve_file)
         self.add_routes(app)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await serve_locally(app)
         self.origin = f"http://127.0.0.1:{port}"
         self.base_url = self.origin + self.prefix
         return self.base_url

@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
+from tests.fakes.local_http import serve_locally
 from tests.jobs.kit import Kit, open_kit
 from wanbot.jobs.delivery import RESULTS_KEPT_S, prune_results, retry_pause
 from wanbot.jobs.fitting import DownloadError
@@ -48,11 +49,7 @@ async def host() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/files/{name}", serve)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve_locally(app)
     try:
         yield f"http://127.0.0.1:{port}/files/"
     finally:

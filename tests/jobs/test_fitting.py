@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
+from tests.fakes.local_http import serve_locally
 from wanbot.jobs import fitting
 from wanbot.jobs.fitting import Downloader, DownloadError, fit_under, pack
 from wanbot.jobs.ports import DeliveredFile
@@ -131,11 +132,7 @@ async def server() -> AsyncIterator[tuple[str, dict[str, int]]]:
     app.router.add_get("/ok.png", ok)
     app.router.add_get("/slow/{n}", slow)
     app.router.add_get("/missing.png", missing)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve_locally(app)
     try:
         yield f"http://127.0.0.1:{port}", stats
     finally:
