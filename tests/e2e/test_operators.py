@@ -160,11 +160,17 @@ async def test_the_job_path_feeds_the_metrics_and_the_balance(
                 return values["wanbot_jobs_total{outcome=delivered,provider=pixeldojo}"]
 
             seen = [await metric_values(session, h)]
-            for prompt in ("one fox", "two foxes", "three foxes"):
+            for count, prompt in enumerate(("one fox", "two foxes", "three foxes"), 1):
                 handle = await h.imagine(prompt, provider="pixeldojo")
                 done = await h.wait_job((await h.job_for(handle)).id)
                 assert done.state is JobPhase.DONE, done.error
-                seen.append(await metric_values(session, h))
+                # The job is stored done by its settlement; the run counts it right after.
+                for _ in range(50):
+                    values = await metric_values(session, h)
+                    if delivered(values) >= count:
+                        break
+                    await asyncio.sleep(0.1)
+                seen.append(values)
             assert [delivered(v) for v in seen] == [0, 1, 2, 3]
             assert [v["wanbot_credits_spent_total{}"] for v in seen] == [0, 2, 4, 6]
             counts = [v["wanbot_job_seconds_count{provider=pixeldojo}"] for v in seen]
