@@ -92,18 +92,21 @@ class Editing(commands.Cog):
         requester = requester_of(interaction)
         # Reading saved defaults, screening and fetching large inputs may outlast Discord's 3 s:
         # acknowledge ("thinking…") once 1.5 s have passed, whatever is still being waited for.
-        async with acknowledged_if_slow(interaction, ephemeral=private):
+        async with self.flow.turn(
+            interaction, ephemeral=self.flow.visibility(interaction, private)
+        ):
             saved = await self.flow.admission.defaults(
                 interaction.guild_id, interaction.user.id, provider, edit=True
             )
         private = bool(pick(private, saved.private))
         ask = Ask(kind="edit", provider=provider, private=private, parent_job_id=parent_job_id)
         count = pick(n, saved.n) or 1
-        async with acknowledged_if_slow(interaction, ephemeral=private):
-            # Screen first, then fetch: a refused member makes the bot download nothing.
+        # Screen first, then fetch: a refused member makes the bot download nothing.
+        async with self.flow.turn(interaction, ephemeral=private):
             cleared = await self.flow.admission.precheck(
                 requester, suffixed(prompt, saved.suffix), provider
             )
+        async with acknowledged_if_slow(interaction, ephemeral=private):
             inputs = await self._fetch_all(sources)
         try:
             first = inputs[0]
@@ -205,7 +208,7 @@ class Editing(commands.Cog):
         sources = sources_of(message) if message else []
         if not sources:
             raise Refusal(RefusalReason.RESULT_IMAGES_GONE)
-        async with acknowledged_if_slow(interaction, ephemeral=None):
+        async with self.flow.turn(interaction, ephemeral=None):
             job = await self.store.get_job(job_id)
         if job is None:
             raise Refusal(RefusalReason.RESULT_IMAGES_GONE)

@@ -4,8 +4,10 @@ the job ends queued or released."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import discord
@@ -14,7 +16,7 @@ from discord import app_commands
 from cogs import audit
 from cogs.render import jobs as render_jobs
 from cogs.respond import (
-    acknowledged_if_slow,
+    AdmissionTurns,
     locale_of,
     reply_handle_of,
     requester_of,
@@ -40,6 +42,24 @@ class JobFlow:
     audit: audit.DiscordAudit
     store: JobStore
     actions: ActionRouter
+    turns: AdmissionTurns = field(default_factory=AdmissionTurns)
+
+    def visibility(
+        self, interaction: discord.Interaction[Any], private: bool | None
+    ) -> bool | None:
+        """Whether a command's answer will be private, as far as known before reading the
+        member's defaults: the option given, else their default as last read (None: unknown)."""
+        if private is not None or interaction.guild_id is None:
+            return private
+        return self.admission.private_hint(interaction.guild_id, interaction.user.id)
+
+    @contextlib.asynccontextmanager
+    async def turn(
+        self, interaction: discord.Interaction[Any], *, ephemeral: bool | None
+    ) -> AsyncIterator[None]:
+        """Store work before a job's answer: acknowledged at once in a burst, else if slow."""
+        async with self.turns.turn(interaction, ephemeral=ephemeral):
+            yield
 
     def provider_choices(self, current: str) -> list[app_commands.Choice[str]]:
         """Autocomplete for a `provider` option: the enabled hosts matching what is typed."""
@@ -54,7 +74,7 @@ class JobFlow:
         cleared: Cleared | None = None,
     ) -> None:
         """Admit, show the placeholder, queue, audit; released if anything between fails."""
-        async with acknowledged_if_slow(interaction, ephemeral=ask.private):
+        async with self.turn(interaction, ephemeral=ask.private):
             admitted = await self.admission.admit(
                 requester_of(interaction), reply_handle_of(interaction), ask, request, cleared
             )

@@ -12,7 +12,7 @@ from discord.ext import commands
 
 from cogs.client import WanBot
 from cogs.jobflow import JobFlow
-from cogs.respond import acknowledged_if_slow, locale_of
+from cogs.respond import locale_of
 from cogs.ui.remix import RemixModal
 from wanbot.admission import Ask
 from wanbot.errors import Refusal, RefusalReason
@@ -60,7 +60,7 @@ class Remix(commands.Cog):
         negative_prompt: str | None,
     ) -> None:
         assert interaction.guild_id is not None
-        async with acknowledged_if_slow(interaction, ephemeral=None):
+        async with self.flow.turn(interaction, ephemeral=None):
             job = await self._remixable(job_id)
             # The clicker's own suffix, not the original's: they are the one asking.
             saved = await self.admission.defaults(

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 ACK_AFTER_S = 1.5
 _ACK_BY = "wanbot_ack_by"
 _DEFERRED_EPHEMERAL = "wanbot_deferred_ephemeral"
+_DEFERRED_MESSAGE = "wanbot_deferred_message"
 NO_PINGS = discord.AllowedMentions.none()
 
 
@@ -36,6 +37,20 @@ def locale_of(interaction: discord.Interaction[Any]) -> str:
 def guild_locale_of(interaction: discord.Interaction[Any]) -> str | None:
     """The server's language: what audit lines, read by its moderators, are written in."""
     return str(interaction.guild_locale) if interaction.guild_locale else None
+
+
+async def _acknowledge(interaction: discord.Interaction[Any], ephemeral: bool | None) -> None:
+    """Defer ("thinking…"); the loading message's id is kept for `show_placeholder`."""
+    private = True if ephemeral is None else ephemeral
+    try:
+        answered = await interaction.response.defer(thinking=True, ephemeral=private)
+    except discord.HTTPException:
+        log.warning("could not acknowledge interaction %s", interaction.id, exc_info=True)
+        return
+    interaction.extras[_DEFERRED_EPHEMERAL] = private
+    if answered is not None and answered.message_id is not None:
+        interaction.extras[_DEFERRED_MESSAGE] = answered.message_id
+    log.info("interaction %s acknowledged before its answer was ready", interaction.id)
 
 
 @contextlib.asynccontextmanager
@@ -61,13 +76,7 @@ async def acknowledged_if_slow(
         if interaction.response.is_done():
             return
         deferring = True
-        private = True if ephemeral is None else ephemeral
-        try:
-            await interaction.response.defer(thinking=True, ephemeral=private)
-            interaction.extras[_DEFERRED_EPHEMERAL] = private
-            log.info("interaction %s acknowledged early: still working", interaction.id)
-        except discord.HTTPException:
-            log.warning("could not acknowledge interaction %s", interaction.id, exc_info=True)
+        await _acknowledge(interaction, ephemeral)
 
     timer = asyncio.create_task(defer_when_due())
     try:
@@ -79,11 +88,40 @@ async def acknowledged_if_slow(
             await timer
 
 
+class AdmissionTurns:
+    """Interactions that use the store before they can be answered take turns at it.
+
+    In a burst (dozens of commands within a second) the store work of all of them at once holds
+    every answer back behind everyone's transactions. Instead, a command arriving while another
+    one's turn is on is acknowledged at once ("thinking…") and then waits for its turn; its
+    placeholder fills the acknowledged message. A lone command is still answered in one go.
+    """
+
+    def __init__(self, width: int = 1) -> None:
+        self._turns = asyncio.Semaphore(width)
+
+    @contextlib.asynccontextmanager
+    async def turn(
+        self, interaction: discord.Interaction[Any], *, ephemeral: bool | None
+    ) -> AsyncIterator[None]:
+        async with acknowledged_if_slow(interaction, ephemeral=ephemeral):
+            if self._turns.locked() and not interaction.response.is_done():
+                await _acknowledge(interaction, ephemeral)
+            async with self._turns:
+                yield
+
+
 async def show_placeholder(
     interaction: discord.Interaction[Any], text: str, view: discord.ui.View, *, private: bool
 ) -> int | None:
-    """Post the job's placeholder as the answer to the interaction; its message id, if known."""
-    if interaction.extras.get(_DEFERRED_EPHEMERAL) and not private:
+    """Post the job's placeholder as the answer to the interaction; its message id, if known.
+
+    Where the interaction was acknowledged already with a message of the right visibility, that
+    message is the placeholder as it stands: the job's progress reports fill it, and they give
+    way to results while Discord says the channel is busy (one edit fewer per job in a burst).
+    """
+    deferred_private = interaction.extras.get(_DEFERRED_EPHEMERAL)
+    if deferred_private and not private:
         # Acknowledged privately before it was known the job is public: the public
         # placeholder is a followup, and the private "thinking…" goes away.
         with contextlib.suppress(discord.HTTPException):
@@ -92,6 +130,9 @@ async def show_placeholder(
             text, view=view, wait=True, allowed_mentions=NO_PINGS
         )
         return followup.id
+    loading: int | None = interaction.extras.get(_DEFERRED_MESSAGE)
+    if loading is not None and deferred_private == private:
+        return loading
     if interaction.response.is_done():  # acknowledged already (inputs, or slow admission)
         message = await interaction.edit_original_response(
             content=text, view=view, allowed_mentions=NO_PINGS

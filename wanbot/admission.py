@@ -97,6 +97,9 @@ class Admitted:
     wallet_name: str | None = None
 
 
+PRIVATE_HINTS_KEPT = 100_000
+
+
 @dataclass(frozen=True)
 class Limits:
     cooldown_s: float
@@ -145,6 +148,9 @@ class Admission:
     _admitting: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = field(
         default_factory=weakref.WeakValueDictionary, init=False, repr=False
     )
+    # Members' "private results" default as last read: a hint for acknowledging a command
+    # before its defaults are read, never the answer itself.
+    _private_seen: dict[tuple[int, int], bool] = field(default_factory=dict, init=False, repr=False)
 
     # -- providers -------------------------------------------------------------------------
     def provider_key(self, name: str | None) -> str | None:
@@ -212,10 +218,22 @@ class Admission:
     ) -> Preferences:
         """The member's saved defaults, minus those the provider that will run the job can't use."""
         prefs = Preferences.from_stored(await self.store.get_preferences(guild_id, user_id))
+        self._remember_private(guild_id, user_id, bool(prefs.private))
         name = self.provider_key(provider) or self.providers.default
         if name in self.providers.providers:
             prefs = prefs.fitted(self.providers.get(name).capabilities, edit=edit)
         return prefs
+
+    def private_hint(self, guild_id: int, user_id: int) -> bool | None:
+        """Whether the member's results were private by default when last read (None: never)."""
+        return self._private_seen.get((guild_id, user_id))
+
+    def _remember_private(self, guild_id: int, user_id: int, private: bool) -> None:
+        seen = self._private_seen
+        seen.pop((guild_id, user_id), None)
+        seen[(guild_id, user_id)] = private
+        if len(seen) > PRIVATE_HINTS_KEPT:
+            del seen[next(iter(seen))]
 
     # -- the screen ------------------------------------------------------------------------
     async def screen(

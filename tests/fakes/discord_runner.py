@@ -96,11 +96,8 @@ async def _handle(fake: FakeDiscord, op: str, args: tuple[Any, ...]) -> Any:
         )
     if op == "slash_many":
         (calls,) = args
-        handles = await asyncio.gather(
-            *(
-                fake.slash(call[0], call[1], user=call[2], channel=call[3] if call[3:] else None)
-                for call in calls
-            )
+        handles = await fake.slash_many(
+            [(call[0], call[1], call[2], call[3] if call[3:] else None) for call in calls]
         )
         return [RemoteHandle(h.id, h.token) for h in handles]
     if op == "callbacks":

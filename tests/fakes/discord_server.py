@@ -998,6 +998,24 @@ class FakeDiscord:
             )
         )
 
+    async def slash_many(
+        self, calls: Sequence[tuple[str, Mapping[str, Any], str | int, str | int | None]]
+    ) -> list[InteractionHandle]:
+        """Run many slash commands at once, (name, options, user, channel) each: all created
+        on the fake's loop in one go, as a burst of members reaches Discord at once."""
+
+        async def burst() -> list[InteractionHandle]:
+            return list(
+                await asyncio.gather(
+                    *(
+                        self._slash(name, dict(options), user, channel, {}, None, None, None, None)
+                        for name, options, user, channel in calls
+                    )
+                )
+            )
+
+        return await self._on_loop(burst())
+
     async def click(
         self,
         message_id: int,
