@@ -9,6 +9,36 @@ from dataclasses import dataclass
 
 from wanbot.providers.models import GenerationRequest
 
+__all__ = [
+    "REMOVED_PROMPT",
+    "WALLET_PERIODS",
+    "Activity",
+    "BlockEntry",
+    "Budget",
+    "GuildSettings",
+    "GuildStats",
+    "InFlight",
+    "Job",
+    "JobPhase",
+    "LedgerEntry",
+    "MemberBan",
+    "MemberForgotten",
+    "MemberSpend",
+    "NewJob",
+    "NewWallet",
+    "Paid",
+    "PeriodKeys",
+    "PeriodStats",
+    "Settlement",
+    "SpendCaps",
+    "Wallet",
+    "WalletChooser",
+    "WalletEntry",
+    "WalletFunds",
+    "WalletTerms",
+    "token_digest",
+]
+
 
 class JobPhase(enum.StrEnum):
     QUEUED = "queued"
