@@ -131,10 +131,10 @@ class Admin(
         actor = interaction.user.id
         if amount > 0:
             text = render.granted(user.id, changed, after, reason, locale)
-            audit = render_audit.grant_audit(actor, user.id, changed, reason, server)
+            audit = render_audit.credit_audit(actor, user.id, changed, reason, server)
         else:
             text = render.revoked(user.id, -changed, -amount, before, after, reason, locale)
-            audit = render_audit.revoke_audit(actor, user.id, -changed, reason, server)
+            audit = render_audit.credit_audit(actor, user.id, -changed, reason, server, took=True)
         await self._reply(interaction, text)
         await self._audit(guild_id, audit)
 
