@@ -230,11 +230,4 @@ def _forget_inputs(inputs: list[InputImage]) -> None:
 
 
 async def setup(bot: WanBot) -> None:
-    services = bot.services
-    await bot.add_cog(
-        Editing(
-            flow=bot.job_flow,
-            inputs=services.inputs,
-            tree=bot.tree,
-        )
-    )
+    await bot.add_cog(Editing(flow=bot.job_flow, inputs=bot.services.inputs, tree=bot.tree))
