@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from wanbot.providers.models import GenerationRequest
 
 __all__ = [
+    "ACTIVE_PHASES",
+    "IN_FLIGHT_PHASES",
     "REMOVED_PROMPT",
+    "TERMINAL_PHASES",
     "WALLET_PERIODS",
     "Activity",
     "BlockEntry",
@@ -51,7 +54,12 @@ class JobPhase(enum.StrEnum):
 
     @property
     def terminal(self) -> bool:
-        return self in (JobPhase.DONE, JobPhase.FAILED, JobPhase.CANCELLED)
+        return self in TERMINAL_PHASES
+
+
+ACTIVE_PHASES = (JobPhase.QUEUED, JobPhase.SUBMITTING, JobPhase.RUNNING, JobPhase.DELIVERING)
+TERMINAL_PHASES = (JobPhase.DONE, JobPhase.FAILED, JobPhase.CANCELLED)
+IN_FLIGHT_PHASES = (JobPhase.SUBMITTING, JobPhase.RUNNING, JobPhase.DELIVERING)
 
 
 @dataclass(frozen=True)
