@@ -14,6 +14,7 @@ from cogs.render import account as render
 from cogs.render import prompts as render_prompts
 from cogs.render import wallets as render_wallets
 from cogs.respond import NO_PINGS, locale_of
+from cogs.slash import SET_DEFAULTS, server_command
 from wanbot.credits import CreditPolicy, credit_summary
 from wanbot.options import MAX_SUFFIX
 from wanbot.preferences import Preferences
@@ -26,18 +27,7 @@ class Account(commands.Cog):
         self.store = store
         self.policy = credits
 
-    @app_commands.command(name="set", description="Show or change your default image options")
-    @app_commands.guild_only()
-    @app_commands.describe(
-        aspect_ratio="Default shape of the image",
-        size="Default resolution tier",
-        n="Default number of images (1-4)",
-        negative_prompt='What to keep out of your images by default ("none" clears it)',
-        thinking="The model's thinking mode by default",
-        private="Only you see your results by default",
-        reset="Forget every default (options given with it are then saved)",
-        suffix='Words added to the end of every prompt of yours, like a style ("none" clears)',
-    )
+    @server_command("set", "Show or change your default image options", SET_DEFAULTS)
     async def set_defaults(
         self,
         interaction: discord.Interaction[Any],
@@ -80,8 +70,7 @@ class Account(commands.Cog):
     async def _load(self, guild_id: int, user_id: int) -> Preferences:
         return Preferences.from_stored(await self.store.get_preferences(guild_id, user_id))
 
-    @app_commands.command(name="credits", description="Your credits, allowance and recent activity")
-    @app_commands.guild_only()
+    @server_command("credits", "Your credits, allowance and recent activity")
     async def credits(self, interaction: discord.Interaction[Any]) -> None:
         assert interaction.guild_id is not None
         roles = [r.id for r in getattr(interaction.user, "roles", [])]

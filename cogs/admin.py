@@ -23,6 +23,7 @@ from cogs.render import admin as render
 from cogs.render import audit as render_audit
 from cogs.render import operators as render_operators
 from cogs.respond import acknowledged_if_slow, guild_locale_of, locale_of, reply
+from cogs.slash import BLOCKLIST
 from wanbot.balance import BalanceTracker
 from wanbot.credits import CreditPolicy, credit_summary, day_start
 from wanbot.errors import Refusal, RefusalReason
@@ -130,10 +131,10 @@ class Admin(
         actor = interaction.user.id
         if amount > 0:
             text = render.granted(user.id, changed, after, reason, locale)
-            audit = render_audit.grant_audit(actor, user.id, changed, reason, server)
+            audit = render_audit.credit_audit(actor, user.id, changed, reason, server)
         else:
             text = render.revoked(user.id, -changed, -amount, before, after, reason, locale)
-            audit = render_audit.revoke_audit(actor, user.id, -changed, reason, server)
+            audit = render_audit.credit_audit(actor, user.id, -changed, reason, server, took=True)
         await self._reply(interaction, text)
         await self._audit(guild_id, audit)
 
@@ -181,11 +182,7 @@ class Admin(
         await self._reply(interaction, render.channel_rules(settings, locale_of(interaction)))
 
     @app_commands.command(name="blocklist", description="Words or patterns prompts may not use")
-    @app_commands.describe(
-        action="add, remove or list",
-        term="A word or phrase (matched as whole words, any case), or a regex with regex:true",
-        regex="Treat term as a regular expression",
-    )
+    @app_commands.describe(**BLOCKLIST)
     async def blocklist(
         self,
         interaction: discord.Interaction[Any],

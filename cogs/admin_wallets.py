@@ -19,6 +19,7 @@ from discord.ext import commands
 from cogs.audit import DiscordAudit
 from cogs.render import wallets as render
 from cogs.respond import NO_PINGS, locale_of
+from cogs.slash import WALLET_CREATE
 from wanbot.credits import CreditPolicy, period_keys
 from wanbot.errors import Refusal, RefusalReason
 from wanbot.store.base import NewWallet, Store
@@ -52,12 +53,7 @@ class WalletAdmin(commands.Cog):
     )
 
     @wallet.command(name="create", description="Give a role a shared budget that refills")
-    @app_commands.describe(
-        name="What members see it called",
-        role="Members with this role spend from it before their own credits",
-        amount="Credits it holds, and refills to each period",
-        period="How often it refills (default: as members' own allowance)",
-    )
+    @app_commands.describe(**WALLET_CREATE)
     async def wallet_create(
         self,
         interaction: discord.Interaction[Any],

@@ -18,6 +18,7 @@ from cogs.client import WanBot
 from cogs.jobflow import JobFlow
 from cogs.render.i18n import _
 from cogs.respond import acknowledged_if_slow, locale_of, requester_of
+from cogs.slash import EDIT, server_command
 from cogs.ui.edit import EditModal, ImageSource, VaryMenu, VarySelect, sources_of
 from wanbot.admission import Ask
 from wanbot.errors import Refusal, RefusalReason
@@ -151,19 +152,7 @@ class Editing(commands.Cog):
         return kept
 
     # -- /edit -----------------------------------------------------------------------------
-    @app_commands.command(name="edit", description="Edit images with a prompt")
-    @app_commands.guild_only()
-    @app_commands.describe(
-        prompt="What should change",
-        image="The image to edit",
-        image2="Another reference image",
-        image3="Another reference image",
-        image4="Another reference image",
-        n="How many images (1-4)",
-        seed="Same seed and prompt give similar images",
-        provider="Which image host to use",
-        private="Only you see the result",
-    )
+    @server_command("edit", "Edit images with a prompt", EDIT)
     async def edit(
         self,
         interaction: discord.Interaction[Any],
@@ -244,11 +233,4 @@ def _forget_inputs(inputs: list[InputImage]) -> None:
 
 
 async def setup(bot: WanBot) -> None:
-    services = bot.services
-    await bot.add_cog(
-        Editing(
-            flow=bot.job_flow,
-            inputs=services.inputs,
-            tree=bot.tree,
-        )
-    )
+    await bot.add_cog(Editing(flow=bot.job_flow, inputs=bot.services.inputs, tree=bot.tree))

@@ -16,6 +16,7 @@ from cogs.client import WanBot
 from cogs.jobflow import JobFlow
 from cogs.render import jobs as render_jobs
 from cogs.respond import acknowledged_if_slow, locale_of, reply
+from cogs.slash import IMAGINE, server_command
 from cogs.ui.actions import may_moderate
 from wanbot.admission import Ask
 from wanbot.errors import Refusal, RefusalReason
@@ -85,21 +86,7 @@ class Generation(commands.Cog):
         await self.flow.start(interaction, request, ask)
 
     # -- commands --------------------------------------------------------------------------
-    @app_commands.command(name="imagine", description="Make images from a prompt")
-    @app_commands.guild_only()
-    @app_commands.describe(
-        prompt="What to draw",
-        negative_prompt="What to keep out of the image",
-        aspect_ratio="Shape of the image",
-        size="Resolution tier",
-        n="How many images (1-4, up to 12 with image_set)",
-        seed="Same seed and prompt give similar images",
-        thinking="The model's thinking mode: better quality, slower",
-        image_set="A coherent set of related images, up to n",
-        palette="3-10 colours like #FF0000 #00FF00 #0000FF (optionally #RRGGBB:NN%)",
-        provider="Which image host to use",
-        private="Only you see the result",
-    )
+    @server_command("imagine", "Make images from a prompt", IMAGINE)
     async def imagine(
         self,
         interaction: discord.Interaction[Any],

@@ -6,12 +6,12 @@ import time
 from typing import Any
 
 import discord
-from discord import app_commands
 from discord.ext import commands
 
 from cogs.client import WanBot
 from cogs.render import queue as render
 from cogs.respond import NO_PINGS, acknowledged_if_slow, locale_of
+from cogs.slash import server_command
 from cogs.ui.actions import JobButton
 from wanbot.jobs.service import JobService
 
@@ -20,8 +20,7 @@ class Queue(commands.Cog):
     def __init__(self, *, jobs: JobService) -> None:
         self.jobs = jobs
 
-    @app_commands.command(name="jobs", description="Your queued and running jobs in this server")
-    @app_commands.guild_only()
+    @server_command("jobs", "Your queued and running jobs in this server")
     async def member_jobs(self, interaction: discord.Interaction[Any]) -> None:
         assert interaction.guild_id is not None
         locale = locale_of(interaction)

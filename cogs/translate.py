@@ -46,7 +46,13 @@ def valid_localization(text: str, location: Where, *, context_menu: bool = False
 
 
 class CatalogTranslator(app_commands.Translator):
-    """zh-CN names and descriptions from the catalog; English is the commands' own text."""
+    """zh-CN names and descriptions from the catalog; English is the commands' own text.
+
+    `asked` keeps every string it was asked for: what the catalogs must hold (`command_strings`).
+    """
+
+    def __init__(self) -> None:
+        self.asked: set[str] = set()
 
     async def translate(
         self,
@@ -54,6 +60,7 @@ class CatalogTranslator(app_commands.Translator):
         locale: discord.Locale,
         context: app_commands.TranslationContextTypes,
     ) -> str | None:
+        self.asked.add(string.message)
         language = language_of(locale)
         if language is Language.ENGLISH:
             return None
@@ -73,20 +80,6 @@ class CatalogTranslator(app_commands.Translator):
             )
             return None
         return text
-
-
-class _Recorder(app_commands.Translator):
-    def __init__(self) -> None:
-        self.strings: set[str] = set()
-
-    async def translate(
-        self,
-        string: app_commands.locale_str,
-        locale: discord.Locale,
-        context: app_commands.TranslationContextTypes,
-    ) -> str | None:
-        self.strings.add(string.message)
-        return None
 
 
 async def sync_payload(
@@ -115,6 +108,6 @@ async def translated_payloads(
 
 async def command_strings(tree: app_commands.CommandTree[Any]) -> set[str]:
     """Every string discord.py asks a translator for: names, descriptions, choice names."""
-    recorder = _Recorder()
-    await translated_payloads(tree, recorder)
-    return recorder.strings
+    translator = CatalogTranslator()
+    await translated_payloads(tree, translator)
+    return translator.asked

@@ -165,6 +165,12 @@ def build_services(
         hooks=hooks,
         public_url=webhook_base(config, hooks),
     )
+    member_data = MemberData(
+        store=store,
+        jobs=jobs,
+        data_dir=data_dir,
+        keep_prompts_days=settings.storage.keep_prompts_days,
+    )
     return Services(
         config=config,
         store=store,
@@ -180,12 +186,7 @@ def build_services(
         audit=audit,
         metrics=metrics,
         balances=balances,
-        member_data=MemberData(
-            store=store,
-            jobs=jobs,
-            data_dir=data_dir,
-            keep_prompts_days=settings.storage.keep_prompts_days,
-        ),
+        member_data=member_data,
         pressure=pressure,
     )
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import logging
-import time
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from wanbot.errors import Refusal, RefusalReason
 from wanbot.providers.models import InputImage
+from wanbot.pruning import prune_older
 
 log = logging.getLogger(__name__)
 
@@ -113,19 +113,6 @@ def store_input(data_dir: Path, data: bytes, filename: str, source_url: str | No
         source_url=source_url,
         filename=filename[:100] or f"image.{extension}",
     )
-
-
-def prune_older(folder: Path, max_age_s: float, now: float | None = None) -> int:
-    """Delete files in `folder` last written more than `max_age_s` ago; return how many."""
-    if not folder.is_dir():
-        return 0
-    cutoff = (time.time() if now is None else now) - max_age_s
-    removed = 0
-    for path in folder.iterdir():
-        if path.is_file() and path.stat().st_mtime < cutoff:
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed
 
 
 def prune_inputs(data_dir: Path, now: float | None = None) -> int:

@@ -7,6 +7,7 @@ counts, and nothing else that imports prometheus-client adds to what `/metrics` 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Final, Literal, get_args
 
@@ -27,43 +28,35 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self._jobs = Counter(
+        counter = functools.partial(Counter, registry=self.registry)
+        gauge = functools.partial(Gauge, registry=self.registry)
+        self._jobs = counter(
             "wanbot_jobs",
             "Jobs that reached an end, by provider and outcome.",
             ["provider", "outcome"],
-            registry=r,
         )
-        self._active = Gauge(
-            "wanbot_jobs_active", "Jobs not yet finished, by state.", ["state"], registry=r
-        )
+        self._active = gauge("wanbot_jobs_active", "Jobs not yet finished, by state.", ["state"])
         self._seconds = Histogram(
             "wanbot_job_seconds",
             "Seconds from admission to delivery of delivered jobs, by provider.",
             ["provider"],
             buckets=JOB_SECONDS_BUCKETS,
-            registry=r,
+            registry=self.registry,
         )
-        self._credits = Counter(
-            "wanbot_credits_spent", "Credits captured for delivered images.", registry=r
-        )
-        self._requests = Counter(
+        self._credits = counter("wanbot_credits_spent", "Credits captured for delivered images.")
+        self._requests = counter(
             "wanbot_provider_requests",
             "HTTP requests to image hosts, by provider and status (a code, or 'error').",
             ["provider", "status"],
-            registry=r,
         )
-        self._discord_429 = Counter(
-            "wanbot_discord_429", "Answers from Discord with status 429 (rate limited).", registry=r
+        self._discord_429 = counter(
+            "wanbot_discord_429", "Answers from Discord with status 429 (rate limited)."
         )
-        self._queue_depth = Gauge(
-            "wanbot_queue_depth", "Jobs admitted and waiting for a slot.", registry=r
-        )
-        self._balance = Gauge(
+        self._queue_depth = gauge("wanbot_queue_depth", "Jobs admitted and waiting for a slot.")
+        self._balance = gauge(
             "wanbot_host_balance",
             "The latest balance an image host reported, in its own credits.",
             ["provider"],
-            registry=r,
         )
 
     def seed(self, providers: Iterable[str]) -> None:

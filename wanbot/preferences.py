@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypedDict, TypeVar, Unpack, cast
 
 from wanbot.options import (
     MAX_SUFFIX,
@@ -26,6 +26,18 @@ T = TypeVar("T")
 def pick(explicit: T | None, default: T | None) -> T | None:
     """What the member typed wins over a saved default."""
     return default if explicit is None else explicit
+
+
+class PreferenceChanges(TypedDict, total=False):
+    """What /set was given; an option left out, or None, stays as it is."""
+
+    aspect_ratio: str | None
+    size: str | None
+    n: int | None
+    negative_prompt: str | None  # "none" clears it
+    thinking: bool | None
+    private: bool | None
+    suffix: str | None  # "none" clears it
 
 
 @dataclass(frozen=True)
@@ -69,46 +81,17 @@ class Preferences:
     def empty(self) -> bool:
         return not self.to_stored()
 
-    def updated(
-        self,
-        *,
-        aspect_ratio: str | None = None,
-        size: str | None = None,
-        n: int | None = None,
-        negative_prompt: str | None = None,
-        thinking: bool | None = None,
-        private: bool | None = None,
-        suffix: str | None = None,
-    ) -> Preferences:
+    def updated(self, **options: Unpack[PreferenceChanges]) -> Preferences:
         """These defaults with the given options changed; a negative prompt or suffix of "none"
         clears it.
 
         Raises a Refusal (bad_option) for a value /imagine would refuse.
         """
-        changes: dict[str, Any] = {}
-        if aspect_ratio is not None:
-            changes["aspect_ratio"] = checked_ratio(aspect_ratio)
-        if size is not None:
-            changes["size"] = checked_size(size)
-        if n is not None:
-            if not 1 <= n <= MAX_DEFAULT_N:
-                raise bad_option("default_n_range", max=MAX_DEFAULT_N)
-            changes["n"] = n
-        if negative_prompt is not None:
-            if negative_prompt.strip().lower() in ("none", "-"):
-                changes["negative_prompt"] = None
-            else:
-                cleaned = clean_prompt(negative_prompt, "negative prompt")
-                if len(cleaned) > MAX_NEGATIVE:
-                    raise bad_option("default_negative_too_long", limit=MAX_NEGATIVE)
-                changes["negative_prompt"] = cleaned
-        if thinking is not None:
-            changes["thinking"] = thinking
-        if private is not None:
-            changes["private"] = private
-        if suffix is not None:
-            clear = suffix.strip().lower() in ("none", "-")
-            changes["suffix"] = None if clear else clean_suffix(suffix)
+        changes = {
+            name: check(value)
+            for name, check in _CHECKS.items()
+            if (value := options.get(name)) is not None
+        }
         return dataclasses.replace(self, **changes)
 
     def fitted(self, capabilities: Capabilities, *, edit: bool = False) -> Preferences:
@@ -135,3 +118,37 @@ class Preferences:
             private=self.private,
             suffix=self.suffix,  # the host's prompt limit is checked on the prompt with it
         )
+
+
+def _default_n(n: int) -> int:
+    if not 1 <= n <= MAX_DEFAULT_N:
+        raise bad_option("default_n_range", max=MAX_DEFAULT_N)
+    return n
+
+
+def _default_negative(text: str) -> str:
+    cleaned = clean_prompt(text, "negative prompt")
+    if len(cleaned) > MAX_NEGATIVE:
+        raise bad_option("default_negative_too_long", limit=MAX_NEGATIVE)
+    return cleaned
+
+
+def _clearable(check: Callable[[str], str]) -> Callable[[str], str | None]:
+    """A text default that "none" (or "-") clears; any other text is checked."""
+
+    def checked(text: str) -> str | None:
+        return None if text.strip().lower() in ("none", "-") else check(text)
+
+    return checked
+
+
+# How each option of /set is checked before it is saved, in the order the checks run.
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "aspect_ratio": checked_ratio,
+    "size": checked_size,
+    "n": _default_n,
+    "negative_prompt": _clearable(_default_negative),
+    "thinking": bool,
+    "private": bool,
+    "suffix": _clearable(clean_suffix),
+}

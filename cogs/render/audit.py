@@ -13,38 +13,36 @@ from wanbot.admission import Admitted, Requester
 from wanbot.moderation import Refused
 
 
-def _credit_change(
-    actor_id: int, member_id: int, credits: int, reason: str | None, locale: Locale
-) -> dict[str, str]:
-    """The fields of a grant's or a revoke's audit line."""
-    return {
+def credit_audit(
+    actor_id: int,
+    member_id: int,
+    credits: int,
+    reason: str | None,
+    locale: Locale,
+    *,
+    took: bool = False,
+) -> str:
+    """A grant's audit line; with `took`, a revoke's."""
+    if took:
+        line = ngettext(
+            "%(actor)s took %(credits)s credit from %(member)s%(why)s.",
+            "%(actor)s took %(credits)s credits from %(member)s%(why)s.",
+            credits,
+            locale,
+        )
+    else:
+        line = ngettext(
+            "%(actor)s gave %(member)s %(credits)s credit%(why)s.",
+            "%(actor)s gave %(member)s %(credits)s credits%(why)s.",
+            credits,
+            locale,
+        )
+    return "💳 " + line % {
         "actor": markup.user(actor_id),
         "member": markup.user(member_id),
         "credits": number(credits, locale),
         "why": aside(reason, locale),
     }
-
-
-def grant_audit(
-    actor_id: int, member_id: int, credits: int, reason: str | None, locale: Locale
-) -> str:
-    return "💳 " + ngettext(
-        "%(actor)s gave %(member)s %(credits)s credit%(why)s.",
-        "%(actor)s gave %(member)s %(credits)s credits%(why)s.",
-        credits,
-        locale,
-    ) % _credit_change(actor_id, member_id, credits, reason, locale)
-
-
-def revoke_audit(
-    actor_id: int, member_id: int, credits: int, reason: str | None, locale: Locale
-) -> str:
-    return "💳 " + ngettext(
-        "%(actor)s took %(credits)s credit from %(member)s%(why)s.",
-        "%(actor)s took %(credits)s credits from %(member)s%(why)s.",
-        credits,
-        locale,
-    ) % _credit_change(actor_id, member_id, credits, reason, locale)
 
 
 def nsfw_audit(actor_id: int, policy: str, locale: Locale = None) -> str:

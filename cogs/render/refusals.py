@@ -96,19 +96,16 @@ _BAD_ENTRY = {
     "word_length": N_("A blocked word or phrase must be 1 to %(limit)s characters."),
 }
 
-_ADMIN_INPUT = {
+# By problem, or (problem, action) where the action decides what was missing.
+_ADMIN_INPUT: dict[str | tuple[str, str], str] = {
     "not_admin": N_("Only members with the Manage Server permission can use /admin."),
     "bot_credits": N_("Bots don't use credits."),
     "blocklist_full": N_("The blocklist holds up to %(limit)s entries."),
-}
-_WHICH_CHANNEL = {
-    "allow": N_("Say which channel to allow: add channel:#name."),
-    "deny": N_("Say which channel to deny: add channel:#name."),
-    "clear": N_("Say which channel to clear: add channel:#name."),
-}
-_WHAT_TERM = {
-    "add": N_("Say what to add: add term:...."),
-    "remove": N_("Say what to remove: add term:...."),
+    ("which_channel", "allow"): N_("Say which channel to allow: add channel:#name."),
+    ("which_channel", "deny"): N_("Say which channel to deny: add channel:#name."),
+    ("which_channel", "clear"): N_("Say which channel to clear: add channel:#name."),
+    ("what_term", "add"): N_("Say what to add: add term:...."),
+    ("what_term", "remove"): N_("Say what to remove: add term:...."),
 }
 
 _NOT_OWNER = {
@@ -157,11 +154,8 @@ def _bad_option(d: Mapping[str, Any], locale: Locale) -> str:
 
 def _admin_input(d: Mapping[str, Any], locale: Locale) -> str:
     problem = str(d["problem"])
-    if problem == "which_channel":
-        return _(_WHICH_CHANNEL[str(d["action"])], locale)
-    if problem == "what_term":
-        return _(_WHAT_TERM[str(d["action"])], locale)
-    return _(_ADMIN_INPUT[problem], locale) % d
+    key = (problem, str(d["action"])) if "action" in d else problem
+    return _(_ADMIN_INPUT[key], locale) % d
 
 
 def _unsupported(d: Mapping[str, Any], locale: Locale) -> str:

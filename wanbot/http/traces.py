@@ -43,8 +43,8 @@ class ProviderRequestTrace:
         for provider, base_url in (base_urls or {}).items():
             self.watch(provider, base_url)
         self.config = aiohttp.TraceConfig()
-        self.config.on_request_end.append(self._on_end)
-        self.config.on_request_exception.append(self._on_exception)
+        self.config.on_request_end.append(self._on_done)
+        self.config.on_request_exception.append(self._on_done)
 
     def watch(self, provider: str, base_url: str) -> None:
         prefix = str(URL(base_url.rstrip("/")))
@@ -61,22 +61,16 @@ class ProviderRequestTrace:
                 return provider
         return None
 
-    async def _on_end(
+    async def _on_done(
         self,
         session: aiohttp.ClientSession,
         context: SimpleNamespace,
-        params: aiohttp.TraceRequestEndParams,
+        params: aiohttp.TraceRequestEndParams | aiohttp.TraceRequestExceptionParams,
     ) -> None:
+        """A request ended with a response (its status is counted) or an exception ("error")."""
         provider = self.provider_for(params.url)
         if provider is not None:
-            self._metrics.provider_request(provider, params.response.status)
-
-    async def _on_exception(
-        self,
-        session: aiohttp.ClientSession,
-        context: SimpleNamespace,
-        params: aiohttp.TraceRequestExceptionParams,
-    ) -> None:
-        provider = self.provider_for(params.url)
-        if provider is not None:
-            self._metrics.provider_request(provider, "error")
+            if isinstance(params, aiohttp.TraceRequestEndParams):
+                self._metrics.provider_request(provider, params.response.status)
+            else:
+                self._metrics.provider_request(provider, "error")

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import random
 import shutil
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Protocol
 from wanbot.jobs.fitting import Downloader, DownloadError, fit_under
 from wanbot.jobs.pacing import ChannelPressure
 from wanbot.jobs.ports import DeliveredFile, Delivery, Notifier
+from wanbot.pruning import prune_older
 from wanbot.store.base import Job, LedgerStore, Settlement, WalletStore
 
 log = logging.getLogger(__name__)
@@ -125,12 +125,4 @@ RESULTS_KEPT_S = 24 * 3600.0  # far longer than any delivery takes
 
 def prune_results(results_dir: Path, now: float | None = None) -> int:
     """Remove download folders a crash left behind (a delivery removes its own); return how many."""
-    if not results_dir.is_dir():
-        return 0
-    cutoff = (time.time() if now is None else now) - RESULTS_KEPT_S
-    removed = 0
-    for path in results_dir.iterdir():
-        if path.is_dir() and path.stat().st_mtime < cutoff:
-            shutil.rmtree(path, ignore_errors=True)
-            removed += 1
-    return removed
+    return prune_older(results_dir, RESULTS_KEPT_S, now, folders=True)

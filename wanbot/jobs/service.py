@@ -33,13 +33,12 @@ from wanbot.jobs.scheduler import FairScheduler, Limits, Ticket
 from wanbot.jobs.submission import submitting_job
 from wanbot.metrics import Metrics
 from wanbot.providers.registry import ProviderSet
-from wanbot.store.base import Job, JobPhase, NewJob
+from wanbot.store.base import ACTIVE_PHASES, Job, JobPhase, NewJob
 from wanbot.tasks import Supervised, finish_anyway, supervise
 
 log = logging.getLogger(__name__)
 
 SUBMIT_GRACE_S = 15.0
-ACTIVE = (JobPhase.QUEUED, JobPhase.SUBMITTING, JobPhase.RUNNING, JobPhase.DELIVERING)
 
 
 class JobService:
@@ -141,7 +140,7 @@ class JobService:
         await self.polls.close()
 
     async def recover(self) -> None:
-        jobs = await self.store.jobs_in(list(ACTIVE))
+        jobs = await self.store.jobs_in(list(ACTIVE_PHASES))
         for job in jobs:
             await self.resume(job)
         if jobs:

@@ -23,12 +23,12 @@ from typing import ClassVar
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from wanbot.config import MockConfig
-from wanbot.inputs import prune_older
 from wanbot.providers.base import Provider
 from wanbot.providers.capabilities import Capabilities
 from wanbot.providers.errors import GenerationFailed
 from wanbot.providers.models import GenerationRequest, JobState, JobStatus, ResultImage
 from wanbot.providers.sizes import dimensions
+from wanbot.pruning import prune_older
 
 log = logging.getLogger(__name__)
 

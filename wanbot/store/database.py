@@ -1,8 +1,8 @@
 """The seam between the per-family SQL and a database engine.
 
 The SQL in `wanbot.store.sql` is written against `Database` and `Connection` only, with `?`
-placeholders, so a second engine is one module: an implementation of these two protocols (turning
-`?` into its own placeholders) plus dialect migration files where the DDL must differ.
+placeholders, so a second engine is one module: a `Database` subclass and a `Connection` (turning
+`?` into its own placeholders), plus, where its DDL differs, a rule in `for_dialect`.
 
 A transaction is a coroutine function handed to `Database.write` or `Database.read`, not an
 `async with` block: the engine runs it as a task of its own that the caller's cancellation cannot
@@ -12,8 +12,11 @@ commits or rolls back, so no transaction ever survives a cancelled caller on a s
 
 from __future__ import annotations
 
+import abc
 import asyncio
+import enum
 import logging
+import re
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -55,8 +58,27 @@ class Connection(Protocol):
         ...
 
 
-class Database(Protocol):
-    dialect: str  # "sqlite", "postgresql": picks dialect migration files
+class Transaction(enum.Enum):
+    """What a transaction body does, which decides how an engine runs it."""
+
+    WRITE = enum.auto()  # reads then writes: serialised against every other writer
+    ROW_LOCKED = enum.auto()  # writes, guarding itself row by row
+    READ = enum.auto()  # reads one consistent state, writes nothing
+
+
+class Database(abc.ABC):
+    """An engine: runs transaction bodies as tasks of their own (see the module's docstring).
+
+    An engine implements `_transaction` (one body, run as `kind` says) and the engine-specific
+    waits and cleanup; the ways in, and the bookkeeping of running transactions, are shared.
+    """
+
+    dialect: str  # "sqlite", "postgresql": how migrations are rewritten (`for_dialect`)
+
+    def __init__(self) -> None:
+        self._running: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        self._notifications = Notifications()
 
     async def write(
         self,
@@ -68,7 +90,7 @@ class Database(Protocol):
         """Run `body` in one read-write transaction, serialised against every other writer (a
         read-then-write such as a balance check and a hold cannot interleave with another).
         Commit when it returns, roll back when it raises; a cancelled caller changes neither."""
-        ...
+        return await self._detached(Transaction.WRITE, body, *args, **kwargs)
 
     async def write_row_locked(
         self,
@@ -81,7 +103,7 @@ class Database(Protocol):
         UPDATEs and `SELECT ... FOR UPDATE SKIP LOCKED` (claiming queued work). Not serialised
         against other writers: each statement sees what is committed when it runs. On SQLite,
         where every writer is serialised anyway, the same as `write`."""
-        ...
+        return await self._detached(Transaction.ROW_LOCKED, body, *args, **kwargs)
 
     async def read(
         self,
@@ -91,21 +113,43 @@ class Database(Protocol):
         **kwargs: P.kwargs,
     ) -> T:
         """Run `body` against one consistent state of the database; it must not write."""
-        ...
+        return await self._detached(Transaction.READ, body, *args, **kwargs)
 
+    @abc.abstractmethod
     async def wait_for(self, channel: str, timeout_s: float) -> bool:
         """Wait until a committed transaction notifies `channel`; False after `timeout_s`."""
-        ...
 
     async def drain(self) -> None:
         """Wait until every transaction begun so far has ended (callers cancelled included)."""
-        ...
+        while self._running:
+            await asyncio.wait(set(self._running))
 
+    @abc.abstractmethod
     async def scrub(self) -> None:
         """Leave no copy of deleted or overwritten data in the engine's files (after a forget)."""
-        ...
 
+    @abc.abstractmethod
     async def close(self) -> None: ...
+
+    async def _detached(
+        self,
+        kind: Transaction,
+        body: Callable[Concatenate[Connection, P], Awaitable[T]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        attempt = Attempt()
+        transaction = self._transaction(attempt, kind, lambda conn: body(conn, *args, **kwargs))
+        return await run_detached(self._running, attempt, transaction)
+
+    @abc.abstractmethod
+    def _transaction(
+        self, attempt: Attempt, kind: Transaction, body: Callable[[Connection], Awaitable[T]]
+    ) -> Coroutine[Any, Any, T]:
+        """Run `body` once as `kind` says, setting `attempt.begun` once it holds the database."""
 
 
 @dataclass
@@ -190,8 +234,8 @@ def _report_orphan(task: asyncio.Task[Any]) -> None:
 def migrations(dialect: str = "sqlite", folder: Traversable | None = None) -> list[tuple[int, str]]:
     """(version, sql) for every numbered migration, in order.
 
-    `NNNN_name.sql` is portable SQL; `NNNN_name.<dialect>.sql`, where present, replaces it for
-    that dialect (e.g. `0001_initial.postgresql.sql` for identity columns).
+    `NNNN_name.sql` is portable SQL, rewritten for `dialect` by `for_dialect`;
+    `NNNN_name.<dialect>.sql`, where present, replaces it for that dialect as it stands.
     """
     portable: dict[int, str] = {}
     specific: dict[int, str] = {}
@@ -213,7 +257,26 @@ def migrations(dialect: str = "sqlite", folder: Traversable | None = None) -> li
             # Two branches took one number: applying either silently would skip the other.
             raise ValueError(f"two migrations numbered {version:04d} ({name})")
         found[version] = entry.read_text(encoding="utf-8")
-    return sorted((portable | specific).items())
+    rewritten = {version: for_dialect(sql, dialect) for version, sql in portable.items()}
+    return sorted((rewritten | specific).items())
+
+
+# SQLite numbers an `INTEGER PRIMARY KEY` column by itself (it is the rowid); PostgreSQL is told.
+_ROW_ID = re.compile(r"\bINTEGER PRIMARY KEY\b")
+_IDENTITY = "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
+
+
+def for_dialect(sql: str, dialect: str) -> str:
+    """Portable migration SQL as `dialect` runs it.
+
+    The differences are few and written here, not in a second copy of each file: on PostgreSQL an
+    `INTEGER PRIMARY KEY` id is an identity column, and a line `-- <dialect>: <statement>` in a
+    portable file is a statement only that dialect runs (a comment to every other engine).
+    """
+    sql = re.sub(rf"^-- {re.escape(dialect)}: ", "", sql, flags=re.MULTILINE)
+    if dialect == "postgresql":
+        sql = _ROW_ID.sub(_IDENTITY, sql)
+    return sql
 
 
 def statements(sql: str) -> list[str]:

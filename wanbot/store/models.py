@@ -9,6 +9,39 @@ from dataclasses import dataclass
 
 from wanbot.providers.models import GenerationRequest
 
+__all__ = [
+    "ACTIVE_PHASES",
+    "IN_FLIGHT_PHASES",
+    "REMOVED_PROMPT",
+    "TERMINAL_PHASES",
+    "WALLET_PERIODS",
+    "Activity",
+    "BlockEntry",
+    "Budget",
+    "GuildSettings",
+    "GuildStats",
+    "InFlight",
+    "Job",
+    "JobPhase",
+    "LedgerEntry",
+    "MemberBan",
+    "MemberForgotten",
+    "MemberSpend",
+    "NewJob",
+    "NewWallet",
+    "Paid",
+    "PeriodKeys",
+    "PeriodStats",
+    "Settlement",
+    "SpendCaps",
+    "Wallet",
+    "WalletChooser",
+    "WalletEntry",
+    "WalletFunds",
+    "WalletTerms",
+    "token_digest",
+]
+
 
 class JobPhase(enum.StrEnum):
     QUEUED = "queued"
@@ -21,7 +54,12 @@ class JobPhase(enum.StrEnum):
 
     @property
     def terminal(self) -> bool:
-        return self in (JobPhase.DONE, JobPhase.FAILED, JobPhase.CANCELLED)
+        return self in TERMINAL_PHASES
+
+
+ACTIVE_PHASES = (JobPhase.QUEUED, JobPhase.SUBMITTING, JobPhase.RUNNING, JobPhase.DELIVERING)
+TERMINAL_PHASES = (JobPhase.DONE, JobPhase.FAILED, JobPhase.CANCELLED)
+IN_FLIGHT_PHASES = (JobPhase.SUBMITTING, JobPhase.RUNNING, JobPhase.DELIVERING)
 
 
 @dataclass(frozen=True)

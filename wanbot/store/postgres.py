@@ -16,9 +16,6 @@ log = logging.getLogger(__name__)
 class PostgresStore(SqlStore):
     database: PostgresDatabase
 
-    def __init__(self, db: PostgresDatabase, clock: Callable[[], float] = time.time) -> None:
-        super().__init__(db, clock)
-
     @classmethod
     async def open(
         cls,

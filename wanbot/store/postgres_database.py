@@ -36,7 +36,7 @@ import asyncpg
 from asyncpg import exceptions as pg_errors
 from asyncpg.pool import PoolConnectionProxy
 
-from wanbot.store.database import Attempt, Connection, Notifications, Row, run_detached
+from wanbot.store.database import Attempt, Connection, Database, Row, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,11 @@ T = TypeVar("T")
 SERIALIZABLE = "BEGIN ISOLATION LEVEL SERIALIZABLE"
 READ_COMMITTED = "BEGIN ISOLATION LEVEL READ COMMITTED"
 SNAPSHOT_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+BEGIN = {
+    Transaction.WRITE: SERIALIZABLE,
+    Transaction.ROW_LOCKED: READ_COMMITTED,
+    Transaction.READ: SNAPSHOT_READ,
+}
 
 # Worth running the whole body again: another transaction won a conflict, or a migration in
 # another process changed a table under this connection's cached statements.
@@ -123,19 +128,17 @@ class PostgresConnection:
         await self.execute("SELECT pg_notify(?, '')", (self._db.channel(channel),))
 
 
-class PostgresDatabase:
+class PostgresDatabase(Database):
     dialect = "postgresql"
 
     def __init__(
         self, pool: asyncpg.Pool[asyncpg.Record], dsn: str, schema: str, max_attempts: int = 50
     ) -> None:
+        super().__init__()
         self.pool = pool
         self.schema = schema  # the first schema on the search path: where the tables live
         self.max_attempts = max_attempts
         self._dsn = dsn
-        self._running: set[asyncio.Task[Any]] = set()
-        self._closed = False
-        self._notifications = Notifications()
         self._listener: asyncpg.Connection[asyncpg.Record] | None = None
         self._listening: set[str] = set()
         self._listener_lock = asyncio.Lock()
@@ -161,33 +164,6 @@ class PostgresDatabase:
         """Every await on a transaction's connection passes here (tests inject faults)."""
         return await fn(*args, **kwargs)
 
-    async def write(
-        self,
-        body: Callable[Concatenate[Connection, P], Awaitable[T]],
-        /,
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
-        return await self._detached(SERIALIZABLE, body, *args, **kwargs)
-
-    async def write_row_locked(
-        self,
-        body: Callable[Concatenate[Connection, P], Awaitable[T]],
-        /,
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
-        return await self._detached(READ_COMMITTED, body, *args, **kwargs)
-
-    async def read(
-        self,
-        body: Callable[Concatenate[Connection, P], Awaitable[T]],
-        /,
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
-        return await self._detached(SNAPSHOT_READ, body, *args, **kwargs)
-
     async def migrate(
         self,
         body: Callable[Concatenate[Connection, P], Awaitable[T]],
@@ -197,38 +173,18 @@ class PostgresDatabase:
     ) -> T:
         """Run `body` READ COMMITTED after taking the migration lock: a process that waited
         for another's migrations sees them applied (each statement reads what is committed)."""
-        return await self._detached(READ_COMMITTED, _locked, body, *args, **kwargs)
-
-    async def _detached(
-        self,
-        begin: str,
-        body: Callable[Concatenate[Connection, P], Awaitable[T]],
-        /,
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
-        if self._closed:
-            raise RuntimeError("the store is closed")
-        attempt = Attempt()
-        transaction = self._transaction(attempt, begin, body, *args, **kwargs)
-        return await run_detached(self._running, attempt, transaction)
+        return await self._detached(Transaction.ROW_LOCKED, _locked, body, *args, **kwargs)
 
     async def _transaction(
-        self,
-        attempt: Attempt,
-        begin: str,
-        body: Callable[Concatenate[Connection, P], Awaitable[T]],
-        /,
-        *args: P.args,
-        **kwargs: P.kwargs,
+        self, attempt: Attempt, kind: Transaction, body: Callable[[Connection], Awaitable[T]]
     ) -> T:
         async with self.pool.acquire() as raw:
             attempt.begun = True
             conn = PostgresConnection(self, raw)
             for tries in itertools.count(1):
                 try:
-                    await self.call(raw.execute, begin)
-                    result = await body(conn, *args, **kwargs)
+                    await self.call(raw.execute, BEGIN[kind])
+                    result = await body(conn)
                     await self.call(raw.execute, "COMMIT")
                     return result
                 except asyncio.CancelledError:
@@ -282,10 +238,6 @@ class PostgresDatabase:
         for name in self._listening:
             if self.channel(name) == channel:
                 self._notifications.wake(name)
-
-    async def drain(self) -> None:
-        while self._running:
-            await asyncio.wait(set(self._running))
 
     async def scrub(self) -> None:
         """Nothing the bot can do: PostgreSQL keeps dead row versions until VACUUM reuses their

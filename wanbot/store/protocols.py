@@ -37,6 +37,22 @@ from wanbot.store.models import (
     WalletTerms,
 )
 
+__all__ = [
+    "GuildPolicyStore",
+    "JobStateError",
+    "JobStore",
+    "LeaseLost",
+    "LeaseStore",
+    "LedgerStore",
+    "MemberDataStore",
+    "MetaStore",
+    "PreferenceStore",
+    "StatsStore",
+    "Store",
+    "StoreInUse",
+    "WalletStore",
+]
+
 
 class JobStateError(Exception):
     """A transition asked of a job that is not in a state that allows it."""

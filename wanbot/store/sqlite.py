@@ -15,9 +15,6 @@ from wanbot.store.sqlite_database import SQLiteDatabase
 class SQLiteStore(SqlStore):
     database: SQLiteDatabase
 
-    def __init__(self, db: SQLiteDatabase, clock: Callable[[], float] = time.time) -> None:
-        super().__init__(db, clock)
-
     @classmethod
     async def open(
         cls, path: Path | str, *, clock: Callable[[], float] = time.time, busy_timeout_s: float = 10

@@ -20,11 +20,11 @@ import os
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import aiosqlite
 
-from wanbot.store.database import Attempt, Connection, Notifications, Row, run_detached
+from wanbot.store.database import Attempt, Connection, Database, Row, Transaction
 from wanbot.store.protocols import StoreInUse
 
 log = logging.getLogger(__name__)
@@ -95,18 +95,16 @@ def hold_file_lock(path: Path) -> int:
     return fd
 
 
-class SQLiteDatabase:
+class SQLiteDatabase(Database):
     dialect = "sqlite"
 
     def __init__(self, conn: aiosqlite.Connection, lock_fd: int | None = None) -> None:
+        super().__init__()
         self.connection = conn  # public for tests that inject faults below the store
         self._wrapped = SQLiteConnection(conn)
         self._lock_fd = lock_fd
         # One connection serves every coroutine; transactions on it must not interleave.
         self._lock = asyncio.Lock()
-        self._running: set[asyncio.Task[Any]] = set()
-        self._closed = False
-        self._notifications = Notifications()
 
     @classmethod
     async def open(cls, path: Path, *, busy_timeout_s: float = 10) -> SQLiteDatabase:
@@ -130,66 +128,19 @@ class SQLiteDatabase:
             raise
         return cls(conn, lock_fd)
 
-    async def write(
-        self,
-        body: Callable[Concatenate[Connection, P], Awaitable[T]],
-        /,
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
-        return await self._detached(True, body, *args, **kwargs)
-
-    async def write_row_locked(
-        self,
-        body: Callable[Concatenate[Connection, P], Awaitable[T]],
-        /,
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
-        return await self._detached(True, body, *args, **kwargs)
-
-    async def read(
-        self,
-        body: Callable[Concatenate[Connection, P], Awaitable[T]],
-        /,
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
-        return await self._detached(False, body, *args, **kwargs)
-
-    async def _detached(
-        self,
-        write: bool,
-        body: Callable[Concatenate[Connection, P], Awaitable[T]],
-        /,
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
-        if self._closed:
-            raise RuntimeError("the store is closed")
-        attempt = Attempt()
-        transaction = self._transaction(attempt, write, body, *args, **kwargs)
-        return await run_detached(self._running, attempt, transaction)
-
     async def _transaction(
-        self,
-        attempt: Attempt,
-        write: bool,
-        body: Callable[Concatenate[Connection, P], Awaitable[T]],
-        /,
-        *args: P.args,
-        **kwargs: P.kwargs,
+        self, attempt: Attempt, kind: Transaction, body: Callable[[Connection], Awaitable[T]]
     ) -> T:
         async with self._lock:
             attempt.begun = True
             self._wrapped.pending.clear()
-            if not write:
-                return await body(self._wrapped, *args, **kwargs)
+            if kind is Transaction.READ:
+                return await body(self._wrapped)
             try:
                 # IMMEDIATE takes the write lock up front, so a read-then-write (a balance check,
                 # then a hold) cannot interleave with another writer.
                 await self._wrapped.execute("BEGIN IMMEDIATE")
-                result = await body(self._wrapped, *args, **kwargs)
+                result = await body(self._wrapped)
                 await self._wrapped.execute("COMMIT")
             except BaseException:
                 self._wrapped.pending.clear()
@@ -214,10 +165,6 @@ class SQLiteDatabase:
 
     async def wait_for(self, channel: str, timeout_s: float) -> bool:
         return await self._notifications.wait(channel, timeout_s)
-
-    async def drain(self) -> None:
-        while self._running:
-            await asyncio.wait(set(self._running))
 
     async def scrub(self) -> None:
         async with self._lock:

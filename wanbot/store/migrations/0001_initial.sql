@@ -1,5 +1,5 @@
 -- Jobs, the credit ledger and small key/value state. Portable SQL: no SQLite-only types or
--- functions, so a PostgreSQL store can apply the same files.
+-- functions, so a PostgreSQL store can apply the same files (rewritten by `for_dialect`).
 
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -42,6 +42,9 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_state ON jobs (state, seq);
 CREATE INDEX jobs_user ON jobs (guild_id, user_id, created_at);
 CREATE INDEX jobs_stats ON jobs (provider, state, finished_at);
+
+-- The queue order on PostgreSQL, so concurrent admissions never contend on MAX(seq).
+-- postgresql: CREATE SEQUENCE jobs_seq AS INTEGER;
 
 -- Append-only. `available` is the entry's effect on the member's spendable balance, `held` its
 -- effect on credits set aside for a running job. A balance is a sum; nothing is ever updated.

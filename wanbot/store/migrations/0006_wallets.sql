@@ -1,5 +1,4 @@
--- Team wallets: a budget a server gives a role, shared by every member with that role. Portable
--- SQL except the ledger's id (see 0006_wallets.postgresql.sql).
+-- Team wallets: a budget a server gives a role, shared by every member with that role. Portable SQL.
 
 -- A deleted wallet stays (its ledger refers to it); only live wallets pay and hold a name.
 CREATE TABLE wallets (

@@ -7,9 +7,17 @@ from typing import Any
 
 from wanbot.errors import InsufficientCredits, QueueFull, SpendCapReached
 from wanbot.store.database import Connection
-from wanbot.store.models import Budget, NewJob, Paid, SpendCaps, WalletFunds, WalletTerms
+from wanbot.store.models import (
+    ACTIVE_PHASES,
+    Budget,
+    NewJob,
+    Paid,
+    SpendCaps,
+    WalletFunds,
+    WalletTerms,
+)
 from wanbot.store.sql.balances import refill
-from wanbot.store.sql.common import ACTIVE_PHASES, JOBS_CHANNEL, Clock, marks
+from wanbot.store.sql.common import JOBS_CHANNEL, Clock, marks
 from wanbot.store.sql.wallets import hold_from_wallet, offered_wallets, wallet_committed_since
 
 

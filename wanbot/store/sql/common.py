@@ -13,10 +13,6 @@ from wanbot.store.database import Connection, Database, Row
 from wanbot.store.models import Job, JobPhase, MemberBan
 from wanbot.store.protocols import LeaseLost
 
-ACTIVE_PHASES = (JobPhase.QUEUED, JobPhase.SUBMITTING, JobPhase.RUNNING, JobPhase.DELIVERING)
-TERMINAL_PHASES = (JobPhase.DONE, JobPhase.FAILED, JobPhase.CANCELLED)
-IN_FLIGHT_PHASES = (JobPhase.SUBMITTING, JobPhase.RUNNING, JobPhase.DELIVERING)
-
 # Notified when there may be a job to claim: one admitted, or leases given up.
 JOBS_CHANNEL = "jobs"
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from wanbot.store.database import Connection
-from wanbot.store.models import Job, JobPhase
+from wanbot.store.models import ACTIVE_PHASES, Job, JobPhase
 from wanbot.store.protocols import JobStateError
 from wanbot.store.sql.common import (
-    ACTIVE_PHASES,
     JOB_ROWS,
     NOW,
     Clock,
@@ -34,37 +34,19 @@ class JobSql(SqlFamily):
         return await self.database.read(_active_of, guild_id, user_id)
 
     async def mark_submitting(self, job_id: str) -> bool:
-        return await self.database.write(
-            transition_now,
-            job_id,
-            [JobPhase.QUEUED],
-            JobPhase.SUBMITTING,
-            self._clock,
-            holder=self.lease_holder,
-            started_at=NOW,
-        )
+        return await self._move(job_id, JobPhase.QUEUED, JobPhase.SUBMITTING, started_at=NOW)
 
     async def mark_requeued(self, job_id: str) -> bool:
-        return await self.database.write(
-            transition_now,
-            job_id,
-            [JobPhase.SUBMITTING],
-            JobPhase.QUEUED,
-            self._clock,
-            holder=self.lease_holder,
-        )
+        return await self._move(job_id, JobPhase.SUBMITTING, JobPhase.QUEUED)
 
     async def mark_running(
         self, job_id: str, provider: str, provider_job_id: str, *, image_cost: int | None = None
     ) -> None:
         priced = {} if image_cost is None else {"image_cost": image_cost}
-        ok = await self.database.write(
-            transition_now,
+        ok = await self._move(
             job_id,
-            [JobPhase.SUBMITTING],
+            JobPhase.SUBMITTING,
             JobPhase.RUNNING,
-            self._clock,
-            holder=self.lease_holder,
             provider=provider,
             provider_job_id=provider_job_id,
             submitted_at=NOW,
@@ -76,19 +58,23 @@ class JobSql(SqlFamily):
     async def mark_delivering(
         self, job_id: str, result_urls: Sequence[str], provider_cost: float | None
     ) -> None:
-        ok = await self.database.write(
-            transition_now,
+        ok = await self._move(
             job_id,
-            [JobPhase.RUNNING],
+            JobPhase.RUNNING,
             JobPhase.DELIVERING,
-            self._clock,
-            holder=self.lease_holder,
             result_urls_json=json.dumps(list(result_urls)),
             provider_cost=provider_cost,
             finished_at=NOW,
         )
         if not ok:
             raise JobStateError(f"job {job_id} was not running")
+
+    async def _move(self, job_id: str, was: JobPhase, to: JobPhase, **columns: Any) -> bool:
+        """Move the job from `was` to `to`, setting `columns`, if it is still `was` (and, with
+        leases, still this worker's); whether it moved."""
+        return await self.database.write(
+            transition_now, job_id, [was], to, self._clock, holder=self.lease_holder, **columns
+        )
 
 
 async def _set_placeholder(conn: Connection, job_id: str, message_id: int, clock: Clock) -> None:

@@ -12,17 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wanbot.store.database import Connection
-from wanbot.store.models import InFlight, Job, JobPhase
-from wanbot.store.sql.common import (
-    ACTIVE_PHASES,
-    IN_FLIGHT_PHASES,
-    JOB_ROWS,
-    JOBS_CHANNEL,
-    Clock,
-    SqlFamily,
-    job_from_row,
-    marks,
-)
+from wanbot.store.models import ACTIVE_PHASES, IN_FLIGHT_PHASES, InFlight, Job, JobPhase
+from wanbot.store.sql.common import JOB_ROWS, JOBS_CHANNEL, Clock, SqlFamily, job_from_row, marks
 
 ACTIVE = [str(p) for p in ACTIVE_PHASES]
 

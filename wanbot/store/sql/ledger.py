@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from wanbot.store.database import Connection
 from wanbot.store.models import (
+    ACTIVE_PHASES,
     REMOVED_PROMPT,
     Activity,
     Budget,
@@ -30,13 +31,7 @@ from wanbot.store.models import (
 from wanbot.store.protocols import JobStateError
 from wanbot.store.sql.admission import admit
 from wanbot.store.sql.balances import available, refill
-from wanbot.store.sql.common import (
-    ACTIVE_PHASES,
-    Clock,
-    SqlFamily,
-    record,
-    transition,
-)
+from wanbot.store.sql.common import Clock, SqlFamily, record, transition
 from wanbot.store.sql.wallets import (
     settle_from_wallet,
 )

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from wanbot.providers.models import GenerationRequest
 from wanbot.store.database import Connection
-from wanbot.store.models import REMOVED_PROMPT, MemberForgotten
-from wanbot.store.sql.common import ACTIVE_PHASES, TERMINAL_PHASES, SqlFamily, marks
+from wanbot.store.models import ACTIVE_PHASES, REMOVED_PROMPT, TERMINAL_PHASES, MemberForgotten
+from wanbot.store.sql.common import SqlFamily, marks
 
 # The user id a forgotten member's jobs are filed under: no Discord account has id 0.
 FORGOTTEN_USER = 0

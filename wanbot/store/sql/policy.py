@@ -36,20 +36,16 @@ class GuildPolicySql(SqlFamily):
         if rule not in (None, "allow", "deny"):
             raise ValueError(f"unknown channel rule {rule!r}")
         if rule is None:
-            return bool(
-                await self._changed(
-                    "DELETE FROM channel_rules WHERE guild_id = ? AND channel_id = ?",
-                    (guild_id, channel_id),
-                )
+            return await self._changed_any(
+                "DELETE FROM channel_rules WHERE guild_id = ? AND channel_id = ?",
+                (guild_id, channel_id),
             )
-        return bool(
-            await self._changed(
-                "INSERT INTO channel_rules (guild_id, channel_id, rule, actor_id, created_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, channel_id) DO UPDATE SET"
-                " rule = excluded.rule, actor_id = excluded.actor_id,"
-                " created_at = excluded.created_at WHERE channel_rules.rule <> excluded.rule",
-                (guild_id, channel_id, rule, actor_id, self._clock()),
-            )
+        return await self._changed_any(
+            "INSERT INTO channel_rules (guild_id, channel_id, rule, actor_id, created_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, channel_id) DO UPDATE SET"
+            " rule = excluded.rule, actor_id = excluded.actor_id,"
+            " created_at = excluded.created_at WHERE channel_rules.rule <> excluded.rule",
+            (guild_id, channel_id, rule, actor_id, self._clock()),
         )
 
     async def clear_channel_rules(self, guild_id: int) -> int:
@@ -58,37 +54,29 @@ class GuildPolicySql(SqlFamily):
     async def add_blocked(
         self, guild_id: int, pattern: str, is_regex: bool, actor_id: int | None
     ) -> bool:
-        return bool(
-            await self._changed(
-                "INSERT INTO blocklist (guild_id, pattern, is_regex, actor_id, created_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, pattern, is_regex) DO NOTHING",
-                (guild_id, pattern, is_regex, actor_id, self._clock()),
-            )
+        return await self._changed_any(
+            "INSERT INTO blocklist (guild_id, pattern, is_regex, actor_id, created_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, pattern, is_regex) DO NOTHING",
+            (guild_id, pattern, is_regex, actor_id, self._clock()),
         )
 
     async def remove_blocked(self, guild_id: int, pattern: str) -> bool:
-        return bool(
-            await self._changed(
-                "DELETE FROM blocklist WHERE guild_id = ? AND pattern = ?", (guild_id, pattern)
-            )
+        return await self._changed_any(
+            "DELETE FROM blocklist WHERE guild_id = ? AND pattern = ?", (guild_id, pattern)
         )
 
     async def ban_member(
         self, guild_id: int, user_id: int, actor_id: int | None, reason: str | None
     ) -> bool:
-        return bool(
-            await self._changed(
-                "INSERT INTO member_bans (guild_id, user_id, reason, actor_id, created_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO NOTHING",
-                (guild_id, user_id, reason, actor_id, self._clock()),
-            )
+        return await self._changed_any(
+            "INSERT INTO member_bans (guild_id, user_id, reason, actor_id, created_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO NOTHING",
+            (guild_id, user_id, reason, actor_id, self._clock()),
         )
 
     async def unban_member(self, guild_id: int, user_id: int) -> bool:
-        return bool(
-            await self._changed(
-                "DELETE FROM member_bans WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-            )
+        return await self._changed_any(
+            "DELETE FROM member_bans WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
         )
 
     async def member_ban(self, guild_id: int, user_id: int) -> MemberBan | None:
@@ -96,6 +84,10 @@ class GuildPolicySql(SqlFamily):
 
     async def bans(self, guild_id: int) -> list[MemberBan]:
         return await self.database.read(_bans, guild_id)
+
+    async def _changed_any(self, sql: str, params: Sequence[Any]) -> bool:
+        """Whether one write statement, in its own transaction, changed a row."""
+        return bool(await self._changed(sql, params))
 
     async def _changed(self, sql: str, params: Sequence[Any]) -> int:
         """Run one write statement in its own transaction; return how many rows it changed."""

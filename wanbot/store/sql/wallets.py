@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from wanbot.errors import Refusal, RefusalReason
 from wanbot.store.database import Connection, Row
@@ -54,7 +54,14 @@ class WalletSql(SqlFamily):
         period_keys: PeriodKeys,
     ) -> tuple[WalletFunds, int] | None:
         return await self.database.write(
-            _grant, guild_id, name, amount, actor_id, reason, period_keys, self._clock
+            _grant,
+            guild_id,
+            name,
+            amount,
+            period_keys,
+            self._clock,
+            actor_id=actor_id,
+            reason=reason,
         )
 
     async def wallets(
@@ -123,6 +130,16 @@ async def _sums(conn: Connection, wallet_id: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+class _About(TypedDict, total=False):
+    """What a wallet ledger entry concerns, as far as its kind has it; the rest stays NULL."""
+
+    user_id: int | None  # holds, captures, releases: whose job
+    job_id: str
+    period_key: str  # refills
+    actor_id: int | None  # grants
+    reason: str | None
+
+
 async def _append(
     conn: Connection,
     wallet: tuple[str, int],
@@ -130,12 +147,7 @@ async def _append(
     available: int,
     held: int,
     now: float,
-    *,
-    user_id: int | None = None,
-    job_id: str | None = None,
-    period_key: str | None = None,
-    actor_id: int | None = None,
-    reason: str | None = None,
+    **about: Unpack[_About],
 ) -> None:
     """One entry in the wallet's ledger, and its running sums moved by as much."""
     wallet_id, guild_id = wallet
@@ -145,14 +157,14 @@ async def _append(
         (
             wallet_id,
             guild_id,
-            user_id,
+            about.get("user_id"),
             kind,
             available,
             held,
-            job_id,
-            period_key,
-            actor_id,
-            reason,
+            about.get("job_id"),
+            about.get("period_key"),
+            about.get("actor_id"),
+            about.get("reason"),
             now,
         ),
     )
@@ -336,22 +348,19 @@ async def _grant(
     guild_id: int,
     name: str,
     amount: int,
-    actor_id: int | None,
-    reason: str | None,
     period_keys: PeriodKeys,
     clock: Clock,
+    **about: Unpack[_About],
 ) -> tuple[WalletFunds, int] | None:
     """Add credits after the refill due (so the refill can't swallow them); the wallet and what
-    the refill itself added."""
+    the refill itself added. `about`: who granted them and why."""
     wallet = await _named(conn, guild_id, name)
     if wallet is None:
         return None
     now = clock()
     before = await wallet_available(conn, wallet.id)
     refilled = (await _refill(conn, wallet, period_keys, now)).balance - before
-    await _append(
-        conn, (wallet.id, guild_id), "grant", amount, 0, now, actor_id=actor_id, reason=reason
-    )
+    await _append(conn, (wallet.id, guild_id), "grant", amount, 0, now, **about)
     return await _funds(conn, wallet), refilled
 
 
