@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import discord
@@ -23,9 +24,16 @@ from wanbot.store.base import Store
 
 
 class Account(commands.Cog):
-    def __init__(self, *, store: Store, credits: CreditPolicy) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        credits: CreditPolicy,
+        remember_private: Callable[[int, int, bool], None],
+    ) -> None:
         self.store = store
         self.policy = credits
+        self.remember_private = remember_private  # acknowledgements in a burst follow /set
 
     @server_command("set", "Show or change your default image options", SET_DEFAULTS)
     async def set_defaults(
@@ -58,6 +66,7 @@ class Account(commands.Cog):
             suffix=suffix,
         )
         await self.store.save_preferences(guild_id, user_id, updated.to_stored())
+        self.remember_private(guild_id, user_id, bool(updated.private))
         head = "cleared" if reset and updated.empty else "saved"
         await self._reply(interaction, self._defaults(updated, head, locale))
 
@@ -91,4 +100,11 @@ class Account(commands.Cog):
 
 
 async def setup(bot: WanBot) -> None:
-    await bot.add_cog(Account(store=bot.services.store, credits=bot.services.credits))
+    admission = bot.services.admission
+    await bot.add_cog(
+        Account(
+            store=bot.services.store,
+            credits=bot.services.credits,
+            remember_private=admission.remember_private,
+        )
+    )

@@ -112,6 +112,7 @@ class WanBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
+        await self.services.admission.learn_private_defaults()
         await self.services.jobs.start()
         self._background = [
             supervise("heartbeat", self._beat),

@@ -120,18 +120,18 @@ async def show_placeholder(
     message is the placeholder as it stands: the job's progress reports fill it, and they give
     way to results while Discord says the channel is busy (one edit fewer per job in a burst).
     """
-    deferred_private = interaction.extras.get(_DEFERRED_EPHEMERAL)
-    if deferred_private and not private:
-        # Acknowledged privately before it was known the job is public: the public
-        # placeholder is a followup, and the private "thinking…" goes away.
+    deferred_private: bool | None = interaction.extras.get(_DEFERRED_EPHEMERAL)
+    if deferred_private is not None and deferred_private != private:
+        # Acknowledged with the other visibility before the job's was known: that message
+        # goes away, and the placeholder is a followup with the job's own.
         with contextlib.suppress(discord.HTTPException):
             await interaction.delete_original_response()
         followup = await interaction.followup.send(
-            text, view=view, wait=True, allowed_mentions=NO_PINGS
+            text, view=view, wait=True, ephemeral=private, allowed_mentions=NO_PINGS
         )
         return followup.id
     loading: int | None = interaction.extras.get(_DEFERRED_MESSAGE)
-    if loading is not None and deferred_private == private:
+    if loading is not None:
         return loading
     if interaction.response.is_done():  # acknowledged already (inputs, or slow admission)
         message = await interaction.edit_original_response(

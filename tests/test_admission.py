@@ -241,3 +241,25 @@ async def test_saved_defaults_are_fitted_to_the_host_that_will_run_the_job(tmp_p
         assert scripted.negative_prompt is None and scripted.n == 3
         edit = await kit.admission.defaults(GUILD, USER, None, edit=True)
         assert edit.size is None  # 4K is for new images only
+
+
+async def test_who_keeps_results_private_is_known_from_the_start_and_follows_reads(
+    tmp_path: Path,
+) -> None:
+    async with open_kit(tmp_path, start=False) as kit:
+        admission = kit.admission
+        await kit.store.save_preferences(GUILD, USER, {"private": True})
+        assert admission.private_hint(GUILD, USER) is None  # nothing known yet
+        await admission.learn_private_defaults()
+        assert admission.private_hint(GUILD, USER) is True
+        assert admission.private_hint(GUILD, USER + 1) is False
+        # Changed behind its back (another process): known again at the next read.
+        await kit.store.save_preferences(GUILD, USER, {})
+        await kit.store.save_preferences(GUILD, USER + 1, {"private": True})
+        assert admission.private_hint(GUILD, USER + 1) is False
+        await admission.defaults(GUILD, USER, None, edit=False)
+        await admission.defaults(GUILD, USER + 1, None, edit=False)
+        assert admission.private_hint(GUILD, USER) is False
+        assert admission.private_hint(GUILD, USER + 1) is True
+        admission.remember_private(GUILD, USER + 1, False)  # /set in this process
+        assert admission.private_hint(GUILD, USER + 1) is False

@@ -97,9 +97,6 @@ class Admitted:
     wallet_name: str | None = None
 
 
-PRIVATE_HINTS_KEPT = 100_000
-
-
 @dataclass(frozen=True)
 class Limits:
     cooldown_s: float
@@ -150,7 +147,8 @@ class Admission:
     )
     # Members' "private results" default as last read: a hint for acknowledging a command
     # before its defaults are read, never the answer itself.
-    _private_seen: dict[tuple[int, int], bool] = field(default_factory=dict, init=False, repr=False)
+    _private: set[tuple[int, int]] = field(default_factory=set, init=False, repr=False)
+    _private_known: bool = field(default=False, init=False, repr=False)
 
     # -- providers -------------------------------------------------------------------------
     def provider_key(self, name: str | None) -> str | None:
@@ -218,22 +216,30 @@ class Admission:
     ) -> Preferences:
         """The member's saved defaults, minus those the provider that will run the job can't use."""
         prefs = Preferences.from_stored(await self.store.get_preferences(guild_id, user_id))
-        self._remember_private(guild_id, user_id, bool(prefs.private))
+        self.remember_private(guild_id, user_id, bool(prefs.private))
         name = self.provider_key(provider) or self.providers.default
         if name in self.providers.providers:
             prefs = prefs.fitted(self.providers.get(name).capabilities, edit=edit)
         return prefs
 
-    def private_hint(self, guild_id: int, user_id: int) -> bool | None:
-        """Whether the member's results were private by default when last read (None: never)."""
-        return self._private_seen.get((guild_id, user_id))
+    async def learn_private_defaults(self) -> None:
+        """Read who keeps their results private, for `private_hint` (once, at start)."""
+        self._private = set(await self.store.private_members())
+        self._private_known = True
 
-    def _remember_private(self, guild_id: int, user_id: int, private: bool) -> None:
-        seen = self._private_seen
-        seen.pop((guild_id, user_id), None)
-        seen[(guild_id, user_id)] = private
-        if len(seen) > PRIVATE_HINTS_KEPT:
-            del seen[next(iter(seen))]
+    def private_hint(self, guild_id: int, user_id: int) -> bool | None:
+        """Whether the member's results are private by default, as last known in this process
+        (None before `learn_private_defaults`): a hint for acknowledging a command before its
+        defaults are read, never the answer itself."""
+        if (guild_id, user_id) in self._private:
+            return True
+        return False if self._private_known else None
+
+    def remember_private(self, guild_id: int, user_id: int, private: bool) -> None:
+        if private:
+            self._private.add((guild_id, user_id))
+        else:
+            self._private.discard((guild_id, user_id))
 
     # -- the screen ------------------------------------------------------------------------
     async def screen(

@@ -3,9 +3,10 @@
 While one command's store work is under way, every other command that needs the store first is
 acknowledged at once ("thinking…") and waits its turn; its acknowledged message then becomes its
 placeholder, filled by the job's progress reports, and ends as its result. A lone command is
-answered with its placeholder in one go. A member whose defaults the bot has not read yet is
-acknowledged privately (their results may be private) and gets a public placeholder after.
-Not timed: the first admission is held on an event.
+answered with its placeholder in one go. The acknowledgement is private for members whose
+results are private by default, as far as this process knows; where it guessed wrong, the
+public "thinking…" goes away and the placeholder is a private followup: no prompt of a private
+job is ever shown in public. Not timed: the first admission is held on an event.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 
 from cogs.client import WanBot
 from tests.e2e.harness import running_bot
-from tests.fakes.discord_server import CB_DEFERRED_MESSAGE, CB_MESSAGE, FakeDiscord
+from tests.fakes.discord_server import CB_DEFERRED_MESSAGE, CB_MESSAGE, FakeDiscord, FakeMessage
 from wanbot.store.base import JobPhase
 
 BURST = 12
@@ -30,7 +31,8 @@ def fake() -> Iterator[FakeDiscord]:
     fake = FakeDiscord()
     for i in range(BURST):
         fake.add_member(f"member{i}")
-    fake.add_member("newcomer")
+    fake.add_member("quiet")  # private by default, through /set
+    fake.add_member("elsewhere")  # private by default, saved behind this process's back
     with fake:
         yield fake
 
@@ -67,10 +69,9 @@ async def test_a_burst_is_acknowledged_at_once_and_admitted_in_turn(
     async with running_bot(
         fake, tmp_path, extra_toml="[credits]\nallowance = 100000\n", configure=held.install
     ) as h:
-        # Every member but the newcomer has made images before: the bot has read their defaults.
-        earlier = [h.imagine("earlier", user=f"member{i}", size="1K") for i in range(BURST)]
-        for handle in await asyncio.gather(*earlier):
-            await h.wait_job((await h.job_for(handle)).id, within_s=30.0)
+        await (await fake.slash("set", {"private": True}, user="quiet")).wait_acknowledged()
+        # Another process saved this one: this process still takes them for public.
+        await h.store.save_preferences(fake.guild_id, h.user_id("elsewhere"), {"private": True})
 
         held.armed = True
         first = await h.imagine("the first", user="member0", size="1K")
@@ -78,34 +79,45 @@ async def test_a_burst_is_acknowledged_at_once_and_admitted_in_turn(
         rest = await asyncio.gather(
             *(h.imagine(f"burst {i}", user=f"member{i}", size="1K") for i in range(1, BURST))
         )
-        newcomer = await h.imagine("new here", user="newcomer", size="1K")
-        kinds = [await handle.wait_acknowledged() for handle in (*rest, newcomer)]
+        quiet = await h.imagine("hush", user="quiet", size="1K")
+        elsewhere = await h.imagine("secret words", user="elsewhere", size="1K")
+        kinds = [await handle.wait_acknowledged() for handle in (*rest, quiet, elsewhere)]
         # Every one acknowledged while the first admission still held its turn...
-        assert kinds == [CB_DEFERRED_MESSAGE] * BURST
+        assert kinds == [CB_DEFERRED_MESSAGE] * (BURST + 1)
         assert held.started == 1, "an admission started before the first one's turn ended"
         assert first.acknowledged is None
-        newcomer_ack = newcomer.original_message()
-        assert newcomer_ack is not None and newcomer_ack.ephemeral
-        assert all(not (m := r.original_message()) or not m.ephemeral for r in rest)
+        acks: dict[int, FakeMessage] = {}
+        for handle in (*rest, quiet, elsewhere):
+            ack = handle.original_message()
+            assert ack is not None
+            acks[handle.id] = ack
+        assert [acks[r.id].ephemeral for r in rest] == [False] * (BURST - 1)
+        assert acks[quiet.id].ephemeral
+        assert not acks[elsewhere.id].ephemeral
         held.release.set()
 
-        jobs = [await h.job_for(handle) for handle in (first, *rest)]
+        handles = (first, *rest, quiet, elsewhere)
+        jobs = [await h.job_for(handle) for handle in handles]
         done = [await h.wait_job(job.id, within_s=60.0) for job in jobs]
-        newcomer_job = await h.wait_job((await h.job_for(newcomer)).id, within_s=60.0)
+        public = [m.content for m in fake.messages(include_deleted=True) if not m.ephemeral]
 
     # ...and the lone first command answered with its placeholder directly.
     assert first.acknowledged == CB_MESSAGE
-    assert [j.state for j in done] == [JobPhase.DONE] * BURST
-    for handle, job in zip(rest, done[1:], strict=True):
-        loading = handle.original_message()
-        assert loading is not None
+    assert [j.state for j in done] == [JobPhase.DONE] * len(handles)
+    for handle, job in zip(handles[1:-1], done[1:-1], strict=True):
+        loading = acks[handle.id]
         # The acknowledged message was the placeholder, and it now holds the result.
         assert job.placeholder_message_id == loading.id
         assert loading.id in job.message_ids
-        assert not loading.loading and loading.attachments and not loading.ephemeral
+        result = fake.message(loading.id)
+        assert not result.loading and result.attachments
+        assert result.ephemeral == (handle is quiet)
         assert handle.followups == []
-    # The newcomer's private "thinking…" went away; the public placeholder came as a followup.
-    assert newcomer_job.state is JobPhase.DONE
-    (placeholder,) = newcomer.followups
-    assert newcomer_job.placeholder_message_id == placeholder.id and not placeholder.ephemeral
-    assert fake.message(newcomer_ack.id).deleted
+    # A wrong guess: the public "thinking…" went away, the placeholder came as a private followup.
+    private_job = done[-1]
+    (placeholder,) = elsewhere.followups
+    assert private_job.private and placeholder.ephemeral
+    assert private_job.placeholder_message_id == placeholder.id
+    assert fake.message(acks[elsewhere.id].id).deleted
+    assert not any("secret words" in text for text in public)
+    assert not any("hush" in text for text in public)

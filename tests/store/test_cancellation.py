@@ -60,6 +60,7 @@ OPERATIONS: dict[str, Operation] = {
     "recent_durations": lambda s: s.recent_durations("mock", "2K"),
     "get_preferences": lambda s: s.get_preferences(GUILD, USER),
     "save_preferences": lambda s: s.save_preferences(GUILD, USER, {"size": "4K"}),
+    "private_members": lambda s: s.private_members(),
     "guild_settings": lambda s: s.guild_settings(GUILD),
     "set_audit_channel": lambda s: s.set_audit_channel(GUILD, 600),
     "set_nsfw_policy": lambda s: s.set_nsfw_policy(GUILD, "allow"),

@@ -43,6 +43,17 @@ async def test_preferences_saved_per_member_and_guild_and_cleared(store: SqlStor
     assert await store.get_preferences(GUILD, ALICE) == {}
 
 
+async def test_private_members_are_those_private_by_default(store: SqlStore) -> None:
+    assert await store.private_members() == []
+    await store.save_preferences(GUILD, ALICE, {"private": True, "n": 2})
+    await store.save_preferences(OTHER_GUILD, ALICE, {"private": False})
+    await store.save_preferences(GUILD, BOB, {"size": "4K"})
+    await store.save_preferences(OTHER_GUILD, BOB, {"private": True})
+    assert sorted(await store.private_members()) == [(GUILD, ALICE), (OTHER_GUILD, BOB)]
+    await store.save_preferences(GUILD, ALICE, {})
+    assert await store.private_members() == [(OTHER_GUILD, BOB)]
+
+
 async def test_guild_settings_default_then_set(store: SqlStore) -> None:
     assert await store.guild_settings(GUILD) == GuildSettings(guild_id=GUILD)
     await store.set_audit_channel(GUILD, 500)

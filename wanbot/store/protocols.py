@@ -215,6 +215,10 @@ class PreferenceStore(Protocol):
         """Replace the member's defaults; empty `prefs` removes them."""
         ...
 
+    async def private_members(self) -> list[tuple[int, int]]:
+        """(server, member) of everyone whose results are private by default."""
+        ...
+
 
 class StatsStore(Protocol):
     async def recent_durations(self, provider: str, size: str, limit: int = 20) -> list[float]:

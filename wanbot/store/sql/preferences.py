@@ -22,6 +22,20 @@ class PreferenceSql(SqlFamily):
         encoded = json.dumps(dict(prefs), sort_keys=True) if prefs else None
         await self.database.write(_save, guild_id, user_id, encoded, self._clock)
 
+    async def private_members(self) -> list[tuple[int, int]]:
+        rows = await self.database.read(_all)
+        return [(guild, user) for guild, user, stored in rows if _private(stored)]
+
+
+def _private(stored: str) -> bool:
+    data = json.loads(stored)
+    return isinstance(data, dict) and data.get("private") is True
+
+
+async def _all(conn: Connection) -> list[tuple[int, int, str]]:
+    rows = await conn.fetchall("SELECT guild_id, user_id, prefs_json FROM member_preferences", ())
+    return [(int(r[0]), int(r[1]), str(r[2])) for r in rows]
+
 
 async def _get(conn: Connection, guild_id: int, user_id: int) -> str | None:
     value = await conn.fetchval(
