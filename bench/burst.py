@@ -223,7 +223,8 @@ async def collect(
     for job, message in zip(done, messages, strict=True):
         if not message.attachments:
             continue
-        posted = message.edited_at or message.created_at
+        # A result may fill a deferred "thinking…" message (no edit) or edit a placeholder.
+        posted = message.edited_at or message.filled_at or message.created_at
         image_times.append(posted)
         to_image.append(posted - sent_at[token_of[job.interaction_token]])
         host_done = host_done_at(data_dir, job, MOCK_DELAY_S)

@@ -221,7 +221,9 @@ async def measure(
     jobs = [j for j in await real_jobs(place) if "burst job" in j["request_json"]]
     done = [j for j in jobs if j["state"] == "done" and j["message_ids_json"]]
     messages = await remote.messages([json.loads(j["message_ids_json"])[0] for j in done])
-    posted = sorted((m.edited_at or m.created_at) - first_send for m in messages if m.attachments)
+    posted = sorted(
+        (m.edited_at or m.filled_at or m.created_at) - first_send for m in messages if m.attachments
+    )
     last = posted[-1] if posted else float("nan")
     return {
         "jobs": settings.jobs,

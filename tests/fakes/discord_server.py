@@ -191,6 +191,7 @@ class FakeMessage:
     loading: bool  # a deferred "is thinking..." placeholder not yet filled
     mentions_everyone: bool  # @everyone/@here in content would ping, given allowed_mentions
     mentioned_user_ids: list[int]  # users the content would ping, given allowed_mentions
+    filled_at: float | None = None  # when a deferred message got its first content (no edit)
 
 
 @dataclass(frozen=True)
@@ -356,6 +357,7 @@ class _Message:
     visible_to: int | None = None
     created_at: float = field(default_factory=time.time)
     edited_at: float | None = None
+    filled_at: float | None = None
     deleted: bool = False
     loading: bool = False
     mentions_everyone: bool = False
@@ -1464,6 +1466,7 @@ class FakeDiscord:
             loading=msg.loading,
             mentions_everyone=msg.mentions_everyone,
             mentioned_user_ids=list(msg.mentioned_user_ids),
+            filled_at=msg.filled_at,
         )
 
     def _original_of(self, interaction_id: int) -> FakeMessage | None:
@@ -2602,6 +2605,7 @@ class FakeDiscord:
             msg.tts = bool(payload["tts"])
         if msg.loading:
             msg.loading = False
+            msg.filled_at = time.time()
         elif not creating:
             msg.edited_at = time.time()
         if content_changed:
