@@ -284,12 +284,13 @@ async def test_database_locked_for_3s_loses_nothing(fake: FakeDiscord, tmp_path:
         assert one.finished_at is not None and one.finished_at >= released_at - 0.1
         assert_delivered_once(h, one)
         assert_delivered_once(h, two, user="bob")
-        # Bob's reads waited too, so the bot acknowledged before it knew the job is public: the
-        # private "thinking…" is gone and the placeholder is a public followup.
+        # Bob's reads waited too, so the bot acknowledged before reading his defaults; it knew
+        # from the start that his results are public: the public "thinking…" became the
+        # placeholder, with no followup.
         original = during.original_message()
-        assert original is not None and original.deleted
-        assert [m.id for m in during.followups] == [two.placeholder_message_id]
-        assert not h.placeholder(two).ephemeral
+        assert original is not None and not original.deleted and not original.ephemeral
+        assert original.id == two.placeholder_message_id
+        assert during.followups == []
         assert await credits_of(h, "alice") == ALLOWANCE - IMAGE_COST
         assert await credits_of(h, "bob") == ALLOWANCE - IMAGE_COST
         assert fake.violations == []

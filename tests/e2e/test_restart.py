@@ -82,6 +82,9 @@ async def job_in(
             return False
         if row["state"] == "running" and not row["provider_job_id"]:
             return False
+        # Admission writes the queued row; its placeholder is recorded just after.
+        if row["state"] == "queued" and row["placeholder_message_id"] is None:
+            return False
         found.update(row)
         return True
 
