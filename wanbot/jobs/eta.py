@@ -1,4 +1,5 @@
-"""Expected job durations, learned from recent jobs of the same provider and size."""
+"""Expected job durations, learned from recent jobs of the same provider and size, and when to
+look next at a running job."""
 
 from __future__ import annotations
 
@@ -79,3 +80,103 @@ def poll_interval(
     wait = min(remaining, elapsed_s) / 3 if remaining > 0 else (elapsed_s - expected_s) / 4
     low = max(floor, min(1.0, expected_s / 10))
     return max(low, min(ceiling, wait))
+
+
+# -- a look planned from what is known now ------------------------------------------------------
+
+# A job like one that finished in d seconds is taken to end within d x (1 -/+ PEER_SPREAD).
+PEER_SPREAD = 0.1
+# Looks are priced per source of the hazard they answer: a finished peer's window is evidence;
+# the cold prior is a guess over two orders of magnitude, and a look it asks for finds a job done
+# less often, so it is priced higher (fewer looks where nothing is known).
+PEER_LOOK_COST_S = 0.25
+COLD_LOOK_COST_S = 0.4
+# The cold prior: durations spread evenly on a log scale from a twentieth of the first guess to
+# one and a half times it; past that, the hazard stays that of the last part of the range.
+COLD_RANGE = (1 / 20, 1.5)
+COLD_TAIL = 1.5
+# What the cold prior weighs against finished peers, besides the running peers it speaks for.
+PRIOR_WEIGHT = 1.0
+# A fresh schedule (the first look, or the first after a peer's news) starts at the job's own
+# phase, within this share of its spacing: peers submitted together do not all look in step.
+STAGGER = 0.5
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """What a look at a running job can be planned from.
+
+    `durations`: how long finished jobs of its host and size took, newest first: those that
+    finished in this process since the job was submitted (`learned`), then those the store gave
+    at submission. `at_risk`: its peers (same host and size) still running that have run at least
+    as long as it has: evidence that jobs go on. `phase`: the job's own offset in [0, 1).
+    """
+
+    durations: tuple[float, ...]
+    first_guess: float
+    at_risk: int = 0
+    phase: float = 0.5
+    learned: int = 0  # how many of the durations (the first ones) finished in this run
+
+
+def plan_look(
+    elapsed_s: float,
+    outlook: Outlook,
+    *,
+    fresh: bool = False,
+    floor: float = 0.25,
+    ceiling: float = 10.0,
+) -> float:
+    """How long after `elapsed_s` (the last look) to look next.
+
+    With the spread of enough jobs from before this run, and the job not past it, `next_look`
+    decides (peers that finish meanwhile join those durations). Peers learned in this run alone do
+    not make a spread: found done by one look each, often at once, they say when they were
+    noticed, not how widely jobs vary.
+
+    Otherwise the wait answers the hazard (the chance per second that the job ends now, given
+    that it has not ended): from the windows of finished peers that cover `elapsed_s`, and from
+    the cold prior for the share of jobs like none of them, which the running peers weigh up
+    (they are like none of them so far). A job that has outlived every known duration is back
+    on the cold prior, not in a back-off for late jobs. A window that opens ahead is looked at
+    when it opens.
+    """
+    usable = [d for d in outlook.durations if d >= 0]
+    if len(outlook.durations) - outlook.learned >= MIN_SPREAD_BASIS:
+        expectation = expect(usable)
+        if expectation.high is not None and elapsed_s < expectation.high:
+            return next_look(elapsed_s, expectation, floor=floor, ceiling=ceiling)
+    low = outlook.first_guess * COLD_RANGE[0]
+    at = max(elapsed_s, low)
+    spacing = _spacing(at, usable, outlook)
+    if fresh:
+        spacing *= 1 - STAGGER + STAGGER * outlook.phase
+    wait = at - elapsed_s + spacing
+    opens = [d * (1 - PEER_SPREAD) for d in usable if d * (1 - PEER_SPREAD) > elapsed_s]
+    if opens:
+        # A peer's window that opens before the planned look is looked at when it opens (at once,
+        # when the news came after that).
+        wait = min(wait, min(opens) - elapsed_s)
+    return max(floor, min(ceiling, wait))
+
+
+def _spacing(at: float, durations: list[float], outlook: Outlook) -> float:
+    """sqrt(2 / rate), the rate being the hazard at `at` over the cost of a look it answers."""
+    density = alive = 0.0
+    for duration in durations:
+        start, end = duration * (1 - PEER_SPREAD), duration * (1 + PEER_SPREAD)
+        if at < start:
+            alive += 1
+        elif at < end:
+            density += 1 / (end - start)
+            alive += (end - at) / (end - start)
+    prior = PRIOR_WEIGHT + outlook.at_risk
+    rate = prior * cold_hazard(max(at, 1e-3), outlook.first_guess) / COLD_LOOK_COST_S
+    rate = (rate + density / PEER_LOOK_COST_S) / (prior + alive)
+    return math.sqrt(2 / rate)
+
+
+def cold_hazard(elapsed_s: float, first_guess: float) -> float:
+    """The cold prior's chance per second that a job still running at `elapsed_s` ends now."""
+    high = first_guess * COLD_RANGE[1]
+    return 1 / (elapsed_s * math.log(max(high / elapsed_s, COLD_TAIL)))
