@@ -7,7 +7,8 @@ all submitted at once. Scenarios, each on a fresh fake host and database:
 
   fixed_2s          baseline: sleep 2 s, ask, repeat (the loop in the hosts' examples), done by
                     overriding JobService._poll; everything else is the bot's own path
-  adaptive_cold     the bot's loop (_poll with eta.poll_interval), no history: the 40 s first guess
+  adaptive_cold     the bot's loop (_poll with eta.plan_look), no history: the 40 s first guess,
+                    and what the run learns (peers that finish, peers still running)
   adaptive_mixed    history of 20 earlier jobs of the same size and the same mix of durations:
                     the expectation is their median (about 8 s) for every job
   adaptive_matched  history per size, and each class has its own size (1K 3 s, 2K 8 s, 4K 20 s):

@@ -16,7 +16,9 @@ from wanbot.jobs.eta import (
     Outlook,
     cold_hazard,
     expect,
+    inside_past_spread,
     next_look,
+    past_spread,
     plan_look,
 )
 from wanbot.jobs.peers import KEEP, PeerBook
@@ -107,15 +109,23 @@ def test_a_job_that_outlived_every_known_duration_is_back_on_the_cold_schedule()
         assert learned == plan_look(elapsed, cold(at_risk=3))
     # With a spread from past runs the same: past it, no back-off meant for late jobs.
     past = tuple(float(d) for d in range(8, 13)) * 4
-    late = plan_look(30.0, Outlook(past, GUESS, at_risk=3))
-    assert late == plan_look(30.0, cold(at_risk=3))
-    assert late < next_look(30.0, expect(list(past)))
+    for elapsed in (30.0, 60.0):
+        late = plan_look(elapsed, Outlook(past, GUESS, at_risk=3))
+        assert late == plan_look(elapsed, cold(at_risk=3))
+        assert late < next_look(elapsed, expect(list(past)))
+    # Just past it, the late back-off of past jobs starts closer than the cold prior.
+    just_past = plan_look(12.5, Outlook(past, GUESS))
+    assert just_past == next_look(12.5, expect(list(past))) < plan_look(12.5, cold())
 
 
 def test_past_spread_decides_inside_its_window_and_peers_learned_join_it() -> None:
     past = tuple(float(d) for d in range(10, 30))
     outlook = Outlook(past, GUESS)
     assert plan_look(15.0, outlook) == next_look(15.0, expect(list(past)))
+    assert past_spread(outlook) == expect(list(past))
+    assert inside_past_spread(15.0, outlook)
+    assert not inside_past_spread(40.0, outlook)  # outlived
+    assert past_spread(Outlook(past[:4], GUESS)) is None  # too few to trust
     learned = (12.0, 12.5)
     joined = Outlook(learned + past, GUESS, learned=2)
     assert plan_look(15.0, joined) == next_look(15.0, expect(list(learned + past)))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from wanbot.http.hooks import Hook
-from wanbot.jobs.eta import Expectation, Outlook, plan_look
+from wanbot.jobs.eta import Expectation, Outlook, inside_past_spread, plan_look
 from wanbot.jobs.peers import KEEP, PeerBook
 from wanbot.jobs.polling import PollBudget
 from wanbot.providers.errors import ProviderError, RateLimited, TimedOut
@@ -175,7 +175,8 @@ class StatusWatch:
                 return False, False
             self.pushed = True
             return True, False
-        if self.peers is None:
+        if self.peers is None or inside_past_spread(last, self.outlook(last)):
+            # Inside the spread of past jobs one more duration hardly moves the plan.
             await self._sleep(last + seconds - self._elapsed())
             return False, False
         key = (self.host, self.size)
