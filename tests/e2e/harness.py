@@ -103,12 +103,15 @@ class Harness:
                 raise AssertionError("condition not met in time")
             await asyncio.sleep(0.05)
 
-    async def job_for(self, handle: InteractionHandle) -> Job:
-        """The job an interaction created (found by its token)."""
+    async def job_for(self, handle: InteractionHandle, *, placeholder: bool = False) -> Job:
+        """The job an interaction created (found by its token); with `placeholder`, once its
+        placeholder is recorded (admission writes the job, the placeholder comes just after)."""
         for _ in range(100):
             jobs = await self.store.jobs_in(list(JobPhase))
             for job in jobs:
-                if job.for_interaction(handle.token):
+                if job.for_interaction(handle.token) and (
+                    job.placeholder_message_id is not None or not placeholder
+                ):
                     return job
             await asyncio.sleep(0.05)
         raise AssertionError("no job for that interaction")

@@ -49,7 +49,7 @@ async def test_imagine_placeholder_replaced_by_a_real_image(
         handle = await h.imagine("a red fox")
         await handle.wait_acknowledged()
         assert handle.ack_latency_s is not None and handle.ack_latency_s < 3
-        job = await h.job_for(handle)
+        job = await h.job_for(handle, placeholder=True)
         first = h.placeholder(job)
         assert "a red fox" in first.content and not first.attachments
         done = await h.wait_job(job.id)
