@@ -64,6 +64,7 @@ def add_channels(fake: FakeDiscord, count: int) -> list[int]:
     for i in range(count):
         cid = fake._next_id()
         fake._channels[cid] = {"name": f"soak-{i}", "nsfw": False, "position": 2 + i}
+        fake._channel_guild[cid] = fake.guild_id  # the fake serves several servers now
         ids.append(cid)
     return ids
 
