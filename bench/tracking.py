@@ -7,8 +7,7 @@ all submitted at once. Scenarios, each on a fresh fake host and database:
 
   fixed_2s          baseline: sleep 2 s, ask, repeat (the loop in the hosts' examples), done by
                     overriding JobService._poll; everything else is the bot's own path
-  adaptive_cold     the bot's loop (_poll with eta.plan_look), no history: the 40 s first guess,
-                    and what the run learns (peers that finish, peers still running)
+  adaptive_cold     the bot's loop (_poll with eta.poll_interval), no history: the 40 s first guess
   adaptive_mixed    history of 20 earlier jobs of the same size and the same mix of durations:
                     the expectation is their median (about 8 s) for every job
   adaptive_matched  history per size, and each class has its own size (1K 3 s, 2K 8 s, 4K 20 s):
@@ -34,8 +33,7 @@ Targets (issue 11), checked and printed after the table: polled tracking, cold a
 a lag mean <= 0.25x the fixed poller's for <= 1.0x its requests; with webhooks, <= 0.05x the lag
 for <= 0.2x the requests.
 
-    .venv/bin/python -m bench.tracking [--per-class 5] [--seed 7] [--only adaptive_cold]
-        [--no-record]
+    .venv/bin/python -m bench.tracking [--per-class 5] [--seed 7]
 """
 
 from __future__ import annotations
@@ -371,9 +369,6 @@ async def main_async(args: argparse.Namespace) -> None:
         Scenario("webhook", JobService, "none", matched_sizes=False, webhook=True),
         Scenario("matched_budget_1", JobService, "matched", matched_sizes=True, poll_rate=1.0),
     ]
-    if args.only:
-        wanted = {"fixed_2s", *args.only.split(",")}
-        scenarios = [s for s in scenarios if s.name in wanted]
     with tempfile.TemporaryDirectory(prefix="wanbot-bench-") as workdir:
         for scenario in scenarios:
             print(f"[{scenario.name}] {len(plans)} jobs ...", flush=True)
@@ -439,8 +434,6 @@ async def main_async(args: argparse.Namespace) -> None:
             for sc in scenarios
         },
     }
-    if args.no_record:
-        return
     path = record("tracking", params, {s.name: s.figures for s in scenarios})
     print(f"\nrecorded in {path}")
 
@@ -449,10 +442,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--per-class", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument(
-        "--only", default="", help="scenarios to run besides the baseline, e.g. adaptive_cold"
-    )
-    parser.add_argument("--no-record", action="store_true", help="print only")
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -88,7 +88,6 @@ class JobRun(HostSubmission):
         self.provider = job.provider
         self.submitted_at = job.submitted_at
         self.expectation: Expectation | None = None
-        self.history: tuple[tuple[float, ...], float] = ((), 0.0)
         self.fraction: float | None = None
         self.user_cancelled = False
         self.task: asyncio.Task[None] | None = None

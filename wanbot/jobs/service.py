@@ -26,7 +26,6 @@ from wanbot.jobs.fitting import Downloader
 from wanbot.jobs.leases import LeaseKeeper, LeaseSettings
 from wanbot.jobs.listing import MemberJob, member_jobs
 from wanbot.jobs.pacing import ChannelPressure
-from wanbot.jobs.peers import PeerBook
 from wanbot.jobs.polling import PollBudget
 from wanbot.jobs.ports import FailureReason, Notifier
 from wanbot.jobs.run import CancelResult, JobRun, RunStore
@@ -77,7 +76,6 @@ class JobService:
         self.scheduler = FairScheduler(limits)
         self.pressure = pressure or ChannelPressure()
         self.polls = polls or PollBudget(clock=clock)
-        self.peers = PeerBook(clock)
         self.hooks = hooks
         self.public_url = public_url
         self.deliverer = Deliverer(

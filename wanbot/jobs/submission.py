@@ -15,7 +15,6 @@ from wanbot.balance import BalanceTracker
 from wanbot.errors import JobCancelled
 from wanbot.http.hooks import Hook, WebhookRegistry
 from wanbot.jobs.eta import Expectation, expect
-from wanbot.jobs.peers import PeerBook
 from wanbot.jobs.polling import PollBudget
 from wanbot.jobs.tracking import PastDeadline, StatusWatch
 from wanbot.logs import tag_job_logs
@@ -56,7 +55,6 @@ class SubmissionContext(Protocol):
     providers: ProviderSet
     balances: BalanceTracker
     polls: PollBudget
-    peers: PeerBook  # what the jobs running here know of each other
     hooks: WebhookRegistry | None  # with `public_url`: hosts that push get a hook per job
     public_url: str
     clock: Callable[[], float]
@@ -80,7 +78,6 @@ class HostSubmission:
     provider: str
     submitted_at: float | None
     expectation: Expectation | None
-    history: tuple[tuple[float, ...], float]  # past durations, and when they were read
     fraction: float | None
     hook: Hook | None
 
@@ -91,11 +88,7 @@ class HostSubmission:
 
     async def _expect(self, provider: str) -> Expectation:
         recent = await self.service.store.recent_durations(provider, self.job.request.size)
-        self.history = (tuple(recent), self.service.clock())
-        return expect(recent, self._first_guess(provider))
-
-    def _first_guess(self, provider: str) -> float:
-        return self.service.providers.expected_s.get(provider, 30.0)
+        return expect(recent, self.service.providers.expected_s.get(provider, 30.0))
 
     async def _submit_and_track(self) -> JobStatus:
         job = self.job
@@ -223,11 +216,6 @@ class HostSubmission:
             clock=self.service.clock,
             budget=self.service.polls,
             hook=self.hook,
-            size=self.job.request.size,
-            history=self.history[0],
-            history_at=self.history[1],
-            first_guess=self._first_guess(provider.name),
-            peers=self.service.peers,
         )
 
     async def _poll(self, provider: Provider, provider_job_id: str) -> JobStatus:
