@@ -93,7 +93,7 @@ class Editing(commands.Cog):
         requester = requester_of(interaction)
         # Reading saved defaults, screening and fetching large inputs may outlast Discord's 3 s:
         # acknowledge ("thinking…") once 1.5 s have passed, whatever is still being waited for.
-        async with self.flow.turn(
+        async with self.flow.turns.turn(
             interaction, ephemeral=self.flow.visibility(interaction, private)
         ):
             saved = await self.flow.admission.defaults(
@@ -103,7 +103,7 @@ class Editing(commands.Cog):
         ask = Ask(kind="edit", provider=provider, private=private, parent_job_id=parent_job_id)
         count = pick(n, saved.n) or 1
         # Screen first, then fetch: a refused member makes the bot download nothing.
-        async with self.flow.turn(interaction, ephemeral=private):
+        async with self.flow.turns.turn(interaction, ephemeral=private):
             cleared = await self.flow.admission.precheck(
                 requester, suffixed(prompt, saved.suffix), provider
             )
@@ -197,7 +197,7 @@ class Editing(commands.Cog):
         sources = sources_of(message) if message else []
         if not sources:
             raise Refusal(RefusalReason.RESULT_IMAGES_GONE)
-        async with self.flow.turn(interaction, ephemeral=None):
+        async with self.flow.turns.turn(interaction, ephemeral=None):
             job = await self.store.get_job(job_id)
         if job is None:
             raise Refusal(RefusalReason.RESULT_IMAGES_GONE)

@@ -75,7 +75,7 @@ class Generation(commands.Cog):
                         await channel.get_partial_message(message_id).delete()
 
     async def reroll(self, interaction: discord.Interaction[Any], job_id: str) -> None:
-        async with self.flow.turn(interaction, ephemeral=None):
+        async with self.flow.turns.turn(interaction, ephemeral=None):
             job = await self.store.get_job(job_id)
         if job is None:
             raise Refusal(RefusalReason.JOB_GONE)
@@ -103,7 +103,7 @@ class Generation(commands.Cog):
         private: bool | None = None,
     ) -> None:
         assert interaction.guild_id is not None
-        async with self.flow.turn(
+        async with self.flow.turns.turn(
             interaction, ephemeral=self.flow.visibility(interaction, private)
         ):
             saved = await self.flow.admission.defaults(

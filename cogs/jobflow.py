@@ -4,9 +4,7 @@ the job ends queued or released."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,14 +51,6 @@ class JobFlow:
             return private
         return self.admission.private_hint(interaction.guild_id, interaction.user.id)
 
-    @contextlib.asynccontextmanager
-    async def turn(
-        self, interaction: discord.Interaction[Any], *, ephemeral: bool | None
-    ) -> AsyncIterator[None]:
-        """Store work before a job's answer: acknowledged at once in a burst, else if slow."""
-        async with self.turns.turn(interaction, ephemeral=ephemeral):
-            yield
-
     def provider_choices(self, current: str) -> list[app_commands.Choice[str]]:
         """Autocomplete for a `provider` option: the enabled hosts matching what is typed."""
         choices = self.admission.provider_choices(current)
@@ -74,7 +64,7 @@ class JobFlow:
         cleared: Cleared | None = None,
     ) -> None:
         """Admit, show the placeholder, queue, audit; released if anything between fails."""
-        async with self.turn(interaction, ephemeral=ask.private):
+        async with self.turns.turn(interaction, ephemeral=ask.private):
             admitted = await self.admission.admit(
                 requester_of(interaction), reply_handle_of(interaction), ask, request, cleared
             )

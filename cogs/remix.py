@@ -60,7 +60,7 @@ class Remix(commands.Cog):
         negative_prompt: str | None,
     ) -> None:
         assert interaction.guild_id is not None
-        async with self.flow.turn(interaction, ephemeral=None):
+        async with self.flow.turns.turn(interaction, ephemeral=None):
             job = await self._remixable(job_id)
             # The clicker's own suffix, not the original's: they are the one asking.
             saved = await self.admission.defaults(
