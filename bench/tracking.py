@@ -42,6 +42,7 @@ import argparse
 import asyncio
 import collections
 import json
+import math
 import random
 import re
 import tempfile
@@ -55,6 +56,7 @@ import aiohttp
 from aiohttp import web
 
 from bench.common import mean, percentile, ratio, record, table
+from bench.tracking_bound import report as bound_report
 from tests.fakes.pixeldojo_server import FakeJob, FakePixelDojo
 from wanbot.config import CreditsConfig, PixelDojoConfig
 from wanbot.credits import CreditPolicy
@@ -419,6 +421,16 @@ async def main_async(args: argparse.Namespace) -> None:
     )
     print()
     print("\n".join(target_report({sc.name: sc.figures for sc in scenarios})))
+    cold_lag, _ = TARGETS["adaptive_cold"]
+    known = bound_report(
+        [c[1] for c in CLASSES], base["lag_mean_s"], base["requests_per_job"], cold_lag
+    )
+    print(
+        "bound for any tracker told the class windows in advance (bench.tracking_bound):"
+        f" at the fixed loop's requests, lag {known['lag_ratio_at_fixed_requests']:.2f}x;"
+        f" lag {cold_lag}x needs {known.get('requests_ratio_for_target_lag', math.inf):.2f}x"
+        " the requests"
+    )
     params = {
         "classes_s": [c[1] for c in CLASSES],
         "jitter": "x0.8-1.2",
@@ -434,7 +446,9 @@ async def main_async(args: argparse.Namespace) -> None:
             for sc in scenarios
         },
     }
-    path = record("tracking", params, {s.name: s.figures for s in scenarios})
+    results: dict[str, Any] = {s.name: s.figures for s in scenarios}
+    results["bound_known_windows"] = known
+    path = record("tracking", params, results)
     print(f"\nrecorded in {path}")
 
 

@@ -23,7 +23,7 @@ from cogs.operators import Operations
 from cogs.respond import ErrorBoundary, guild_allowed
 from cogs.translate import CatalogTranslator, payload_digest, sync_payload
 from cogs.ui.actions import ActionRouter, JobButton
-from wanbot import health
+from wanbot import health, heap
 from wanbot.app import Services, build_services
 from wanbot.config import Config, DiscordConfig, Secrets, Settings, anchored
 from wanbot.fetch import InputFetcher
@@ -87,6 +87,7 @@ class WanBot(commands.Bot):
         services.plug(DiscordNotifier(self, services.store), self.audit)
         self._background: list[Supervised] = []
         self._leaving: set[int] = set()
+        self.heap_set_aside = 0  # objects out of the collector's walks since the first ready
 
     @staticmethod
     def shard_options(discord_config: DiscordConfig) -> dict[str, Any]:
@@ -125,11 +126,19 @@ class WanBot(commands.Bot):
         await self.services.jobs.stop()
         await self.audit.drain()
         await super().close()
+        if self.heap_set_aside:
+            heap.give_back()
+            self.heap_set_aside = 0
 
     # -- servers this bot serves -------------------------------------------------------------
     async def on_ready(self) -> None:
         for guild in list(self.guilds):
             await self._leave_if_not_allowed(guild)
+        if not self.heap_set_aside:  # once: a later READY (a new session) finds it done
+            self.heap_set_aside = heap.set_aside()
+            log.info(
+                "ready: %d start-up objects set aside from garbage collection", self.heap_set_aside
+            )
 
     async def on_guild_join(self, guild: discord.Guild) -> None:
         await self._leave_if_not_allowed(guild)
