@@ -123,10 +123,10 @@ class Operations:
 
 
 async def refresh_job_gauges(services: Services, metrics: Metrics) -> None:
-    jobs = await services.store.jobs_in(list(ACTIVE_PHASES))
-    for phase in ACTIVE_PHASES:
-        metrics.set_active(phase.value, sum(1 for job in jobs if job.state is phase))
-    metrics.set_queue_depth(sum(1 for job in jobs if job.state is JobPhase.QUEUED))
+    counts = await services.store.count_in(list(ACTIVE_PHASES))
+    for phase, count in counts.items():
+        metrics.set_active(phase.value, count)
+    metrics.set_queue_depth(counts[JobPhase.QUEUED])
 
 
 async def warn_low_balance(bot: ServedBot, crossing: LowBalance) -> None:

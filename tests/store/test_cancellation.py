@@ -48,6 +48,7 @@ OPERATIONS: dict[str, Operation] = {
     "set_placeholder": lambda s: s.set_placeholder("q", 77),
     "get_job": lambda s: s.get_job("r"),
     "jobs_in": lambda s: s.jobs_in([JobPhase.QUEUED, JobPhase.RUNNING]),
+    "count_in": lambda s: s.count_in([JobPhase.QUEUED, JobPhase.RUNNING]),
     "mark_submitting": lambda s: s.mark_submitting("q"),
     "mark_requeued": lambda s: s.mark_requeued("s"),
     "mark_running": lambda s: s.mark_running("s", "mock", "p-s"),

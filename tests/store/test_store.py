@@ -317,6 +317,11 @@ async def test_jobs_in_returns_by_seq(store: SqlStore) -> None:
     assert [j.seq for j in found] == sorted(j.seq for j in found)
     assert [j.id for j in await store.jobs_in([JobPhase.FAILED])] == ["d"]
     assert await store.jobs_in([JobPhase.DONE]) == []
+    assert await store.count_in([JobPhase.QUEUED, JobPhase.RUNNING, JobPhase.DONE]) == {
+        JobPhase.QUEUED: 2,
+        JobPhase.RUNNING: 1,
+        JobPhase.DONE: 0,
+    }
 
 
 async def test_recent_durations(store: SqlStore, clock: Clock) -> None:

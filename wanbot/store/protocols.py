@@ -80,6 +80,10 @@ class JobStore(Protocol):
 
     async def jobs_in(self, phases: Sequence[JobPhase]) -> list[Job]: ...
 
+    async def count_in(self, phases: Sequence[JobPhase]) -> dict[JobPhase, int]:
+        """How many jobs are in each of `phases` (0 for none), without reading a job."""
+        ...
+
     async def active_jobs_of(self, guild_id: int, user_id: int) -> list[Job]:
         """The member's unfinished jobs in one server, oldest first."""
         ...

@@ -30,6 +30,9 @@ class JobSql(SqlFamily):
     async def jobs_in(self, phases: Sequence[JobPhase]) -> list[Job]:
         return await self.database.read(_jobs_in, [str(p) for p in phases])
 
+    async def count_in(self, phases: Sequence[JobPhase]) -> dict[JobPhase, int]:
+        return await self.database.read(_count_in, [str(p) for p in phases])
+
     async def active_jobs_of(self, guild_id: int, user_id: int) -> list[Job]:
         return await self.database.read(_active_of, guild_id, user_id)
 
@@ -95,6 +98,15 @@ async def _jobs_in(conn: Connection, phases: list[str]) -> list[Job]:
         f"{JOB_ROWS} WHERE jobs.state IN ({marks(phases)}) ORDER BY jobs.seq", phases
     )
     return [job_from_row(r) for r in rows]
+
+
+async def _count_in(conn: Connection, phases: list[str]) -> dict[JobPhase, int]:
+    rows = await conn.fetchall(
+        f"SELECT state, COUNT(*) FROM jobs WHERE state IN ({marks(phases)}) GROUP BY state", phases
+    )
+    counts = dict.fromkeys(map(JobPhase, phases), 0)
+    counts.update((JobPhase(str(row[0])), int(row[1])) for row in rows)
+    return counts
 
 
 async def _active_of(conn: Connection, guild_id: int, user_id: int) -> list[Job]:
