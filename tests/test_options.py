@@ -50,8 +50,8 @@ def test_control_characters_are_stripped() -> None:
 def test_over_long_prompt_is_refused_after_stripping() -> None:
     message = refusal(prompt="x" * (MAX_PROMPT + 1))
     assert message == (
-        f"The prompt has {MAX_PROMPT + 1} characters; the most any image host takes is "
-        f"{MAX_PROMPT}."
+        f"The prompt has {MAX_PROMPT + 1:,} characters; the most any image host takes is "
+        f"{MAX_PROMPT:,}."
     )
     # Control characters do not count towards the limit.
     assert len(build_request(prompt="x" * MAX_PROMPT + "\x00" * 10).prompt) == MAX_PROMPT
@@ -61,7 +61,7 @@ def test_negative_prompt_is_checked_too() -> None:
     assert refusal(negative_prompt="\x00 ") == (
         "The negative prompt is empty. Describe the image you want."
     )
-    assert "The negative prompt has 5001 characters" in refusal(negative_prompt="y" * 5001)
+    assert "The negative prompt has 5,001 characters" in refusal(negative_prompt="y" * 5001)
     assert build_request(prompt="p", negative_prompt="").negative_prompt is None
     assert build_request(prompt="p", negative_prompt=" blur\x01 ").negative_prompt == "blur"
 

@@ -16,10 +16,12 @@ import functools
 import gettext
 import io
 import logging
+from copy import copy
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from babel.core import Locale
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -108,10 +110,15 @@ class Translation:
         """Whether the catalog has a finished (non-empty, non-fuzzy) translation of `message`."""
         return _key(message, context) in self._translated
 
-    def number(self, value: int | float) -> str:
-        """A number as this language writes it: 1,000 in English, 1,000 in Chinese too."""
+    def number(self, value: int | float, places: int | None = None) -> str:
+        """A number as this language writes it: 1,000 in English, 1,000 in Chinese too; with
+        `places`, exactly that many decimals (12,000.50)."""
         locale = "en_US" if self.language is Language.ENGLISH else self.language.value
-        return format_decimal(value, locale=locale)
+        if places is None:
+            return format_decimal(value, locale=locale)
+        pattern = copy(Locale.parse(locale).decimal_formats[None])
+        pattern.frac_prec = (places, places)
+        return str(pattern.apply(value, locale))
 
     def ordinal(self, n: int) -> str:
         """A place in line: "3rd" in English; the bare number in Chinese, whose catalog writes

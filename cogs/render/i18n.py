@@ -10,7 +10,8 @@ written (`N_("...")`) so the catalog tools find it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from wanbot.i18n import COMMAND_CONTEXT, N_, translator
 
@@ -24,6 +25,7 @@ __all__ = [
     "listing",
     "ngettext",
     "number",
+    "numbers",
     "pgettext",
     "sentences",
 ]
@@ -46,9 +48,23 @@ def pgettext(context: str, message: str, locale: Locale = None) -> str:
     return translator(locale).pgettext(context, message)
 
 
-def number(value: int | float, locale: Locale = None) -> str:
-    """A count as the member's language writes it (1,000)."""
-    return translator(locale).number(value)
+def number(value: int | float, locale: Locale = None, places: int | None = None) -> str:
+    """A count as the member's language writes it (1,000); with `places`, that many decimals."""
+    return translator(locale).number(value, places)
+
+
+def numbers(
+    values: Mapping[str, Any], locale: Locale = None, *, plain: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Placeholder values with every int and float written by `number`, except those named in
+    `plain`: digits a member types back as they are (a seed, a W×H size)."""
+    kept = frozenset(plain)
+    return {
+        key: number(value, locale)
+        if isinstance(value, int | float) and not isinstance(value, bool) and key not in kept
+        else value
+        for key, value in values.items()
+    }
 
 
 def command_name(name: str, locale: Locale = None) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from cogs.render import markup, prompts, wallets
-from cogs.render.i18n import N_, Locale, _, ngettext, number, sentences
+from cogs.render.i18n import N_, Locale, _, ngettext, number, numbers, sentences
 from cogs.render.markup import safe
 from cogs.render.refusals import host_problem
 from wanbot.i18n import translator
@@ -32,7 +32,11 @@ def megabytes(size: int, locale: Locale = None) -> str:
 
 
 def options_line(request: GenerationRequest, locale: Locale = None) -> str:
-    parts = [f"{request.n} × {request.aspect_ratio}" if request.n > 1 else request.aspect_ratio]
+    parts = [
+        f"{number(request.n, locale)} × {request.aspect_ratio}"
+        if request.n > 1
+        else request.aspect_ratio
+    ]
     parts.append(request.size)
     if request.image_set:
         parts.append(_("image set", locale))
@@ -163,7 +167,7 @@ def caption(
     if source and part == 1:
         lines.append(source)
     if parts > 1:
-        span = {"first": first, "last": last, "total": total}
+        span = numbers({"first": first, "last": last, "total": total}, locale)
         if first != last:
             lines.append(_("images %(first)s-%(last)s of %(total)s", locale) % span)
         else:
@@ -171,10 +175,10 @@ def caption(
     if request.n > total:
         lines.append(
             _("The model made %(made)s of the %(asked)s asked for; you paid for %(made)s.", locale)
-            % {"made": total, "asked": request.n}
+            % numbers({"made": total, "asked": request.n}, locale)
         )
     notes = [
-        _("image %(index)s: %(note)s", locale) % {"index": i + 1, "note": note}
+        _("image %(index)s: %(note)s", locale) % {"index": number(i + 1, locale), "note": note}
         for i, f in enumerate(delivery.files)
         if (note := file_note(f, locale))
     ]

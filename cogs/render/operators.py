@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from cogs.render import markup
-from cogs.render.i18n import Locale, _, ngettext
+from cogs.render.i18n import Locale, _, ngettext, number
 from wanbot.member_data import Forgotten
 
 
-def amount(value: float) -> str:
-    """A host balance as the host would show it: whole credits without decimals."""
-    return str(int(value)) if value == int(value) else f"{value:.2f}"
+def amount(value: float, locale: Locale = None) -> str:
+    """A host balance as the host would show it: whole credits without decimals, else two."""
+    return number(int(value), locale) if value == int(value) else number(value, locale, 2)
 
 
 def _plural_count(value: float) -> int:
@@ -27,7 +27,11 @@ def low_balance(host: str, balance: float, threshold: float, locale: Locale = No
         "%(threshold)s). Top it up before jobs start failing.",
         _plural_count(balance),
         locale,
-    ) % {"host": host, "balance": amount(balance), "threshold": amount(threshold)}
+    ) % {
+        "host": host,
+        "balance": amount(balance, locale),
+        "threshold": amount(threshold, locale),
+    }
     return "⚠️ " + text
 
 
@@ -50,7 +54,7 @@ def host_balances(
                 _plural_count(balance),
                 locale,
             )
-            % {"host": host, "balance": amount(balance), "when": markup.relative_time(at)}
+            % {"host": host, "balance": amount(balance, locale), "when": markup.relative_time(at)}
         )
     return _("Host balance: %(hosts)s", locale) % {"hosts": " · ".join(parts)}
 
@@ -66,7 +70,7 @@ def forgotten(user_id: int, done: Forgotten, locale: Locale = None) -> str:
             done.jobs,
             locale,
         )
-        % {"count": done.jobs},
+        % {"count": number(done.jobs, locale)},
         "- "
         + (
             _("saved defaults deleted", locale)
@@ -80,7 +84,7 @@ def forgotten(user_id: int, done: Forgotten, locale: Locale = None) -> str:
             done.inputs_deleted,
             locale,
         )
-        % {"count": done.inputs_deleted},
+        % {"count": number(done.inputs_deleted, locale)},
     ]
     if done.cancelled:
         lines.append(
@@ -91,7 +95,7 @@ def forgotten(user_id: int, done: Forgotten, locale: Locale = None) -> str:
                 done.cancelled,
                 locale,
             )
-            % {"count": done.cancelled}
+            % {"count": number(done.cancelled, locale)}
         )
     lines.append(_("Their credits and the ledger's totals are unchanged.", locale))
     if done.still_active:
@@ -104,7 +108,7 @@ def forgotten(user_id: int, done: Forgotten, locale: Locale = None) -> str:
                 done.still_active,
                 locale,
             )
-            % {"count": done.still_active}
+            % {"count": number(done.still_active, locale)}
         )
     lines.append(
         _(
@@ -122,5 +126,9 @@ def forget_audit(actor_id: int, user_id: int, done: Forgotten, locale: Locale = 
         "%(actor)s removed %(who)s's data from wanbot (the prompts of %(count)s jobs).",
         done.jobs,
         locale,
-    ) % {"actor": markup.user(actor_id), "who": markup.user(user_id), "count": done.jobs}
+    ) % {
+        "actor": markup.user(actor_id),
+        "who": markup.user(user_id),
+        "count": number(done.jobs, locale),
+    }
     return "🧹 " + text

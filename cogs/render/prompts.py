@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cogs.render import markup
-from cogs.render.i18n import Locale, _
+from cogs.render.i18n import Locale, _, numbers
 from wanbot.i18n import N_
 from wanbot.preferences import Preferences
 from wanbot.providers.models import GenerationRequest
@@ -31,7 +31,7 @@ _SUFFIX_PROBLEMS = {
 
 def suffix_refusal(details: Mapping[str, Any], locale: Locale = None) -> str:
     """Why a prompt suffix can't be used (without the closing "nothing was charged")."""
-    return _(_SUFFIX_PROBLEMS[str(details["problem"])], locale) % details
+    return _(_SUFFIX_PROBLEMS[str(details["problem"])], locale) % numbers(details, locale)
 
 
 def style_line(request: GenerationRequest, locale: Locale = None) -> str | None:

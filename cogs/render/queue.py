@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 
 from cogs.render import markup
-from cogs.render.i18n import Locale, _, ngettext
+from cogs.render.i18n import Locale, _, ngettext, number
 from cogs.render.jobs import clock, options_line, ordinal
 from wanbot.jobs.listing import MemberJob
 from wanbot.store.base import JobPhase
@@ -41,7 +41,7 @@ def state(entry: MemberJob, now: float, locale: Locale = None) -> str:
 def job_line(index: int, entry: MemberJob, provider: str, now: float, locale: Locale) -> str:
     job = entry.job
     parts = [
-        f"**{index}.** {markup.safe(job.request.typed_prompt, PROMPT_SHOWN)}",
+        f"**{number(index, locale)}.** {markup.safe(job.request.typed_prompt, PROMPT_SHOWN)}",
         state(entry, now, locale),
         provider,
         options_line(job.request, locale),
@@ -69,7 +69,7 @@ def member_jobs(
             count,
             locale,
         )
-        % {"count": count}
+        % {"count": number(count, locale)}
     ]
     shown = list(zip(entries, providers, strict=True))[:MAX_SHOWN]
     lines += [job_line(i, e, p, now, locale) for i, (e, p) in enumerate(shown, start=1)]
@@ -77,7 +77,7 @@ def member_jobs(
         more = count - MAX_SHOWN
         lines.append(
             ngettext("…and %(count)s more job.", "…and %(count)s more jobs.", more, locale)
-            % {"count": more}
+            % {"count": number(more, locale)}
         )
     if any(e.cancellable for e, _p in shown):
         lines.append(_("Cancel one with its button: its credits come back.", locale))
@@ -85,4 +85,4 @@ def member_jobs(
 
 
 def cancel_label(index: int, locale: Locale = None) -> str:
-    return _("Cancel %(index)s", locale) % {"index": index}
+    return _("Cancel %(index)s", locale) % {"index": number(index, locale)}

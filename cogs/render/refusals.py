@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cogs.render import markup, prompts, wallets
-from cogs.render.i18n import N_, Locale, _, listing, ngettext, number, sentences
+from cogs.render.i18n import N_, Locale, _, listing, ngettext, number, numbers, sentences
 from wanbot.errors import Refusal, RefusalReason
 from wanbot.jobs.outcomes import host_problem_key
 from wanbot.providers.capabilities import ISSUE_TEXT
@@ -108,6 +108,9 @@ _ADMIN_INPUT: dict[str | tuple[str, str], str] = {
     ("what_term", "remove"): N_("Say what to remove: add term:...."),
 }
 
+# A size written W×H keeps plain digits, as image tools and the size option write it.
+_SIDES = ("width", "height", "min")
+
 _NOT_OWNER = {
     "cancel": N_("Only the member who asked for these images can cancel them."),
     "delete": N_("Only the member who made these images or a moderator can delete them."),
@@ -131,7 +134,7 @@ def issue_text(key: str, values: Mapping[str, Any], locale: Locale = None) -> st
     for name, value in values.items():
         if isinstance(value, tuple | list):
             shown[name] = listing(value, locale, either=key.startswith("size_"))
-        elif isinstance(value, float):
+        elif isinstance(value, int | float) and not isinstance(value, bool) and name not in _SIDES:
             shown[name] = number(value, locale)
         elif name == "file":
             shown[name] = markup.safe(str(value), 60)
@@ -141,21 +144,22 @@ def issue_text(key: str, values: Mapping[str, Any], locale: Locale = None) -> st
 
 
 def _bad_option(d: Mapping[str, Any], locale: Locale) -> str:
-    values = dict(d)
     problem = str(d["problem"])
+    # the highest seed is one a member may type back, as plain digits
+    values = numbers(d, locale, plain=("max",) if problem == "seed_range" else ())
     if "field" in values:
         values["field"] = field_name(str(values["field"]), locale)
     if "choices" in values:
         values["choices"] = listing(values["choices"], locale, either=problem == "size")
     if "total" in values:
-        values["total"] = number(round(float(values["total"]), 2), locale)
+        values["total"] = number(round(float(d["total"]), 2), locale)
     return _(_BAD_OPTION[problem], locale) % values
 
 
 def _admin_input(d: Mapping[str, Any], locale: Locale) -> str:
     problem = str(d["problem"])
     key = (problem, str(d["action"])) if "action" in d else problem
-    return _(_ADMIN_INPUT[key], locale) % d
+    return _(_ADMIN_INPUT[key], locale) % numbers(d, locale)
 
 
 def _unsupported(d: Mapping[str, Any], locale: Locale) -> str:
@@ -195,12 +199,12 @@ def reason_text(refusal: Refusal, locale: Locale = None) -> str:
     if reason in (RefusalReason.BAD_INPUT_IMAGE, RefusalReason.INPUT_DOWNLOAD_FAILED):
         return _input_refusal(refusal, locale)
     if reason is RefusalReason.BAD_BLOCKLIST_ENTRY:
-        values = {**d, "detail": markup.shorten(str(d.get("detail", "")), 120)}
+        values = {**numbers(d, locale), "detail": markup.shorten(str(d.get("detail", "")), 120)}
         return _(_BAD_ENTRY[str(d["problem"])], locale) % values
     if reason is RefusalReason.NO_IMAGE and d.get("where") == "message":
         return _("That message has no images to edit.", locale)
     if reason in _SIMPLE:
-        return _(_SIMPLE[reason], locale) % d
+        return _(_SIMPLE[reason], locale) % numbers(d, locale)
     if reason is RefusalReason.QUEUE_FULL:
         return ngettext(
             "You already have %(limit)s image waiting. Let it finish first.",
@@ -259,7 +263,7 @@ def reason_text(refusal: Refusal, locale: Locale = None) -> str:
 def _input_refusal(refusal: Refusal, locale: Locale) -> str:
     """An input image refused; its name (a member's filename) is shown inert."""
     d = refusal.details
-    values = {**d, "name": markup.safe(str(d.get("name", "")), 60)}
+    values = {**numbers(d, locale, plain=_SIDES), "name": markup.safe(str(d.get("name", "")), 60)}
     if "size_mb" in d:
         values["size"] = number(round(float(d["size_mb"]), 1), locale)
     problem = str(d.get("problem", ""))

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cogs.render import markup
-from cogs.render.i18n import Locale, _, ngettext
+from cogs.render.i18n import Locale, _, ngettext, number, numbers
 from wanbot.credits import next_refill
 from wanbot.i18n import N_
 from wanbot.store.base import WalletFunds
@@ -29,13 +29,13 @@ def _name(funds: WalletFunds) -> str:
 
 
 def credits(n: int, locale: Locale = None) -> str:
-    return ngettext("%(n)s credit", "%(n)s credits", n, locale) % {"n": n}
+    return ngettext("%(n)s credit", "%(n)s credits", n, locale) % {"n": number(n, locale)}
 
 
 def refill_terms(funds: WalletFunds, now: float, locale: Locale = None) -> str:
     """How the wallet refills: "up to 20 a day, next <t:…:R>", or "no refills"."""
     wallet = funds.wallet
-    values = {"allowance": wallet.allowance}
+    values = {"allowance": number(wallet.allowance, locale)}
     if wallet.period not in _REFILLS:
         return _("%(allowance)s to start, no refills", locale) % values
     text = _(_REFILLS[wallet.period], locale) % values
@@ -83,7 +83,9 @@ def wallet_list(wallets: Sequence[WalletFunds], now: float, locale: Locale = Non
             "terms": refill_terms(funds, now, locale),
         }
         if funds.held:
-            line += " · " + _("%(held)s held for unfinished jobs", locale) % {"held": funds.held}
+            line += " · " + _("%(held)s held for unfinished jobs", locale) % {
+                "held": number(funds.held, locale)
+            }
         lines.append(line)
     return "\n".join(lines)
 
@@ -117,7 +119,7 @@ def deleted(funds: WalletFunds, locale: Locale = None) -> str:
             "The %(held)s credits it holds for unfinished jobs go back to it if those fail.",
             funds.held,
             locale,
-        ) % {"held": funds.held}
+        ) % {"held": number(funds.held, locale)}
     return text
 
 
@@ -147,7 +149,7 @@ def audit_deleted(actor_id: int, funds: WalletFunds, locale: Locale = None) -> s
 
 def admin_refusal(details: Mapping[str, Any], locale: Locale = None) -> str:
     """Why /admin wallet changed nothing (without the closing "nothing was changed")."""
-    values = dict(details)
+    values = numbers(details, locale)
     if "name" in values:
         values["name"] = markup.safe(str(values["name"]), 60)
     return _(_ADMIN_PROBLEMS[str(details["problem"])], locale) % values

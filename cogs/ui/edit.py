@@ -9,7 +9,7 @@ from typing import Any
 import discord
 
 from cogs.render import prompts as render_prompts
-from cogs.render.i18n import Locale, _
+from cogs.render.i18n import Locale, _, number
 from cogs.respond import guarded
 from wanbot.errors import Refusal, RefusalReason
 from wanbot.inputs import Offered
@@ -107,7 +107,8 @@ class VarySelect(discord.ui.Select["VaryMenu"]):
     ) -> None:
         options = [
             discord.SelectOption(
-                label=_("Vary image %(index)s", locale) % {"index": i + 1}, value=str(i)
+                label=_("Vary image %(index)s", locale) % {"index": number(i + 1, locale)},
+                value=str(i),
             )
             for i in range(len(sources))
         ]

@@ -86,8 +86,8 @@ async def test_the_suffix_counts_toward_the_hosts_prompt_limit(
             text = await refusal(await h.imagine(prompt.strip(), provider="skillsvideo"))
             length = len(prompt.strip()) + len(", ") + len(STYLE)
             assert (
-                f"With your suffix the prompt has {length} characters; skills.video takes up "
-                "to 2000." in text
+                f"With your suffix the prompt has {length:,} characters; skills.video takes up "
+                "to 2,000." in text
             )
             assert "/set suffix:" in text
             assert server.requests == []
