@@ -14,8 +14,8 @@ import gc
 
 def set_aside() -> int:
     """Collect once (start-up's own garbage is not kept), then freeze what is left; returns how
-    many objects are now out of the collector's walks. Idempotent in effect: a second call freezes
-    what was made since, which a long-lived process would only do at a new start."""
+    many objects are now out of the collector's walks. The bot calls it once, at its first ready:
+    what it makes later comes and goes, and frozen garbage would never be freed."""
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
