@@ -1,48 +1,57 @@
-"""The bound bench.tracking prints for cold tracking: its model of a planned poller agrees with
-simulating that poller on random durations, and the bound it gives is what the README says."""
+"""The bound bench.tracking prints for cold tracking: the schedules it finds are what polling on
+drawn durations gives, no evenly spaced schedule beats them, and the bound is what the README
+says."""
 
 from __future__ import annotations
 
+import itertools
 import random
+from collections.abc import Sequence
 
-from bench.tracking_bound import GRID, JITTER, bound, plans
+import pytest
+
+from bench.tracking_bound import JITTER, best_schedule, frontier, lag_at, requests_for
+
+CLASSES = [3.0, 8.0, 20.0]
 
 
-def simulate(nominal: list[float], spacings: tuple[float, ...], jobs: int) -> tuple[float, float]:
-    """Mean lag and requests of looking every s_i across window i, on drawn durations."""
+@pytest.fixture(scope="module")
+def hull() -> list[tuple[float, float]]:
+    return frontier(CLASSES)
+
+
+def simulate(looks: Sequence[float], jobs: int = 40_000) -> tuple[float, float]:
+    """Mean lag and requests of looking at `looks` (seconds after submission) on drawn jobs."""
     rng = random.Random(3)
     low, high = JITTER
-    looks: list[float] = []
-    for n, s in zip(sorted(nominal), spacings, strict=True):
-        start, end = n * low, n * high
-        t = start
-        while t < end - 1e-9:
-            t = min(t + s, end)
-            looks.append(t)
     lag = requests = 0.0
     for _ in range(jobs):
-        done = rng.choice(nominal) * rng.uniform(low, high)
+        done = rng.choice(CLASSES) * rng.uniform(low, high)
         index = next(i for i, t in enumerate(looks) if t >= done)
         lag += looks[index] - done
         requests += index + 1
     return lag / jobs, requests / jobs
 
 
-def test_the_model_agrees_with_simulated_polling() -> None:
-    nominal = [3.0, 8.0, 20.0]
-    by_spacing = {p.spacings_s: p for p in plans(nominal)}
-    for indices in [(4, 9, 19), (11, 6, 30), (0, 31, 79)]:  # 0.5/1/2 s, 1.2/0.7/3.1 s, ...
-        spacings = tuple(GRID[i] for i in indices)
-        plan = by_spacing[spacings]
-        lag, requests = simulate(nominal, spacings, 40_000)
-        assert abs(lag - plan.lag_mean_s) < 0.02 * max(1.0, plan.lag_mean_s)
-        assert abs(requests - plan.requests_per_job) < 0.02 * plan.requests_per_job
+def test_a_best_schedule_is_what_polling_on_drawn_durations_gives() -> None:
+    for price in (0.05, 0.3, 2.0):
+        schedule = best_schedule(CLASSES, price)
+        lag, requests = simulate(schedule.looks_s)
+        assert abs(lag - schedule.lag_mean_s) < 0.02 * max(1.0, schedule.lag_mean_s)
+        assert abs(requests - schedule.requests_per_job) < 0.02 * schedule.requests_per_job
 
 
-def test_knowing_the_windows_is_not_enough_for_a_quarter_of_the_lag() -> None:
-    # The fixed 2 s loop on these classes: lag 1 s, 31/6 + 1/2 requests a job on average.
-    found = bound([3.0, 8.0, 20.0], fixed_requests=5.67, lag_at_most=0.25)
-    assert found.lag_at_fixed_requests.requests_per_job <= 5.67
-    assert 0.3 < found.lag_at_fixed_requests.lag_mean_s < 0.45
-    assert found.requests_for_lag is not None
-    assert found.requests_for_lag.requests_per_job > 1.3 * 5.67
+def test_no_evenly_spaced_schedule_beats_the_frontier(hull: list[tuple[float, float]]) -> None:
+    assert all(a[0] < b[0] and a[1] > b[1] for a, b in itertools.pairwise(hull))
+    for every in (0.5, 1.0, 2.0, 3.0):
+        looks = [every * k for k in range(1, int(24 / every) + 2)]
+        lag, requests = simulate(looks, 20_000)
+        assert lag >= lag_at(hull, requests) - 0.02
+
+
+def test_knowing_the_classes_is_not_enough_for_a_quarter_of_the_lag(
+    hull: list[tuple[float, float]],
+) -> None:
+    # The fixed 2 s loop on these classes: lag 1 s, 5.67 requests a job on average.
+    assert 0.3 < lag_at(hull, 5.67) < 0.45
+    assert requests_for(hull, 0.25) > 1.3 * 5.67
