@@ -426,7 +426,7 @@ async def main_async(args: argparse.Namespace) -> None:
         [c[1] for c in CLASSES], base["lag_mean_s"], base["requests_per_job"], cold_lag
     )
     print(
-        "bound for any tracker told the class windows in advance (bench.tracking_bound):"
+        "bound for any tracker told the distribution in advance (bench.tracking_bound):"
         f" at the fixed loop's requests, lag {known['lag_ratio_at_fixed_requests']:.2f}x;"
         f" lag {cold_lag}x needs {known.get('requests_ratio_for_target_lag', math.inf):.2f}x"
         " the requests"
