@@ -87,7 +87,7 @@ class WanBot(commands.Bot):
         services.plug(DiscordNotifier(self, services.store), self.audit)
         self._background: list[Supervised] = []
         self._leaving: set[int] = set()
-        self.heap_set_aside = 0  # objects out of the collector's walks since the first ready
+        self.froze_heap = False
 
     @staticmethod
     def shard_options(discord_config: DiscordConfig) -> dict[str, Any]:
@@ -114,6 +114,9 @@ class WanBot(commands.Bot):
             await self.load_extension(extension)
         await self.sync_commands()
         await self.services.admission.learn_private_defaults()
+        # Before the gateway connects and jobs run: their objects come and go (a new session drops
+        # the gateway's caches), and frozen cycles among them would never be freed.
+        self.froze_heap = heap.set_aside()
         await self.services.jobs.start()
         self._background = [
             supervise("heartbeat", self._beat),
@@ -121,24 +124,21 @@ class WanBot(commands.Bot):
         ]
 
     async def close(self) -> None:
-        for task in self._background:
-            await task.stop()
-        await self.services.jobs.stop()
-        await self.audit.drain()
-        await super().close()
-        if self.heap_set_aside:
-            heap.give_back()
-            self.heap_set_aside = 0
+        try:
+            for task in self._background:
+                await task.stop()
+            await self.services.jobs.stop()
+            await self.audit.drain()
+            await super().close()
+        finally:
+            if self.froze_heap:
+                heap.give_back()
+                self.froze_heap = False
 
     # -- servers this bot serves -------------------------------------------------------------
     async def on_ready(self) -> None:
         for guild in list(self.guilds):
             await self._leave_if_not_allowed(guild)
-        if not self.heap_set_aside:  # once: a later READY (a new session) finds it done
-            self.heap_set_aside = heap.set_aside()
-            log.info(
-                "ready: %d start-up objects set aside from garbage collection", self.heap_set_aside
-            )
 
     async def on_guild_join(self, guild: discord.Guild) -> None:
         await self._leave_if_not_allowed(guild)

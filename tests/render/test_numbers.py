@@ -282,8 +282,10 @@ def test_a_seed_stays_as_the_member_types_it(locale: str) -> None:
         seeded, delivery(), part=1, parts=1, first=1, last=2, total=2, mention=False, locale=locale
     )
     assert "123456789" in text and "123,456,789" not in text
-    bound = refusals.refusal(Refusal(R.BAD_OPTION, {"problem": "seed_range", "max": 2147483647}))
-    assert "2147483647" in bound
+    bound = refusals.refusal(
+        Refusal(R.BAD_OPTION, {"problem": "seed_range", "max": 2147483647}), locale
+    )
+    assert "2147483647" in bound and "2,147,483,647" not in bound
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -292,5 +294,13 @@ def test_a_size_keeps_its_digits_and_a_host_balance_its_cents(locale: str) -> No
         "input_large", {"name": "X", "width": 20000, "height": 9000, "max": 8192}, locale
     )
     assert "20000×9000" in large and "8,192" in large
+    pixels = refusals.refusal(
+        Refusal(
+            R.BAD_INPUT_IMAGE,
+            {"name": "a.png", "problem": "too_many_pixels", "width": 20000, "height": 9000},
+        ),
+        locale,
+    )
+    assert "20000×9000" in pixels and "20,000" not in pixels
     assert operators.amount(12000.5, locale) == "12,000.50"
     assert operators.amount(8, locale) == "8"
