@@ -130,16 +130,12 @@ def field_name(field: str, locale: Locale = None) -> str:
 
 def issue_text(key: str, values: Mapping[str, Any], locale: Locale = None) -> str:
     """What a provider can't do (wanbot.providers.capabilities), in the member's words."""
-    shown: dict[str, object] = {}
+    shown = numbers(values, locale, plain=_SIDES)
     for name, value in values.items():
         if isinstance(value, tuple | list):
             shown[name] = listing(value, locale, either=key.startswith("size_"))
-        elif isinstance(value, int | float) and not isinstance(value, bool) and name not in _SIDES:
-            shown[name] = number(value, locale)
-        elif name == "file":
-            shown[name] = markup.safe(str(value), 60)
-        else:
-            shown[name] = value
+    if "file" in values:
+        shown["file"] = markup.safe(str(values["file"]), 60)
     return _(ISSUE_TEXT[key], locale) % shown
 
 

@@ -23,7 +23,7 @@ class PreferenceSql(SqlFamily):
         await self.database.write(_save, guild_id, user_id, encoded, self._clock)
 
     async def private_members(self) -> list[tuple[int, int]]:
-        rows = await self.database.read(_all)
+        rows = await self.database.read(_maybe_private)
         return [(guild, user) for guild, user, stored in rows if _private(stored)]
 
 
@@ -32,8 +32,14 @@ def _private(stored: str) -> bool:
     return isinstance(data, dict) and data.get("private") is True
 
 
-async def _all(conn: Connection) -> list[tuple[int, int, str]]:
-    rows = await conn.fetchall("SELECT guild_id, user_id, prefs_json FROM member_preferences", ())
+async def _maybe_private(conn: Connection) -> list[tuple[int, int, str]]:
+    # Only rows that may say so are read (prefs are saved with json.dumps' own spacing); the
+    # JSON itself decides.
+    rows = await conn.fetchall(
+        "SELECT guild_id, user_id, prefs_json FROM member_preferences"
+        " WHERE prefs_json LIKE '%\"private\": true%'",
+        (),
+    )
     return [(int(r[0]), int(r[1]), str(r[2])) for r in rows]
 
 
